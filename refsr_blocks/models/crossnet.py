@@ -1,0 +1,252 @@
+"""CrossNet (Zheng et al., ECCV 2018) assembled from swappable components.
+
+Pipeline, for an LR image ``lr`` (B×3×h×w) and a reference ``ref`` (B×3×H×W, H = s·h):
+
+1. the upsampler (MDSR) enlarges ``lr`` to ``up`` (B×3×H×W);
+2. the flow estimator (FlowNetS+) takes ``(up, ref)`` (never the ground truth) and
+   returns one flow per pyramid level, finest first;
+3. the LR encoder turns ``up`` and the reference encoder turns ``ref`` into feature pyramids;
+4. the warper backward-warps each reference level with that level's flow
+   (``warp_target="image"`` instead warps the reference *image* with the level-0 flow and
+   encodes the result: CrossNet-iw);
+5. the fusion decoder (U-Net) turns the LR and warped reference features into the image
+   (``residual=True`` adds it to ``up``).
+
+Inputs of any size work: the pair is padded once (replicate, bottom/right) to a multiple of
+2^(scales-1) and the result cropped back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from torch import Tensor, nn
+
+from ..build import instantiate
+from ..ops.flow import crop_to, level_size, pad_to_multiple
+from ..registry import register_component
+from ..spec import Architecture, GlobalParam, Slot, register_preset
+from .inputs import check_pair
+
+__all__ = ["CrossNet", "CrossNetOutput", "CROSSNET"]
+
+WARP_TARGETS = ("features", "image")
+
+
+class CrossNetOutput(NamedTuple):
+    """Everything a CrossNet forward computed, for inspection and visualisation.
+
+    Attributes:
+        sr: the super-resolved image, B×3×H×W.
+        upsampled: the upsampler's output, B×3×H×W.
+        flows: one flow per level, finest first, level k B×2×ceil(H/2^k)×ceil(W/2^k).
+        warped_ref: the warped reference features per level (for CrossNet-iw: the features
+            of the warped reference image).
+        warped_image: the reference image warped with the level-0 flow (CrossNet-iw only).
+    """
+
+    sr: Tensor
+    upsampled: Tensor
+    flows: list[Tensor]
+    warped_ref: list[Tensor]
+    warped_image: Tensor | None
+
+
+class CrossNet(nn.Module):
+    """The CrossNet network; build it with ``build_model("crossnet")`` rather than directly.
+
+    Args:
+        upsampler, flow, lr_encoder, warper, decoder: components honouring their kinds'
+            contracts.
+        ref_encoder: the reference encoder, or ``None`` to share ``lr_encoder``.
+        upscale: the SR factor s.
+        scales: pyramid levels.
+        image_channels: channels of lr and ref.
+        warp_target: ``"features"`` (CrossNet) or ``"image"`` (CrossNet-iw).
+        residual: add the decoder output to the upsampled LR.
+    """
+
+    def __init__(
+        self,
+        upsampler: nn.Module,
+        flow: nn.Module,
+        lr_encoder: nn.Module,
+        ref_encoder: nn.Module | None,
+        warper: nn.Module,
+        decoder: nn.Module,
+        *,
+        upscale: int,
+        scales: int,
+        image_channels: int = 3,
+        warp_target: str = "features",
+        residual: bool = False,
+    ) -> None:
+        super().__init__()
+        self.upsampler = upsampler
+        self.flow = flow
+        self.lr_encoder = lr_encoder
+        self.ref_encoder = ref_encoder  # None: shared with lr_encoder (registered once)
+        self.warper = warper
+        self.decoder = decoder
+        self.upscale = upscale
+        self.scales = scales
+        self.image_channels = image_channels
+        self.warp_target = warp_target
+        self.residual = residual
+        self.spec: dict[str, Any] = {}
+
+    def encode_ref(self, image: Tensor) -> list[Tensor]:
+        """Reference feature pyramid (through the shared encoder when there is none of its own)."""
+        encoder = self.ref_encoder if self.ref_encoder is not None else self.lr_encoder
+        return encoder(image)
+
+    def forward(self, lr: Tensor, ref: Tensor, return_intermediates: bool = False) -> Tensor | CrossNetOutput:
+        """Super-resolve ``lr`` with the help of ``ref``.
+
+        Args:
+            lr: B×3×h×w in [0, 1].
+            ref: B×3×(s·h)×(s·w) in [0, 1].
+            return_intermediates: return a :class:`CrossNetOutput` instead of the image.
+
+        Returns:
+            B×3×(s·h)×(s·w), or a :class:`CrossNetOutput`.
+        """
+        check_pair(lr, ref, self.upscale, self.image_channels)
+        up = self.upsampler(lr)
+        multiple = 2 ** (self.scales - 1)
+        up_padded, size = pad_to_multiple(up, multiple)
+        ref_padded, _ = pad_to_multiple(ref, multiple)
+
+        flows = self.flow(up_padded, ref_padded)
+        lr_feats = self.lr_encoder(up_padded)
+        warped_image = None
+        if self.warp_target == "image":
+            warped_image = self.warper(ref_padded, flows[0])
+            warped_ref = self.encode_ref(warped_image)
+        else:
+            warped_ref = [self.warper(f, flow) for f, flow in zip(self.encode_ref(ref_padded), flows)]
+        out = self.decoder(lr_feats, warped_ref)
+        if self.residual:
+            out = out + up_padded
+        sr = crop_to(out, size)
+        if not return_intermediates:
+            return sr
+        return CrossNetOutput(
+            sr=sr,
+            upsampled=up,
+            flows=[crop_to(f, level_size(*size, k)) for k, f in enumerate(flows)],
+            warped_ref=[crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
+            warped_image=None if warped_image is None else crop_to(warped_image, size),
+        )
+
+
+def _one_of(options: tuple[Any, ...]) -> Any:
+    return lambda v: None if v in options else f"must be one of {list(options)}, got {v!r}"
+
+
+def _in_range(lo: int, hi: int) -> Any:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}, got {v!r}"
+
+
+def _check_residual(spec: dict[str, Any]) -> tuple[str, str] | None:
+    decoder = spec["components"]["decoder"]["params"]
+    if spec["params"]["residual"] and decoder.get("output_activation") == "relu":
+        return (
+            "components.decoder.params.output_activation",
+            "with residual=True the decoder predicts a signed correction; a 'relu' output "
+            "cannot be negative: use 'none'",
+        )
+    return None
+
+
+def build_crossnet(spec: dict[str, Any]) -> CrossNet:
+    """Assemble :class:`CrossNet` from a resolved spec."""
+    p = spec["params"]
+    image = {"in_channels": p["image_channels"]}
+    encoder_args = {"scales": p["scales"], "channels": p["channels"], **image}
+    lr_encoder = instantiate(spec, "encoder", **encoder_args)
+    ref_encoder = None if p["shared_encoder"] else instantiate(spec, "encoder", **encoder_args)
+    channels = getattr(lr_encoder, "out_channels", None)
+    if channels is None or len(channels) != p["scales"]:
+        raise ValueError(f"encoder must expose out_channels with {p['scales']} entries, got {channels!r}")
+    return CrossNet(
+        upsampler=instantiate(spec, "upsampler", scale=p["upscale"], **image),
+        flow=instantiate(spec, "flow", scales=p["scales"], **image),
+        lr_encoder=lr_encoder,
+        ref_encoder=ref_encoder,
+        warper=instantiate(spec, "warper"),
+        decoder=instantiate(
+            spec,
+            "decoder",
+            lr_channels=list(channels),
+            ref_channels=list(channels),
+            out_channels=p["image_channels"],
+            channels=p["channels"],
+        ),
+        upscale=p["upscale"],
+        scales=p["scales"],
+        image_channels=p["image_channels"],
+        warp_target=p["warp_target"],
+        residual=p["residual"],
+    )
+
+
+CROSSNET = register_component(
+    "model",
+    "crossnet",
+    Architecture(
+        name="crossnet",
+        doc="CrossNet: SISR upsampler, cross-scale flow, two encoders, per-level warping, U-Net fusion.",
+        params={
+            "upscale": GlobalParam(4, _one_of((2, 3, 4, 8)), "super-resolution factor s"),
+            "scales": GlobalParam(4, _in_range(1, 7), "pyramid levels (the paper: 4)"),
+            "channels": GlobalParam(64, _in_range(1, 4096), "feature channels of encoders and decoder"),
+            "image_channels": GlobalParam(3, _in_range(1, 64), "channels of lr, ref and output"),
+            "shared_encoder": GlobalParam(False, doc="one encoder for LR and reference (the paper: separate)"),
+            "warp_target": GlobalParam("features", _one_of(WARP_TARGETS), "warp reference features or the image (iw)"),
+            "residual": GlobalParam(False, doc="add the decoder output to the upsampled LR"),
+        },
+        slots={
+            "upsampler": Slot("upsampler", "mdsr", ("scale", "in_channels"), ("scale",), "SISR upsampler"),
+            "flow": Slot("flow", "flownets_plus", ("scales", "in_channels"), ("scales",), "cross-scale flow"),
+            "encoder": Slot(
+                "encoder", "crossnet", ("scales", "in_channels", "channels"), ("scales",), "LR and reference encoders"
+            ),
+            "warper": Slot("warper", "bilinear", doc="backward warp of reference features"),
+            "decoder": Slot(
+                "decoder",
+                "unet_fusion",
+                ("lr_channels", "ref_channels", "out_channels", "channels"),
+                ("lr_channels", "ref_channels"),
+                "fusion decoder",
+            ),
+        },
+        build=build_crossnet,
+        checks=(_check_residual,),
+    ),
+)
+
+register_preset("crossnet", {"model": "crossnet"}, "CrossNet as in the paper: MDSR, FlowNetS+, 4 scales, ×4")
+register_preset(
+    "crossnet_flownets",
+    {"model": "crossnet", "components": {"flow": "flownets"}},
+    "CrossNet with plain FlowNetS (flow predicted down to 1/4, then upsampled)",
+)
+register_preset(
+    "crossnet_iw",
+    {"model": "crossnet", "params": {"warp_target": "image"}},
+    "CrossNet-iw: the reference image is warped at full resolution instead of its features",
+)
+register_preset(
+    "crossnet_lite",
+    {
+        "model": "crossnet",
+        "params": {"channels": 32, "residual": True},
+        "components": {
+            "upsampler": {"name": "mdsr", "params": {"num_blocks": 4, "channels": 32}},
+            "flow": {"name": "flownets_plus", "params": {"width": 0.25}},
+            "decoder": {"name": "unet_fusion", "params": {"output_activation": "none"}},
+        },
+    },
+    "A small CrossNet for CPU training and tests: narrow layers, residual output",
+)
