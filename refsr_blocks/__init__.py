@@ -18,10 +18,10 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 # Importing the component modules registers them.
-from . import decoders, encoders, flows, losses, models, upsamplers, warpers  # noqa: E402,F401
-from .build import build_model  # noqa: E402
-from .checkpoint import load_model, save_model  # noqa: E402
-from .errors import (  # noqa: E402
+from . import decoders, encoders, flows, losses, models, upsamplers, warpers  # noqa: F401
+from .build import build_model
+from .checkpoint import load_model, save_model
+from .errors import (
     CheckpointError,
     PluginError,
     RefSRError,
@@ -29,8 +29,8 @@ from .errors import (  # noqa: E402
     SpecError,
     UnknownComponentError,
 )
-from .registry import KINDS, get_component, list_components, register_component  # noqa: E402
-from .spec import list_models, register_preset, resolve_spec  # noqa: E402
+from .registry import KINDS, get_component, list_components, register_component
+from .spec import list_models, register_preset, resolve_spec
 
 __all__ = [
     "KINDS",

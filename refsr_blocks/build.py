@@ -26,7 +26,9 @@ def spec_from(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         return load_spec(source)
     if isinstance(source, str):
         return get_preset(source)
-    raise SpecError("", f"expected a preset name, a spec dict or a path to a .json/.yaml spec, got {type(source).__name__}")
+    raise SpecError(
+        "", f"expected a preset name, a spec dict or a path to a .json/.yaml spec, got {type(source).__name__}"
+    )
 
 
 def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTRY, **injected: Any) -> Any:
@@ -44,7 +46,9 @@ def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTR
     try:
         return component.factory(**entry["params"], **accepted)
     except (ValueError, TypeError) as err:
-        raise SpecError(f"components.{slot}", f"{component.kind} {entry['name']!r} rejected its parameters: {err}") from err
+        raise SpecError(
+            f"components.{slot}", f"{component.kind} {entry['name']!r} rejected its parameters: {err}"
+        ) from err
 
 
 def build_model(source: str | Path | Mapping[str, Any], /, **overrides: Any) -> nn.Module:

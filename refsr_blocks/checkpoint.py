@@ -101,7 +101,7 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
         raise CheckpointError(f"{str(path)!r} holds an invalid spec: {err}") from None
     try:
         with safe_open(str(path), framework="pt", device=map_location) as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     except Exception as err:
         raise CheckpointError(f"cannot read the tensors of {str(path)!r} (truncated?): {err}") from None
     try:

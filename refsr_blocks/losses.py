@@ -18,9 +18,12 @@ from .registry import register_component
 __all__ = ["CharbonnierLoss", "L1Loss", "MSELoss"]
 
 
-def _check_pair(pred: Tensor, target: Tensor) -> None:
+def _as_float(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Both inputs in float32, or float64 if ``pred`` is float64 (losses never run in half)."""
     if pred.shape != target.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
+    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    return pred.to(dtype), target.to(dtype)
 
 
 @register_component("loss", "charbonnier")
@@ -41,8 +44,8 @@ class CharbonnierLoss(nn.Module):
         self.eps = float(eps)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        _check_pair(pred, target)
-        diff = pred.float() - target.float()
+        pred, target = _as_float(pred, target)
+        diff = pred - target
         return torch.sqrt(diff * diff + self.eps**2).mean()
 
 
@@ -51,8 +54,7 @@ class L1Loss(nn.Module):
     """Mean absolute error."""
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        _check_pair(pred, target)
-        return F.l1_loss(pred.float(), target.float())
+        return F.l1_loss(*_as_float(pred, target))
 
 
 @register_component("loss", "mse")
@@ -60,5 +62,4 @@ class MSELoss(nn.Module):
     """Mean squared error."""
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        _check_pair(pred, target)
-        return F.mse_loss(pred.float(), target.float())
+        return F.mse_loss(*_as_float(pred, target))

@@ -29,9 +29,9 @@ from .errors import RegistryError, UnknownComponentError
 
 __all__ = [
     "KINDS",
+    "REGISTRY",
     "Component",
     "Registry",
-    "REGISTRY",
     "get_component",
     "list_components",
     "register_component",
@@ -132,9 +132,7 @@ class Registry:
         if kind not in self._components:
             hint = closest(kind, list(self.kinds))
             did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-            raise RegistryError(
-                f"unknown component kind {kind!r}; kinds are {', '.join(self.kinds)}.{did_you_mean}"
-            )
+            raise RegistryError(f"unknown component kind {kind!r}; kinds are {', '.join(self.kinds)}.{did_you_mean}")
 
     def register(
         self,
@@ -155,8 +153,7 @@ class Registry:
         self._check_kind(kind)
         if not isinstance(name, str) or not name or any(c in name for c in " *?[]."):
             raise RegistryError(
-                f"invalid component name {name!r}: use a non-empty string without spaces, "
-                "dots or wildcard characters"
+                f"invalid component name {name!r}: use a non-empty string without spaces, dots or wildcard characters"
             )
         if not callable(factory):
             raise RegistryError(f"component {kind}/{name}: factory {factory!r} is not callable")
@@ -199,8 +196,7 @@ class Registry:
             hint = closest(str(name), names)
             did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
             raise UnknownComponentError(
-                f"unknown {kind} {name!r}.{did_you_mean} Registered {kind} components: "
-                f"{', '.join(names) or '(none)'}."
+                f"unknown {kind} {name!r}.{did_you_mean} Registered {kind} components: {', '.join(names) or '(none)'}."
             ) from None
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[str]:
@@ -209,12 +205,7 @@ class Registry:
         if kind is not None:
             self._check_kind(kind)
             return sorted(n for n in self._components[kind] if fnmatch.fnmatchcase(n, pattern))
-        return [
-            f"{k}/{n}"
-            for k in self.kinds
-            for n in sorted(self._components[k])
-            if fnmatch.fnmatchcase(n, pattern)
-        ]
+        return [f"{k}/{n}" for k in self.kinds for n in sorted(self._components[k]) if fnmatch.fnmatchcase(n, pattern)]
 
     def __iter__(self) -> Iterator[Component]:
         self._ensure_loaded()
@@ -232,13 +223,9 @@ REGISTRY = Registry()
 
 
 @overload
-def register_component(
-    kind: str, name: str, factory: None = None, *, override: bool = False
-) -> Callable[[F], F]: ...
+def register_component(kind: str, name: str, factory: None = None, *, override: bool = False) -> Callable[[F], F]: ...
 @overload
-def register_component(
-    kind: str, name: str, factory: F, *, override: bool = False
-) -> F: ...
+def register_component(kind: str, name: str, factory: F, *, override: bool = False) -> F: ...
 def register_component(
     kind: str, name: str, factory: Callable[..., Any] | None = None, *, override: bool = False
 ) -> Any:

@@ -275,7 +275,7 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
     if not isinstance(given, Mapping):
         raise SpecError("params", f"expected a mapping of global parameters, got {given!r}")
     params: dict[str, Any] = {}
-    for key, value in given.items():
+    for key in given:
         if key not in arch.params:
             raise _unknown_key("params", key, list(arch.params), f"global parameter of {arch.name!r}")
     for key, gp in arch.params.items():
@@ -344,7 +344,9 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
 
 
 # -- overrides ----------------------------------------------------------------------------
-def apply_overrides(spec: Mapping[str, Any], overrides: Mapping[str, Any], registry: Registry = REGISTRY) -> dict[str, Any]:
+def apply_overrides(
+    spec: Mapping[str, Any], overrides: Mapping[str, Any], registry: Registry = REGISTRY
+) -> dict[str, Any]:
     """Apply ``build_model`` keyword overrides to a (partial) spec.
 
     Accepted keys:

@@ -64,9 +64,7 @@ class UNetFusionDecoder(nn.Module):
         self.up = nn.ModuleList()
         for k in range(levels - 1):
             fused = lr_channels[k + 1] + ref_channels[k + 1] + (channels if k + 1 < levels - 1 else 0)
-            self.up.append(
-                nn.Sequential(nn.ConvTranspose2d(fused, channels, 4, 2, 1), nn.ReLU(inplace=True))
-            )
+            self.up.append(nn.Sequential(nn.ConvTranspose2d(fused, channels, 4, 2, 1), nn.ReLU(inplace=True)))
         fused0 = lr_channels[0] + ref_channels[0] + (channels if levels > 1 else 0)
         pad = kernel_size // 2
         last_act: list[nn.Module] = {

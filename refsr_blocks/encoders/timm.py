@@ -46,9 +46,7 @@ class TimmEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if model_name not in timm.list_models() and model_name.split(".")[0] not in timm.list_models():
-            raise ValueError(
-                f"unknown timm model {model_name!r}; choose one of timm.list_models(), e.g. 'resnet18'"
-            )
+            raise ValueError(f"unknown timm model {model_name!r}; choose one of timm.list_models(), e.g. 'resnet18'")
         self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, 1, 1), nn.ReLU(inplace=True))
         self.out_channels = [channels]
         self.backbone = None

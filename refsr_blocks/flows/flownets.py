@@ -67,7 +67,7 @@ class _FlowNetSBase(nn.Module):
         if width <= 0:
             raise ValueError(f"width must be positive, got {width}")
         self.scales = scales
-        ch = lambda c: max(8, int(round(c * width)))  # noqa: E731 - tiny local helper
+        ch = lambda c: max(8, round(c * width))  # noqa: E731 - tiny local helper
 
         # Contracting path; remember the channels at the last conv of each level.
         layers, level_channels = [], {}
@@ -121,9 +121,7 @@ class _FlowNetSBase(nn.Module):
         flows: dict[int, Tensor] = {COARSEST: self.predict[str(COARSEST)](x)}
         features = x
         for k in range(COARSEST - 1, self.finest_predicted - 1, -1):
-            features = torch.cat(
-                (skips[k], self.deconv[str(k)](features), self.upflow[str(k)](flows[k + 1])), 1
-            )
+            features = torch.cat((skips[k], self.deconv[str(k)](features), self.upflow[str(k)](flows[k + 1])), 1)
             flows[k] = self.predict[str(k)](features)
 
         out = []

@@ -28,7 +28,7 @@ from ..registry import register_component
 from ..spec import Architecture, GlobalParam, Slot, register_preset
 from .inputs import check_pair
 
-__all__ = ["CrossNet", "CrossNetOutput", "CROSSNET"]
+__all__ = ["CROSSNET", "CrossNet", "CrossNetOutput"]
 
 WARP_TARGETS = ("features", "image")
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..registry import register_component
 
-__all__ = ["MDSR", "ResBlock", "PixelShuffleUpsampler"]
+__all__ = ["MDSR", "PixelShuffleUpsampler", "ResBlock"]
 
 #: Mean RGB of DIV2K, subtracted at the input and added back at the output (as in EDSR).
 RGB_MEAN = (0.4488, 0.4371, 0.4040)

@@ -1,0 +1,463 @@
+"""Contract classes, one per component kind, and :func:`check_component`.
+
+Each contract builds the component under test with small, kind-specific arguments (the ones
+an architecture would inject, such as ``scales``) plus the class's ``params``, and checks
+one rule per ``test_*`` method. Every method is usable from pytest (subclass the contract
+with a ``Test`` prefix) and from :func:`check_component`, which runs them all.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..ops.flow import level_size
+from ..registry import REGISTRY, Component
+
+__all__ = [
+    "CONTRACTS",
+    "ComponentContract",
+    "DecoderContract",
+    "EncoderContract",
+    "FlowContract",
+    "LossContract",
+    "ModelContract",
+    "UpsamplerContract",
+    "WarperContract",
+    "check_component",
+]
+
+#: Image sizes every contract runs at: one odd, one even (H, W).
+SIZES: tuple[tuple[int, int], ...] = ((29, 43), (32, 48))
+
+
+def devices() -> list[str]:
+    """Devices available for the device-placement check."""
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _close(a: Tensor, b: Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+    if not torch.allclose(a, b, atol=atol, rtol=rtol):
+        raise AssertionError(f"{what}: max abs difference {(a - b).abs().max().item():.3g} > atol {atol}")
+
+
+def _flatten(out: Any) -> list[Tensor]:
+    if isinstance(out, Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _flatten(o)]
+    raise AssertionError(f"output must be a tensor or a list of tensors, got {type(out).__name__}")
+
+
+class ComponentContract:
+    """Base contract; subclasses set ``kind`` and the rules. Set ``name`` and ``params``.
+
+    Attributes:
+        name: the registered name of the component under test.
+        params: constructor parameters (besides the injected ones).
+        batch_atol: tolerance for the batch-independence check.
+    """
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    params: ClassVar[dict[str, Any]] = {}
+    batch_atol: ClassVar[float] = 1e-5
+    #: indices of the inputs that must receive a gradient (``None``: all of them).
+    grad_inputs: ClassVar[tuple[int, ...] | None] = None
+
+    # -- hooks for subclasses -------------------------------------------------------------
+    def injected(self) -> dict[str, Any]:
+        """The arguments an architecture would pass (``scales`` and friends)."""
+        return {}
+
+    def make_inputs(
+        self, size: tuple[int, int], batch: int = 2, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        """Inputs for one call, ``batch`` items, images of ``size``."""
+        raise NotImplementedError
+
+    def check_output(self, out: Any, inputs: tuple[Tensor, ...], module: nn.Module) -> None:
+        """Kind-specific rules on the output of one call."""
+
+    # -- helpers ------------------------------------------------------------------------
+    @property
+    def component(self) -> Component:
+        return REGISTRY.get(self.kind, self.name)
+
+    def build(self, **params: Any) -> nn.Module:
+        """The component with the injected arguments it accepts plus ``params``."""
+        comp = self.component
+        injected = {k: v for k, v in self.injected().items() if k in comp.defaults or comp.accepts_var_kwargs}
+        torch.manual_seed(0)
+        return comp.factory(**{**self.params, **params}, **injected)
+
+    def inputs(self, size: tuple[int, int], batch: int = 2, seed: int = 0) -> tuple[Tensor, ...]:
+        return self.make_inputs(size, batch, torch.Generator().manual_seed(seed))
+
+    def call(self, module: nn.Module, inputs: Sequence[Tensor]) -> Any:
+        return module(*inputs)
+
+    # -- rules shared by every kind -----------------------------------------------------
+    def test_registered(self) -> None:
+        """The component is registered under its kind and builds."""
+        assert self.name, f"{type(self).__name__} must set `name`"
+        assert isinstance(self.build(), nn.Module), f"{self.kind} {self.name!r} must build an nn.Module"
+
+    def test_output_contract_odd_and_even_sizes(self) -> None:
+        """Kind-specific output shapes hold for odd and even image sizes."""
+        module = self.build().eval()
+        for size in SIZES:
+            inputs = self.inputs(size)
+            with torch.no_grad():
+                out = self.call(module, inputs)
+            self.check_output(out, inputs, module)
+
+    def test_dtype_preserved(self) -> None:
+        """Float32 in gives float32 out, float64 in gives float64 out."""
+        for dtype in (torch.float32, torch.float64):
+            module = self.build().to(dtype).eval()
+            inputs = tuple(t.to(dtype) for t in self.inputs(SIZES[0], batch=1))
+            with torch.no_grad():
+                outs = _flatten(self.call(module, inputs))
+            bad = [o.dtype for o in outs if o.dtype != dtype]
+            assert not bad, f"{self.kind} {self.name!r}: {dtype} inputs gave outputs of dtype {bad}"
+
+    def test_batch_independence(self) -> None:
+        """Each batch item's output depends on that item only."""
+        module = self.build().eval()
+        inputs = self.inputs(SIZES[0], batch=2)
+        with torch.no_grad():
+            together = _flatten(self.call(module, inputs))
+            alone = _flatten(self.call(module, tuple(t[1:] for t in inputs)))
+        if together[0].ndim == 0:  # a loss: a scalar over the batch, nothing to split
+            return
+        for i, (t, a) in enumerate(zip(together, alone)):
+            _close(t[1:], a, f"{self.kind} {self.name!r} output {i}: item 1 alone vs in a batch", self.batch_atol)
+
+    def test_device_placement(self) -> None:
+        """Outputs live on the device of the module and inputs (CUDA when available)."""
+        for device in devices():
+            module = self.build().to(device).eval()
+            stray = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.device.type != device]
+            assert not stray, f"{self.kind} {self.name!r}: tensors not moved by .to({device!r}): {stray}"
+            inputs = tuple(t.to(device) for t in self.inputs(SIZES[0], batch=1))
+            with torch.no_grad():
+                outs = _flatten(self.call(module, inputs))
+            assert all(o.device.type == device for o in outs), f"{self.kind} {self.name!r}: output left {device}"
+
+    def test_gradient_flow(self) -> None:
+        """Every parameter, and every floating input, is reached by a finite gradient.
+
+        (A gradient that is zero at initialisation, e.g. behind a zero-initialised norm
+        layer, still counts; a parameter the output does not depend on gets none.)
+        """
+        module = self.build().train()
+        inputs = tuple(t.requires_grad_(True) for t in self.inputs(SIZES[0], batch=1))
+        outs = _flatten(self.call(module, inputs))
+        weights = torch.Generator().manual_seed(1)
+        loss = sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs)
+        loss.backward()
+        dead = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+        assert not dead, f"{self.kind} {self.name!r}: parameters without gradient: {dead}"
+        bad = [n for n, p in module.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        assert not bad, f"{self.kind} {self.name!r}: non-finite gradients in {bad}"
+        checked = range(len(inputs)) if self.grad_inputs is None else self.grad_inputs
+        no_grad = [i for i in checked if inputs[i].grad is None or not torch.isfinite(inputs[i].grad).all()]
+        assert not no_grad, f"{self.kind} {self.name!r}: inputs {no_grad} got no finite gradient"
+
+    def test_spec_round_trip(self) -> None:
+        """The resolved parameters survive JSON, and rebuild the same weights layout."""
+        comp = self.component
+        settable = {
+            k: v for k, v in comp.defaults.items() if k not in self.injected() and v is not inspect.Parameter.empty
+        }
+        resolved = {**settable, **self.params}
+        try:
+            text = json.dumps(resolved)
+        except TypeError as err:
+            raise AssertionError(f"{self.kind} {self.name!r}: default parameters are not plain data: {err}") from None
+        first = self.build(**resolved)
+        second = self.build(**json.loads(text))
+        a, b = first.state_dict(), second.state_dict()
+        assert a.keys() == b.keys(), f"{self.kind} {self.name!r}: rebuilt state_dict keys differ"
+        assert all(a[k].shape == b[k].shape for k in a), f"{self.kind} {self.name!r}: rebuilt shapes differ"
+        second.load_state_dict(a, strict=True)
+
+    # -- running outside pytest -----------------------------------------------------------
+    def rules(self) -> list[str]:
+        return sorted(n for n in dir(self) if n.startswith("test_"))
+
+    def run_all(self) -> None:
+        """Run every rule; raise AssertionError naming the first one that fails."""
+        for rule in self.rules():
+            try:
+                getattr(self, rule)()
+            except AssertionError as err:
+                raise AssertionError(f"[{rule}] {err}") from err
+
+
+class UpsamplerContract(ComponentContract):
+    """``upsampler(lr)``: B×C×h×w → B×C×(s·h)×(s·w)."""
+
+    kind = "upsampler"
+    scale: ClassVar[int] = 2
+
+    def injected(self) -> dict[str, Any]:
+        return {"scale": self.scale, "in_channels": 3}
+
+    def make_inputs(self, size, batch=2, generator=None):
+        h, w = (max(1, s // self.scale) for s in size)
+        return (torch.rand(batch, 3, h, w, generator=generator),)
+
+    def check_output(self, out, inputs, module):
+        b, c, h, w = inputs[0].shape
+        expected = (b, c, h * self.scale, w * self.scale)
+        assert isinstance(out, Tensor) and tuple(out.shape) == expected, (
+            f"upsampler {self.name!r}: expected {expected}, got {getattr(out, 'shape', type(out))}"
+        )
+
+
+class FlowContract(ComponentContract):
+    """``flow(target, ref)`` → ``scales`` flows, finest first, level k B×2×⌈H/2^k⌉×⌈W/2^k⌉."""
+
+    kind = "flow"
+    scales: ClassVar[int] = 3
+
+    def injected(self) -> dict[str, Any]:
+        return {"scales": self.scales, "in_channels": 3}
+
+    def make_inputs(self, size, batch=2, generator=None):
+        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(2))
+
+    def check_output(self, out, inputs, module):
+        b, _, h, w = inputs[0].shape
+        assert isinstance(out, (list, tuple)), f"flow {self.name!r} must return a list, got {type(out).__name__}"
+        assert len(out) == self.scales, f"flow {self.name!r}: {len(out)} levels returned, scales={self.scales}"
+        for k, f in enumerate(out):
+            expected = (b, 2, *level_size(h, w, k))
+            assert tuple(f.shape) == expected, (
+                f"flow {self.name!r} level {k}: expected {expected}, got {tuple(f.shape)}"
+            )
+            assert torch.isfinite(f).all(), f"flow {self.name!r} level {k} is not finite"
+
+
+class WarperContract(ComponentContract):
+    """``warper(x, flow)`` → x backward-warped; a zero flow returns x exactly."""
+
+    kind = "warper"
+    channels: ClassVar[int] = 5
+    grad_inputs = (0,)  # the image; flow gradients are checked by the property suite
+
+    def make_inputs(self, size, batch=2, generator=None):
+        x = torch.rand(batch, self.channels, *size, generator=generator)
+        flow = (torch.rand(batch, 2, *size, generator=generator) - 0.5) * 6
+        return x, flow
+
+    def check_output(self, out, inputs, module):
+        x, _ = inputs
+        assert isinstance(out, Tensor) and out.shape == x.shape, (
+            f"warper {self.name!r}: expected {tuple(x.shape)}, got {getattr(out, 'shape', type(out))}"
+        )
+
+    def test_zero_flow_is_identity(self) -> None:
+        """A zero flow returns the input exactly."""
+        module = self.build()
+        x, flow = self.inputs(SIZES[0])
+        out = module(x, torch.zeros_like(flow))
+        _close(out, x, f"warper {self.name!r} with a zero flow", atol=1e-6, rtol=0)
+
+
+class EncoderContract(ComponentContract):
+    """``encoder(image)`` → ``scales`` maps, level k B×out_channels[k]×⌈H/2^k⌉×⌈W/2^k⌉."""
+
+    kind = "encoder"
+    scales: ClassVar[int] = 3
+
+    def injected(self) -> dict[str, Any]:
+        return {"scales": self.scales, "in_channels": 3, "channels": 8}
+
+    def make_inputs(self, size, batch=2, generator=None):
+        return (torch.rand(batch, 3, *size, generator=generator),)
+
+    def check_output(self, out, inputs, module):
+        b, _, h, w = inputs[0].shape
+        channels = getattr(module, "out_channels", None)
+        assert channels is not None and len(channels) == self.scales, (
+            f"encoder {self.name!r} must expose out_channels with {self.scales} entries, got {channels!r}"
+        )
+        assert len(out) == self.scales, f"encoder {self.name!r}: {len(out)} levels, scales={self.scales}"
+        for k, (f, c) in enumerate(zip(out, channels)):
+            expected = (b, c, *level_size(h, w, k))
+            assert tuple(f.shape) == expected, (
+                f"encoder {self.name!r} level {k}: expected {expected}, got {tuple(f.shape)}"
+            )
+
+
+class DecoderContract(ComponentContract):
+    """``decoder(lr_feats, warped_ref_feats)`` → B×out_channels×H×W."""
+
+    kind = "decoder"
+    level_channels: ClassVar[tuple[int, ...]] = (6, 7, 8)
+    # The model pads to a multiple of 2^(levels-1), so decoders see exact halvings.
+    sizes: ClassVar[tuple[tuple[int, int], ...]] = ((28, 44), (32, 48))
+
+    def injected(self) -> dict[str, Any]:
+        return {
+            "lr_channels": list(self.level_channels),
+            "ref_channels": list(self.level_channels),
+            "out_channels": 3,
+            "channels": 8,
+        }
+
+    def make_inputs(self, size, batch=2, generator=None):
+        h, w = size
+        h, w = h - h % 4, w - w % 4
+        feats = [
+            torch.rand(batch, c, h // 2**k, w // 2**k, generator=generator) for k, c in enumerate(self.level_channels)
+        ]
+        refs = [torch.rand_like(f) for f in feats]
+        return feats, refs
+
+    def check_output(self, out, inputs, module):
+        lr = inputs[0]
+        b, _, h, w = lr[0].shape
+        assert isinstance(out, Tensor) and tuple(out.shape) == (b, 3, h, w), (
+            f"decoder {self.name!r}: expected {(b, 3, h, w)}, got {getattr(out, 'shape', type(out))}"
+        )
+
+    # Decoder inputs are lists of tensors; adapt the generic rules.
+    def test_dtype_preserved(self) -> None:
+        for dtype in (torch.float32, torch.float64):
+            module = self.build().to(dtype).eval()
+            lr, ref = self.inputs(SIZES[1], batch=1)
+            with torch.no_grad():
+                out = module([t.to(dtype) for t in lr], [t.to(dtype) for t in ref])
+            assert out.dtype == dtype, f"decoder {self.name!r}: {dtype} in, {out.dtype} out"
+
+    def test_batch_independence(self) -> None:
+        module = self.build().eval()
+        lr, ref = self.inputs(SIZES[1], batch=2)
+        with torch.no_grad():
+            together = module(lr, ref)
+            alone = module([t[1:] for t in lr], [t[1:] for t in ref])
+        _close(together[1:], alone, f"decoder {self.name!r}: item 1 alone vs in a batch", self.batch_atol)
+
+    def test_device_placement(self) -> None:
+        for device in devices():
+            module = self.build().to(device).eval()
+            lr, ref = self.inputs(SIZES[1], batch=1)
+            with torch.no_grad():
+                out = module([t.to(device) for t in lr], [t.to(device) for t in ref])
+            assert out.device.type == device, f"decoder {self.name!r}: output left {device}"
+
+    def test_gradient_flow(self) -> None:
+        module = self.build().train()
+        lr, ref = self.inputs(SIZES[1], batch=1)
+        for t in [*lr, *ref]:
+            t.requires_grad_(True)
+        out = module(lr, ref)
+        (out * torch.rand(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        dead = [n for n, p in module.named_parameters() if p.grad is None or not p.grad.any()]
+        assert not dead, f"decoder {self.name!r}: parameters without gradient: {dead}"
+        unused = [k for k, t in enumerate(lr) if t.grad is None or not t.grad.any()]
+        assert not unused, f"decoder {self.name!r}: LR feature levels {unused} do not affect the output"
+
+
+class LossContract(ComponentContract):
+    """``loss(pred, target)`` → a scalar; near zero for equal inputs, larger when they differ."""
+
+    kind = "loss"
+
+    def make_inputs(self, size, batch=2, generator=None):
+        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(2))
+
+    def check_output(self, out, inputs, module):
+        assert isinstance(out, Tensor) and out.ndim == 0, f"loss {self.name!r} must return a scalar tensor"
+        assert torch.isfinite(out), f"loss {self.name!r} is not finite"
+
+    def test_zero_for_equal_inputs(self) -> None:
+        """Equal inputs give (near) zero, different inputs a larger value."""
+        module = self.build()
+        pred, target = self.inputs(SIZES[0])
+        same, different = module(pred, pred.clone()), module(pred, target)
+        assert same.item() <= 1e-2, f"loss {self.name!r} of equal inputs is {same.item():.3g}"
+        assert different.item() > same.item(), f"loss {self.name!r} does not grow with the error"
+
+
+class ModelContract(ComponentContract):
+    """A model architecture: ``model(lr, ref)`` → B×3×(s·h)×(s·w) for any size.
+
+    ``params`` is a partial spec (``{"params": ..., "components": ...}``) applied to the
+    architecture ``name``; keep it small so the checks run fast.
+    """
+
+    kind = "model"
+    upscale: ClassVar[int] = 2
+    batch_atol: ClassVar[float] = 1e-4
+
+    def build(self, **params: Any) -> nn.Module:
+        from ..build import build_model
+
+        spec = copy.deepcopy({**self.params, **params})
+        spec.setdefault("params", {})["upscale"] = self.upscale
+        torch.manual_seed(0)
+        return build_model({"model": self.name, **spec})
+
+    def make_inputs(self, size, batch=2, generator=None):
+        h, w = (max(1, s // self.upscale) for s in size)
+        lr = torch.rand(batch, 3, h, w, generator=generator)
+        ref = torch.rand(batch, 3, h * self.upscale, w * self.upscale, generator=generator)
+        return lr, ref
+
+    def check_output(self, out, inputs, module):
+        ref = inputs[1]
+        assert isinstance(out, Tensor) and out.shape == ref.shape, (
+            f"model {self.name!r}: expected {tuple(ref.shape)}, got {getattr(out, 'shape', type(out))}"
+        )
+
+    def test_spec_round_trip(self) -> None:
+        """``build_model(model.spec)`` rebuilds the architecture; its state_dict loads strictly."""
+        from ..build import build_model
+
+        model = self.build()
+        again = build_model(json.loads(json.dumps(model.spec)))
+        assert again.spec == model.spec, f"model {self.name!r}: spec changed on rebuild"
+        again.load_state_dict(model.state_dict(), strict=True)
+
+
+#: The contract class for each kind.
+CONTRACTS: dict[str, type[ComponentContract]] = {
+    c.kind: c
+    for c in (
+        UpsamplerContract,
+        FlowContract,
+        WarperContract,
+        EncoderContract,
+        DecoderContract,
+        LossContract,
+        ModelContract,
+    )
+}
+
+
+def check_component(kind: str, name: str, params: dict[str, Any] | None = None) -> None:
+    """Check the registered component ``kind/name`` against its kind's contract.
+
+    Args:
+        kind: the component kind.
+        name: its registered name.
+        params: constructor parameters (for ``"model"``: a partial spec); keep sizes small.
+
+    Raises:
+        AssertionError: naming the rule that failed and what was wrong.
+    """
+    if kind not in CONTRACTS:
+        raise ValueError(f"no contract for kind {kind!r}; kinds: {', '.join(CONTRACTS)}")
+    contract_cls = type(f"{kind}_{name}_contract", (CONTRACTS[kind],), {"name": name, "params": dict(params or {})})
+    contract_cls().run_all()

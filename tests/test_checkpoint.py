@@ -1,0 +1,87 @@
+"""save_model / load_model: one file rebuilds the model; bad files give clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from small import TINY_CROSSNET
+
+from refsr_blocks import CheckpointError, build_model, load_model, save_model
+from refsr_blocks.checkpoint import read_metadata
+
+
+@pytest.fixture
+def model():
+    return build_model(TINY_CROSSNET).eval()
+
+
+def test_round_trip_gives_the_same_outputs(model, tmp_path) -> None:
+    path = save_model(model, tmp_path / "m.safetensors", metadata={"step": 7})
+    loaded = load_model(path).eval()
+    assert loaded.spec == model.spec
+    lr, ref = torch.rand(1, 3, 9, 11), torch.rand(1, 3, 18, 22)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(lr, ref), model(lr, ref), rtol=0, atol=0)
+    assert read_metadata(path)["step"] == "7"
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_truncated_file(model, tmp_path) -> None:
+    path = save_model(model, tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_model(path)
+
+
+def test_foreign_files(tmp_path) -> None:
+    pickle_like = tmp_path / "model.pt"
+    pickle_like.write_bytes(b"\x80\x04\x95not a safetensors file")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_model(pickle_like)
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(CheckpointError, match="without a refsr-blocks spec"):
+        load_model(plain)
+
+
+def test_weights_not_matching_spec(model, tmp_path) -> None:
+    path = tmp_path / "mismatch.safetensors"
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    tensors.pop(next(iter(tensors)))
+    save_file(tensors, str(path), metadata={"refsr_blocks.spec": json.dumps(model.spec)})
+    with pytest.raises(CheckpointError, match="do not match its spec"):
+        load_model(path)
+
+
+def test_invalid_spec_in_file(model, tmp_path) -> None:
+    path = tmp_path / "badspec.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"refsr_blocks.spec": '{"model": "nope"}'})
+    with pytest.raises(CheckpointError, match="invalid spec"):
+        load_model(path)
+
+
+def test_model_without_spec_cannot_be_saved(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="no .spec"):
+        save_model(torch.nn.Linear(2, 2), tmp_path / "x.safetensors")
+
+
+def test_failed_save_keeps_the_previous_file(model, tmp_path, monkeypatch) -> None:
+    path = save_model(model, tmp_path / "m.safetensors")
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("refsr_blocks.checkpoint.save_file", broken)
+    with pytest.raises(OSError):
+        save_model(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

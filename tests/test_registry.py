@@ -1,0 +1,125 @@
+"""Registry behaviour: registration, lookup, wildcards and every error path."""
+
+from __future__ import annotations
+
+import pytest
+from torch import nn
+
+import refsr_blocks
+from refsr_blocks import (
+    KINDS,
+    RegistryError,
+    UnknownComponentError,
+    get_component,
+    list_components,
+    list_models,
+    register_component,
+)
+from refsr_blocks.registry import Registry
+
+
+class Dummy(nn.Module):
+    def __init__(self, width: int = 3) -> None:
+        super().__init__()
+        self.width = width
+
+
+def test_decorator_and_call_forms(fresh_registry) -> None:
+    @register_component("loss", "decorated")
+    class Decorated(nn.Module):
+        pass
+
+    assert get_component("loss", "decorated").factory is Decorated
+    assert register_component("loss", "called", Dummy) is Dummy
+    assert get_component("loss", "called").defaults == {"width": 3}
+
+
+def test_duplicate_name_names_both_definitions(fresh_registry) -> None:
+    class Other(nn.Module):
+        pass
+
+    with pytest.raises(RegistryError) as err:
+        register_component("warper", "bilinear", Other)
+    message = str(err.value)
+    assert "refsr_blocks.warpers.BilinearWarper" in message
+    assert "test_registry" in message and "Other" in message
+    assert "override=True" in message
+
+
+def test_override_replaces(fresh_registry) -> None:
+    register_component("warper", "bilinear", Dummy, override=True)
+    assert get_component("warper", "bilinear").factory is Dummy
+
+
+def test_reregistering_the_same_factory_is_harmless(fresh_registry) -> None:
+    factory = get_component("loss", "l1").factory
+    register_component("loss", "l1", factory)  # e.g. a module imported twice
+    assert get_component("loss", "l1").factory is factory
+
+
+def test_unknown_name_lists_registered_and_closest() -> None:
+    with pytest.raises(UnknownComponentError) as err:
+        get_component("flow", "flownet_plus")
+    message = str(err.value)
+    assert "'flownets_plus'" in message.split("Registered")[0]  # the suggestion
+    assert "flownets, flownets_plus" in message  # the full list
+    assert isinstance(err.value, KeyError)
+
+
+def test_unknown_kind() -> None:
+    with pytest.raises(RegistryError, match="kinds are upsampler, flow"):
+        list_components("flows")
+    with pytest.raises(RegistryError, match="Did you mean 'flow'"):
+        get_component("flows", "flownets")
+
+
+@pytest.mark.parametrize("name", ["", "has space", "dotted.name", "wild*", 3])
+def test_invalid_names_rejected(name) -> None:
+    with pytest.raises(RegistryError, match="invalid component name"):
+        Registry().register("loss", name, Dummy)
+
+
+def test_factory_must_be_callable() -> None:
+    with pytest.raises(RegistryError, match="not callable"):
+        Registry().register("loss", "x", 42)
+
+
+def test_wildcards_and_listing() -> None:
+    assert list_components("flow", "flownets*") == ["flownets", "flownets_plus"]
+    assert list_components("warper") == ["bilinear", "kornia", "nearest"]
+    everything = list_components()
+    assert "loss/charbonnier" in everything and "model/crossnet" in everything
+    assert list_components(pattern="*net*") == [n for n in everything if "net" in n.split("/")[1]]
+
+
+def test_every_kind_lists_components() -> None:
+    for kind in KINDS:
+        assert list_components(kind), kind
+
+
+def test_list_models() -> None:
+    assert {"crossnet", "crossnet_flownets", "crossnet_iw"} <= set(list_models())
+    assert list_models("*_iw") == ["crossnet_iw"]
+
+
+def test_lazy_hook_runs_once() -> None:
+    calls = []
+    registry = Registry()
+    registry.before_lookup = lambda: calls.append(1)
+    registry.list("loss")
+    registry.list("loss")
+    assert calls == [1]
+
+
+def test_unregister() -> None:
+    registry = Registry()
+    registry.register("loss", "tmp", Dummy)
+    registry.unregister("loss", "tmp")
+    assert ("loss", "tmp") not in registry
+    with pytest.raises(UnknownComponentError):
+        registry.unregister("loss", "tmp")
+
+
+def test_public_api_exports() -> None:
+    for name in refsr_blocks.__all__:
+        assert hasattr(refsr_blocks, name), name
