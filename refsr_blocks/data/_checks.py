@@ -20,9 +20,7 @@ SUPPORTED_SCALES: tuple[int, ...] = (2, 3, 4, 8)
 def check_scale(scale: object) -> int:
     """Return ``scale`` as an int if it is one of :data:`SUPPORTED_SCALES`."""
     if isinstance(scale, bool) or not isinstance(scale, int) or scale not in SUPPORTED_SCALES:
-        raise DataError(
-            f"scale must be one of {list(SUPPORTED_SCALES)} (an int), got {scale!r}"
-        )
+        raise DataError(f"scale must be one of {list(SUPPORTED_SCALES)} (an int), got {scale!r}")
     return scale
 
 

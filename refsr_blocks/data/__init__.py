@@ -1,0 +1,87 @@
+"""The data layer of refsr-blocks: datasets, degradation, augmentation and image sources.
+
+Images are float32 tensors C×H×W (or B×C×H×W) with values in [0, 1]. Datasets return dicts
+of tensors (plus ``int``/``str`` metadata) that ``torch.utils.data.default_collate`` batches::
+
+    {"lr": 3×h×w, "ref": 3×H×W, "hr": 3×H×W, ...}        H = scale·h, W = scale·w
+
+Flows follow the library's convention: channel 0 = x, channel 1 = y, in pixels, and
+``hr[p] ≈ ref[p + flow[p]]`` (backward-warping ``ref`` with ``flow`` gives the target).
+
+Modules:
+
+- :mod:`~refsr_blocks.data.degradation`: :func:`downsample`, :func:`crop_to_multiple`.
+- :mod:`~refsr_blocks.data.lightfield`: :class:`LightFieldDataset` (Flower / LFVideo lenslet PNGs).
+- :mod:`~refsr_blocks.data.pairs`: :class:`PairFolderDataset` (folders of image pairs).
+- :mod:`~refsr_blocks.data.synthetic`: :class:`SyntheticParallaxDataset`, :func:`make_parallax_pair`.
+- :mod:`~refsr_blocks.data.augment`: flips/rotations, parallax shift, aligned crops.
+- :mod:`~refsr_blocks.data.sources`: :func:`builtin_images`, :func:`load_image_folder`.
+"""
+
+from __future__ import annotations
+
+from .augment import (
+    Compose,
+    RandomCrop,
+    RandomDihedral,
+    RandomParallaxShift,
+    center_crop,
+    dihedral,
+    hflip,
+    random_crop,
+    random_dihedral,
+    random_parallax_shift,
+    rot90,
+    shift_reference,
+    vflip,
+)
+from .degradation import SUPPORTED_SCALES, crop_to_multiple, downsample
+from .disparity import invert_displacement, random_layered_disparity
+from .errors import DataError, DataNotFoundError
+from .io import list_images, load_image, save_image
+from .lightfield import LightFieldDataset, lenslet_to_views, views_to_lenslet
+from .pairs import PairFolderDataset, find_pairs
+from .photometric import PhotometricJitter
+from .procedural import procedural_image
+from .sources import builtin_image_source, builtin_images, load_image_folder
+from .synthetic import ParallaxPair, SyntheticParallaxDataset, make_parallax_pair, synthesize_parallax
+
+__all__ = [
+    "SUPPORTED_SCALES",
+    "Compose",
+    "DataError",
+    "DataNotFoundError",
+    "LightFieldDataset",
+    "PairFolderDataset",
+    "ParallaxPair",
+    "PhotometricJitter",
+    "RandomCrop",
+    "RandomDihedral",
+    "RandomParallaxShift",
+    "SyntheticParallaxDataset",
+    "builtin_image_source",
+    "builtin_images",
+    "center_crop",
+    "crop_to_multiple",
+    "dihedral",
+    "downsample",
+    "find_pairs",
+    "hflip",
+    "invert_displacement",
+    "lenslet_to_views",
+    "list_images",
+    "load_image",
+    "load_image_folder",
+    "make_parallax_pair",
+    "procedural_image",
+    "random_crop",
+    "random_dihedral",
+    "random_layered_disparity",
+    "random_parallax_shift",
+    "rot90",
+    "save_image",
+    "shift_reference",
+    "synthesize_parallax",
+    "vflip",
+    "views_to_lenslet",
+]
