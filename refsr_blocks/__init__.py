@@ -29,8 +29,32 @@ from .errors import (
     SpecError,
     UnknownComponentError,
 )
-from .registry import KINDS, get_component, list_components, register_component
+from .hookspecs import hookimpl
+from .registry import KINDS, REGISTRY, get_component, list_components, register_component
 from .spec import list_models, register_preset, resolve_spec
+
+
+def _load_plugins() -> None:
+    from .plugins import load_plugins
+
+    load_plugins()
+
+
+# Plugins load once, lazily, on the first registry lookup (all built-ins are registered by now).
+REGISTRY.before_lookup = _load_plugins
+
+_LAZY_PLUGIN_API = ("list_plugins", "register_plugin", "RefSRPluginWarning")
+
+
+def __getattr__(name: str) -> object:
+    # PEP 562: the plugin API is imported on first use, so importing refsr_blocks stays light
+    # and ``python -m refsr_blocks.plugins`` does not import its own module twice.
+    if name in _LAZY_PLUGIN_API:
+        from . import plugins
+
+        return getattr(plugins, name)
+    raise AttributeError(f"module 'refsr_blocks' has no attribute {name!r}")
+
 
 __all__ = [
     "KINDS",
@@ -43,10 +67,13 @@ __all__ = [
     "__version__",
     "build_model",
     "get_component",
+    "hookimpl",
     "list_components",
     "list_models",
+    "list_plugins",
     "load_model",
     "register_component",
+    "register_plugin",
     "register_preset",
     "resolve_spec",
     "save_model",

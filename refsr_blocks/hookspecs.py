@@ -61,9 +61,7 @@ class ComponentRegistrar(Protocol):
 
     kinds: tuple[str, ...]
 
-    def register(
-        self, kind: str, name: str, factory: Callable[..., Any], *, override: bool = False
-    ) -> Component:
+    def register(self, kind: str, name: str, factory: Callable[..., Any], *, override: bool = False) -> Component:
         """Add ``factory`` as component ``name`` of ``kind`` (see the hook's docstring)."""
         ...
 
@@ -85,6 +83,10 @@ def register_components(registry: ComponentRegistrar) -> None:
             with :mod:`refsr_blocks.testing`). Registering a name that already exists
             raises :class:`~refsr_blocks.errors.PluginError` naming both owners, unless
             ``override=True`` is passed to replace the existing component on purpose.
+
+    Register through the ``registry`` received here, not through
+    :func:`refsr_blocks.register_component`: only the former records the plugin as owner,
+    lists the component under the plugin and can roll it back.
 
     If this hook raises (a clash included), every component it had already registered is
     rolled back, the plugin is skipped with a

@@ -149,9 +149,7 @@ class PluginRegistrar:
         """``"kind/name"`` of every component this plugin registered, in order."""
         return tuple(f"{kind}/{name}" for kind, name, _, _ in self._added)
 
-    def register(
-        self, kind: str, name: str, factory: Callable[..., Any], *, override: bool = False
-    ) -> Component:
+    def register(self, kind: str, name: str, factory: Callable[..., Any], *, override: bool = False) -> Component:
         """Register ``factory`` as component ``name`` of ``kind``, owned by this plugin.
 
         Raises:
@@ -167,9 +165,7 @@ class PluginRegistrar:
                 f"{previous.owner!r} ({_describe(previous.factory)}). Rename the "
                 "plugin's component, or pass override=True to replace it on purpose."
             )
-        component = self._registry.register(
-            kind, name, factory, override=override, owner=self.owner
-        )
+        component = self._registry.register(kind, name, factory, override=override, owner=self.owner)
         self._added.append((kind, name, factory, previous))
         return component
 
@@ -193,9 +189,7 @@ class PluginRegistrar:
             if previous is None:
                 self._registry.unregister(kind, name)
             else:
-                self._registry.register(
-                    kind, name, previous.factory, override=True, owner=previous.owner
-                )
+                self._registry.register(kind, name, previous.factory, override=True, owner=previous.owner)
         self._added.clear()
 
     def __repr__(self) -> str:
@@ -265,16 +259,19 @@ class _Entry:
         """How warnings name the plugin: distribution, version and entry point."""
         if self.distribution is None:
             return f"{self.name!r}"
-        return (
-            f"{self.distribution!r} {self.version} "
-            f"(entry point {self.entry_point!r} = {self.value!r})"
-        )
+        return f"{self.distribution!r} {self.version} (entry point {self.entry_point!r} = {self.value!r})"
 
     def info(self) -> PluginInfo:
         components = self.registrar.added if self.registrar is not None else ()
         return PluginInfo(
-            self.name, self.distribution, self.version, self.entry_point, self.value,
-            components, self.status, self.error,
+            self.name,
+            self.distribution,
+            self.version,
+            self.entry_point,
+            self.value,
+            components,
+            self.status,
+            self.error,
         )
 
 
@@ -336,8 +333,11 @@ class PluginManager:
             try:
                 for entry_point in self._entry_points():
                     self._load_entry_point(entry_point)
-                for entry in [e for e in self._entries.values() if e.status == PENDING]:
-                    self._run_hook(entry)
+                # in-process plugins registered before loading (or during it)
+                while pending := [e for e in self._entries.values() if e.status == PENDING]:
+                    for entry in pending:
+                        self._entries[entry.name] = self._entries.pop(entry.name)  # list order
+                        self._run_hook(entry)
             finally:
                 self._state = "loaded"
 
@@ -377,7 +377,7 @@ class PluginManager:
         version = dist.version if dist is not None else None
         name = entry_point.name
         if name in self._entries or self._pm.has_plugin(name):
-            name = f"{dist_name}:{entry_point.name}"
+            name = f"{dist_name or entry_point.value}:{entry_point.name}"
         return _Entry(
             name=name,
             owner=dist_name or entry_point.name,
@@ -408,24 +408,32 @@ class PluginManager:
 
     def _known_hooks(self) -> list[str]:
         return sorted(
-            name
-            for name, caller in vars(self._pm.hook).items()
-            if not name.startswith("_") and caller.has_spec()
+            name for name, caller in vars(self._pm.hook).items() if not name.startswith("_") and caller.has_spec()
         )
 
-    def _run_hook(self, entry: _Entry) -> None:
-        """Run ``register_components`` of one plugin; on error roll back and skip it."""
+    def _call_hook(self, entry: _Entry) -> None:
+        """Run ``register_components`` of ``entry``'s plugin alone, through a registrar.
+
+        On success the entry is marked loaded; if the hook raises, whatever it registered
+        is rolled back and the exception propagates.
+        """
         registrar = PluginRegistrar(self.registry, owner=entry.owner)
         others = [p for p in self._pm.get_plugins() if p is not entry.plugin]
         caller = self._pm.subset_hook_caller("register_components", remove_plugins=others)
         try:
             caller(registry=registrar)
-        except Exception as exc:
+        except BaseException:
             registrar.rollback()
-            self._fail(entry, exc, "failed in register_components")
-            return
+            raise
         entry.registrar = registrar
         entry.status = LOADED
+
+    def _run_hook(self, entry: _Entry) -> None:
+        """Run one plugin's hook at load time; a failure skips it with a warning."""
+        try:
+            self._call_hook(entry)
+        except Exception as exc:
+            self._fail(entry, exc, "failed in register_components")
 
     def _fail(self, entry: _Entry, exc: Exception, stage: str) -> None:
         """Mark ``entry`` failed, drop it from pluggy, and warn once."""
@@ -464,8 +472,7 @@ class PluginManager:
             old = self._entries.get(name)
             if old is not None and not old.status.startswith(FAILED):
                 raise PluginError(
-                    f"a refsr_blocks plugin named {name!r} is already registered "
-                    f"({old.value}); pass another name="
+                    f"a refsr_blocks plugin named {name!r} is already registered ({old.value}); pass another name="
                 )
             entry = _Entry(name=name, owner=name, value=_describe(plugin))
             try:
@@ -478,24 +485,15 @@ class PluginManager:
             return entry.info()
 
     def _run_now(self, entry: _Entry) -> None:
-        registrar = PluginRegistrar(self.registry, owner=entry.owner)
-        caller = self._pm.subset_hook_caller(
-            "register_components",
-            remove_plugins=[p for p in self._pm.get_plugins() if p is not entry.plugin],
-        )
+        """Run an in-process plugin's hook; a failure removes it again and raises."""
         try:
-            caller(registry=registrar)
+            self._call_hook(entry)
         except Exception as exc:
-            registrar.rollback()
             self._pm.unregister(entry.plugin)
             del self._entries[entry.name]
             if isinstance(exc, PluginError):
                 raise
-            raise PluginError(
-                f"plugin {entry.name!r} failed in register_components: {_error_text(exc)}"
-            ) from exc
-        entry.registrar = registrar
-        entry.status = LOADED
+            raise PluginError(f"plugin {entry.name!r} failed in register_components: {_error_text(exc)}") from exc
 
     def unregister_plugin(self, name: str) -> None:
         """Remove a plugin and the components it registered (restoring replaced ones).
@@ -507,8 +505,7 @@ class PluginManager:
             entry = self._entries.pop(name, None)
             if entry is None:
                 raise PluginError(
-                    f"no refsr_blocks plugin named {name!r}; plugins: "
-                    f"{', '.join(self._entries) or '(none)'}"
+                    f"no refsr_blocks plugin named {name!r}; plugins: {', '.join(self._entries) or '(none)'}"
                 )
             if entry.registrar is not None:
                 entry.registrar.rollback()
@@ -522,7 +519,7 @@ class PluginManager:
 
     # -- listing ------------------------------------------------------------------------
     def list_plugins(self) -> list[PluginInfo]:
-        """Every plugin seen, in load order, loading plugins first if needed."""
+        """Every plugin seen, in the order their hooks ran, loading plugins first if needed."""
         self.load()
         with self._lock:
             return [entry.info() for entry in self._entries.values()]
@@ -612,8 +609,7 @@ def format_plugin_table(records: Sequence[PluginInfo]) -> str:
         for r in records
     ]
     widths = [max(len(row[i]) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-             for row in [_COLUMNS, *rows]]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [_COLUMNS, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

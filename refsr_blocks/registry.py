@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -126,6 +127,7 @@ class Registry:
         self.kinds = kinds
         self._components: dict[str, dict[str, Component]] = {k: {} for k in kinds}
         self.before_lookup: Callable[[], None] | None = None
+        self._loading = threading.RLock()
 
     # -- registration -------------------------------------------------------------------
     def _check_kind(self, kind: str) -> None:
@@ -176,9 +178,14 @@ class Registry:
 
     # -- lookup -------------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
-        if self.before_lookup is not None:
-            hook, self.before_lookup = self.before_lookup, None
-            hook()
+        if self.before_lookup is None:
+            return
+        # A second thread's first lookup waits until the first has finished loading
+        # (re-entrant: the hook registers components and may look them up).
+        with self._loading:
+            if self.before_lookup is not None:
+                hook, self.before_lookup = self.before_lookup, None
+                hook()
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``.

@@ -9,6 +9,7 @@ SMALL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("upsampler", "mdsr"): {"num_blocks": 2, "channels": 8},
     ("flow", "flownets"): {"width": 0.125},
     ("flow", "flownets_plus"): {"width": 0.125},
+    ("flow", "pwcnet"): {"width": 8, "base_channels": 8},  # the refsr-pwcnet plugin, when installed
     ("encoder", "crossnet"): {},
     ("decoder", "unet_fusion"): {"output_activation": "none"},
     ("model", "crossnet"): {

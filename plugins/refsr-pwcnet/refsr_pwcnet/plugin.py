@@ -1,0 +1,18 @@
+"""The refsr-blocks plugin entry point of refsr-pwcnet.
+
+Declared in pyproject.toml as ``[project.entry-points.refsr_blocks] pwcnet =
+"refsr_pwcnet.plugin"``; refsr-blocks imports this module on its first registry lookup
+and calls :func:`register_components`.
+"""
+
+from __future__ import annotations
+
+from refsr_blocks.hookspecs import ComponentRegistrar, hookimpl
+
+from .model import PWCNet
+
+
+@hookimpl
+def register_components(registry: ComponentRegistrar) -> None:
+    """Register :class:`~refsr_pwcnet.model.PWCNet` as the ``flow`` component ``pwcnet``."""
+    registry.register("flow", "pwcnet", PWCNet)
