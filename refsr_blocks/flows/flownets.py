@@ -69,19 +69,16 @@ class _FlowNetSBase(nn.Module):
         self.scales = scales
         ch = lambda c: max(8, round(c * width))  # noqa: E731 - tiny local helper
 
-        # Contracting path; remember the channels at the last conv of each level.
+        # Contracting path; a level's skip feature is the output of its last conv.
         layers, level_channels = [], {}
+        self._level_of: dict[str, int] = {}  # conv name -> pyramid level of its output
         prev, level = 2 * in_channels, 0
         for name, out, kernel, stride in CONTRACTING:
             layers.append((name, conv_lrelu(prev, ch(out), kernel, stride)))
             prev, level = ch(out), level + (stride == 2)
             level_channels[level] = prev
-        self.contracting = nn.ModuleDict(layers)
-        self._level_of = {}  # conv name -> level, for collecting skip features
-        level = 0
-        for name, _, _, stride in CONTRACTING:
-            level += stride == 2
             self._level_of[name] = level
+        self.contracting = nn.ModuleDict(layers)
         if self.finest_predicted == 0:
             self.full_res = conv_lrelu(2 * in_channels, FULL_RES_CHANNELS, 3, 1)
             level_channels[0] = FULL_RES_CHANNELS

@@ -112,9 +112,22 @@ class CrossNet(nn.Module):
             B×3×(s·h)×(s·w), or a :class:`CrossNetOutput`.
         """
         check_pair(lr, ref, self.upscale, self.image_channels)
-        up = self.upsampler(lr)
+        return self.fuse(self.upsampler(lr), ref, return_intermediates)
+
+    def fuse(self, upsampled: Tensor, ref: Tensor, return_intermediates: bool = False) -> Tensor | CrossNetOutput:
+        """Everything after the upsampler: flow, encoders, warping and fusion.
+
+        The authors precompute the MDSR output; this entry point takes it directly.
+
+        Args:
+            upsampled: the upsampled LR image, B×3×H×W.
+            ref: the reference, B×3×H×W.
+            return_intermediates: return a :class:`CrossNetOutput` instead of the image.
+        """
+        if upsampled.shape != ref.shape:
+            raise ValueError(f"upsampled {tuple(upsampled.shape)} and ref {tuple(ref.shape)} must have the same shape")
         multiple = 2 ** (self.scales - 1)
-        up_padded, size = pad_to_multiple(up, multiple)
+        up_padded, size = pad_to_multiple(upsampled, multiple)
         ref_padded, _ = pad_to_multiple(ref, multiple)
 
         flows = self.flow(up_padded, ref_padded)
@@ -124,7 +137,9 @@ class CrossNet(nn.Module):
             warped_image = self.warper(ref_padded, flows[0])
             warped_ref = self.encode_ref(warped_image)
         else:
-            warped_ref = [self.warper(f, flow) for f, flow in zip(self.encode_ref(ref_padded), flows)]
+            ref_feats = self.encode_ref(ref_padded)
+            # Warp level by level, dropping each unwarped map as soon as it is used.
+            warped_ref = [self.warper(ref_feats.pop(0), flow) for flow in flows]
         out = self.decoder(lr_feats, warped_ref)
         if self.residual:
             out = out + up_padded
@@ -133,7 +148,7 @@ class CrossNet(nn.Module):
             return sr
         return CrossNetOutput(
             sr=sr,
-            upsampled=up,
+            upsampled=upsampled,
             flows=[crop_to(f, level_size(*size, k)) for k, f in enumerate(flows)],
             warped_ref=[crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
             warped_image=None if warped_image is None else crop_to(warped_image, size),

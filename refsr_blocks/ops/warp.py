@@ -12,8 +12,12 @@ flow is the identity and an integer flow a shift, *exactly*, at any image size a
 and a constant image stays constant.
 
 Precision: coordinates and weights are float32 whatever the autocast state (fp16 cannot
-place sub-pixel positions beyond 512 px); the blend runs in float32 for half-precision
-inputs and the output has the dtype of ``x``.
+place sub-pixel positions beyond 512 px), float64 when ``x`` or ``flow`` is float64 (so
+float64 gradients, e.g. ``gradcheck``, see float64 positions); the blend runs in float32 for
+half-precision inputs and the output has the dtype of ``x``.
+
+Non-finite flows: a NaN displacement gives NaN at that output pixel (and only there), an
+infinite one reads the border; neither indexes out of bounds.
 
 Determinism: the backward of a gather is a scatter-add, deterministic on CPU; on CUDA it
 uses atomics, so training on CUDA is not bit-reproducible.
@@ -29,10 +33,12 @@ __all__ = ["backward_warp", "check_warp_inputs", "pixel_grid"]
 MODES = ("bilinear", "nearest")
 
 
-def pixel_grid(height: int, width: int, device: torch.device | str | None = None) -> Tensor:
-    """Pixel coordinates ``1×2×H×W`` in float32: channel 0 is x (column), 1 is y (row)."""
-    ys = torch.arange(height, device=device, dtype=torch.float32)
-    xs = torch.arange(width, device=device, dtype=torch.float32)
+def pixel_grid(
+    height: int, width: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """Pixel coordinates ``1×2×H×W`` (float32 unless ``dtype``): channel 0 is x (column), 1 is y (row)."""
+    ys = torch.arange(height, device=device, dtype=dtype)
+    xs = torch.arange(width, device=device, dtype=dtype)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack((grid_x, grid_y)).unsqueeze(0)
 
@@ -89,20 +95,28 @@ def backward_warp(x: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     h, w = x.shape[-2:]
     with torch.autocast(device_type=x.device.type, enabled=False):
-        coords = pixel_grid(h, w, x.device) + flow.float()
+        coord_dtype = torch.float64 if torch.float64 in (x.dtype, flow.dtype) else torch.float32
+        coords = pixel_grid(h, w, x.device, coord_dtype) + flow.to(coord_dtype)
         cx = coords[:, 0].clamp(0, w - 1)  # border replication = clamping the position
         cy = coords[:, 1].clamp(0, h - 1)
         work = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        if mode == "nearest":
-            index = torch.floor(cy + 0.5).long() * w + torch.floor(cx + 0.5).long()
-            return _gather(work, index).to(x.dtype)
         x0, y0 = cx.floor(), cy.floor()
-        wx = (cx - x0).unsqueeze(1).to(work.dtype)
-        wy = (cy - y0).unsqueeze(1).to(work.dtype)
-        x0, y0 = x0.long(), y0.long()
+        # Exact fractions (Sterbenz: c - floor(c) is exact for c >= 0); NaN where the flow is NaN.
+        fx, fy = cx - x0, cy - y0
+        # NaN positions index pixel 0; their NaN weights (bilinear) or mask (nearest) mark them.
+        x0 = torch.nan_to_num(x0, nan=0.0).long()
+        y0 = torch.nan_to_num(y0, nan=0.0).long()
         step_x = (x0 < w - 1).long()  # 0 on the last column: its right neighbour is itself
         step_y = (y0 < h - 1).long() * w
         i00 = y0 * w + x0
+        if mode == "nearest":
+            # Round half up on the exact fraction; floor(c + 0.5) would round c = 0.5 - 2^-25 up.
+            index = i00 + (fx >= 0.5).long() * step_x + (fy >= 0.5).long() * step_y
+            out = _gather(work, index)
+            invalid = (fx.isnan() | fy.isnan()).unsqueeze(1)
+            return out.masked_fill(invalid, float("nan")).to(x.dtype)
+        wx = fx.unsqueeze(1).to(work.dtype)
+        wy = fy.unsqueeze(1).to(work.dtype)
         top = torch.lerp(_gather(work, i00), _gather(work, i00 + step_x), wx)
         bottom = torch.lerp(_gather(work, i00 + step_y), _gather(work, i00 + step_y + step_x), wx)
         return torch.lerp(top, bottom, wy).to(x.dtype)
