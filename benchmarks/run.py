@@ -1,0 +1,219 @@
+"""CrossNet benchmarks: latency, FLOPs, achieved GFLOP/s, peak memory, as ratios to this machine's floor.
+
+Usage::
+
+    python benchmarks/run.py                 # the default matrix, table + benchmarks/results.json
+    python benchmarks/run.py --full          # every size × scale × mode
+    python benchmarks/run.py --device cuda   # on a GPU
+
+The floor is measured in the same run: a 3×3, 64→64 convolution at 320×512 in each
+precision/memory format; "floor time" of a case is its FLOPs divided by the matching peak
+GFLOP/s, and "× floor" is measured latency over floor time. Each case runs in a fresh
+subprocess so that its peak RSS (CPU) or peak allocated memory (CUDA) is its own.
+Not part of the test run: timings are noisy on a shared machine; run it on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+MODES = ("fp32_nchw", "fp32_cl", "bf16_cl", "fp16_cl", "fp32_cl_compile", "bf16_cl_compile")
+
+
+@dataclass
+class Case:
+    height: int  # output (HR) size
+    width: int
+    upscale: int
+    upsampler: bool  # include the MDSR stage
+    mode: str
+    preset: str = "crossnet"
+
+    @property
+    def label(self) -> str:
+        part = "full" if self.upsampler else "no-upsampler"
+        return f"{self.preset} {self.height}x{self.width} x{self.upscale} {part} {self.mode}"
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def conv_floor(device: str, repeats: int) -> dict[str, float]:
+    """Best GFLOP/s of a 3×3 64→64 conv at 320×512 per precision and memory format."""
+    floors = {}
+    weight = torch.randn(64, 64, 3, 3, device=device)
+    x = torch.randn(1, 64, 320, 512, device=device)
+    flops = 2 * 64 * 64 * 9 * 320 * 512
+    variants = {"fp32_nchw": (torch.float32, False), "fp32_cl": (torch.float32, True), "bf16_cl": (torch.bfloat16, True)}
+    if device == "cuda":
+        variants["fp16_cl"] = (torch.float16, True)
+    for name, (dtype, cl) in variants.items():
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        xx = x.to(dtype).contiguous(memory_format=fmt)
+        ww = weight.to(dtype).contiguous(memory_format=fmt)
+        with torch.inference_mode():
+            best = min(timed(lambda: F.conv2d(xx, ww, padding=1), device, repeats, 2))  # noqa: B023
+        floors[name] = flops / best / 1e9
+    return floors
+
+
+def run_case(case: Case, device: str, repeats: int) -> dict:
+    """Build, count FLOPs, time, and report peak memory for one case (in this process)."""
+    from refsr_blocks import build_model
+    from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
+
+    torch.manual_seed(0)
+    model = build_model(case.preset, upscale=case.upscale).to(device)
+    channels_last = not case.mode.startswith("fp32_nchw")
+    model = optimize_for_inference(model, channels_last=channels_last, compile=case.mode.endswith("compile"))
+    precision = case.mode.split("_")[0]
+    h, w = case.height, case.width
+    lr = torch.rand(1, 3, h // case.upscale, w // case.upscale, device=device)
+    ref = torch.rand(1, 3, h, w, device=device)
+    if channels_last:
+        lr, ref = to_channels_last(lr), to_channels_last(ref)
+    inner = getattr(model, "_orig_mod", model)
+    with inference_context(device, precision):
+        up = inner.upsampler(lr)
+    if case.upsampler:
+        fn = lambda: model(lr, ref)  # noqa: E731
+    else:
+        fuse = torch.compile(inner.fuse) if case.mode.endswith("compile") else inner.fuse
+        fn = lambda: fuse(up, ref)  # noqa: E731
+
+    def call():
+        with inference_context(device, precision):
+            return fn()
+
+    compile_s = None
+    if case.mode.endswith("compile"):
+        start = time.perf_counter()
+        call()
+        compile_s = time.perf_counter() - start
+    with FlopCounterMode(display=False) as counter:
+        call()
+    flops = counter.get_total_flops()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = timed(call, device, repeats, warmup=1)
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {
+        **asdict(case),
+        "label": case.label,
+        "gflop": flops / 1e9,
+        "latency_s": statistics.median(times),
+        "min_s": min(times),
+        "compile_s": compile_s,
+        "peak_mb": peak,
+        "rss_before_mb": rss_before,
+    }
+
+
+def matrix(full: bool, device: str) -> list[Case]:
+    modes = [m for m in MODES if device == "cuda" or not m.startswith("fp16")]
+    if full:
+        return [
+            Case(h, w, s, up, m)
+            for (h, w) in ((320, 512), (512, 512))
+            for s in (4, 8)
+            for up in (False, True)
+            for m in modes
+        ]
+    cases = [Case(320, 512, 4, False, m) for m in modes]
+    cases += [Case(320, 512, 4, True, m) for m in ("fp32_cl", "bf16_cl")]
+    cases += [Case(512, 512, 4, False, m) for m in ("fp32_cl", "bf16_cl")]
+    cases += [Case(320, 512, 8, False, m) for m in ("fp32_cl", "bf16_cl")]
+    return cases
+
+
+def floor_key(mode: str) -> str:
+    precision = mode.split("_")[0]
+    return "fp32_nchw" if mode == "fp32_nchw" else f"{precision}_cl"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="every size × scale × upsampler × mode")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument("--only", default="", help="run only cases whose label contains this text")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case as JSON
+    args = parser.parse_args(argv)
+
+    if args.case:  # child process: run one case, print its JSON
+        print(json.dumps(run_case(Case(**json.loads(args.case)), args.device, args.repeats)))
+        return 0
+
+    threads = torch.get_num_threads()
+    print(f"device={args.device} torch={torch.__version__} threads={threads}", flush=True)
+    floors = conv_floor(args.device, args.repeats)
+    print("conv floor (3x3, 64->64, 320x512): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in floors.items()))
+    results = []
+    for case in matrix(args.full, args.device):
+        if args.only not in case.label:
+            continue
+        cmd = [sys.executable, __file__, "--case", json.dumps(asdict(case)), "--device", args.device]
+        cmd += ["--repeats", str(args.repeats)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        if proc.returncode != 0:
+            print(f"{case.label}: FAILED\n{proc.stderr[-2000:]}", flush=True)
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        floor = floors.get(floor_key(case.mode))
+        r["floor_gflops"] = floor
+        r["achieved_gflops"] = r["gflop"] / r["latency_s"]
+        r["x_floor"] = r["latency_s"] / (r["gflop"] / floor) if floor else None
+        results.append(r)
+        print(
+            f"{r['label']:<52} {r['latency_s'] * 1000:8.0f} ms  {r['gflop']:6.0f} GFLOP  "
+            f"{r['achieved_gflops']:5.0f} GFLOP/s  x{r['x_floor'] or float('nan'):.2f} floor  "
+            f"peak {r['peak_mb']:6.0f} MB" + (f"  compile {r['compile_s']:.0f}s" if r["compile_s"] else ""),
+            flush=True,
+        )
+    args.json.write_text(json.dumps({"floors_gflops": floors, "threads": threads, "results": results}, indent=1))
+    print(f"\nwrote {args.json}")
+    print("\n| case | latency (ms) | GFLOP | GFLOP/s | × floor | peak MB |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(
+            f"| {r['label']} | {r['latency_s'] * 1000:.0f} | {r['gflop']:.0f} | {r['achieved_gflops']:.0f} | "
+            f"{r['x_floor'] or float('nan'):.2f} | {r['peak_mb']:.0f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
