@@ -20,7 +20,9 @@ Non-finite flows: a NaN displacement gives NaN at that output pixel (and only th
 infinite one reads the border; neither indexes out of bounds.
 
 Determinism: the backward of a gather is a scatter-add, deterministic on CPU; on CUDA it
-uses atomics, so training on CUDA is not bit-reproducible.
+uses atomics, so training on CUDA is not bit-reproducible unless
+``torch.use_deterministic_algorithms(True)``, under which gather's CUDA backward switches to a
+deterministic kernel (unlike ``grid_sample``'s, which then raises). See docs/determinism.md.
 """
 
 from __future__ import annotations

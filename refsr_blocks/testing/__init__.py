@@ -13,7 +13,9 @@ or by subclassing the contract for its kind, which pytest collects as one test p
         name = "my_flow"
         params = {"width": 0.5}
 
-The library tests every registered component with this same kit.
+The library tests every registered component with this same kit. A new warper also gets the
+hypothesis property suite (zero flow is the identity, integer flows are exact shifts, …) by
+subclassing :class:`WarperProperties` (needs ``hypothesis``).
 """
 
 from .contracts import (
@@ -38,6 +40,21 @@ __all__ = [
     "LossContract",
     "ModelContract",
     "UpsamplerContract",
+    "WarpCase",
     "WarperContract",
+    "WarperProperties",
     "check_component",
+    "warp_cases",
 ]
+
+_WARP_PROPERTY_API = {"WarperProperties", "WarpCase", "warp_cases"}
+
+
+def __getattr__(name: str) -> object:
+    # The hypothesis-based warp properties import pytest and hypothesis (test-time
+    # dependencies), so they load only when asked for.
+    if name in _WARP_PROPERTY_API:
+        from . import warp_properties
+
+        return getattr(warp_properties, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,85 @@
+"""How far does bf16 autocast move CrossNet's output from float32? Prints the figures for the docs.
+
+Usage::
+
+    python benchmarks/precision_check.py                      # paper CrossNet, 80×128 → 320×512, CPU bf16
+    python benchmarks/precision_check.py --device cuda --dtype fp16
+    python benchmarks/precision_check.py --preset crossnet_lite --lr-size 40 64
+
+Weights are random (``torch.manual_seed(seed)`` before ``build_model``); the inputs are a
+smooth random scene (:func:`refsr_blocks.precision.smooth_pair`: bicubically upsampled
+noise); ``ref`` is shifted by (5, 3) px from the HR target and ``lr`` is the target
+area-downsampled, so the flow estimator has something to find.
+The same model and inputs run once in float32 and once under autocast; the script prints
+the max abs difference and PSNR (peak 1.0, and peak = the float32 output's range, which
+is small with random weights) of the outputs, the same for the upsampled LR, and the flows'
+end-point error. Timings are printed for information only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from refsr_blocks import build_model
+from refsr_blocks.ops.flow import end_point_error
+from refsr_blocks.precision import psnr, smooth_pair
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def compare(preset: str, lr_size: tuple[int, int], device: str, dtype: torch.dtype, seed: int) -> dict[str, object]:
+    """Run ``preset`` in float32 and under autocast(``dtype``); return the differences."""
+    torch.manual_seed(seed)
+    model = build_model(preset).to(device).eval()
+    lr, ref, _ = smooth_pair(1, lr_size, model.upscale, seed, shift=(5, 3), device=device)
+    runs = {}
+    for name, enabled in (("fp32", False), ("autocast", True)):
+        with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=enabled):
+            start = time.perf_counter()
+            out = model(lr, ref, return_intermediates=True)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            runs[name] = (out, time.perf_counter() - start)
+    (ref32, t32), (low, tlow) = runs["fp32"], runs["autocast"]
+    sr32, srlow = ref32.sr, low.sr.float()
+    return {
+        "preset": preset,
+        "device": device,
+        "autocast_dtype": str(dtype).removeprefix("torch."),
+        "lr_size": list(lr.shape[-2:]),
+        "sr_size": list(sr32.shape[-2:]),
+        "output_dtype_under_autocast": str(low.sr.dtype).removeprefix("torch."),
+        "sr_max_abs_diff": (srlow - sr32).abs().max().item(),
+        "sr_mean_abs_diff": (srlow - sr32).abs().mean().item(),
+        "sr_psnr_db": psnr(srlow, sr32),
+        "sr_fp32_range": [sr32.min().item(), sr32.max().item()],
+        # random weights give a small output range: PSNR with that range as the peak too
+        "sr_psnr_db_range_peak": psnr(srlow, sr32, peak=(sr32.max() - sr32.min()).item()),
+        "upsampled_max_abs_diff": (low.upsampled.float() - ref32.upsampled).abs().max().item(),
+        "upsampled_psnr_db": psnr(low.upsampled.float(), ref32.upsampled),
+        "upsampled_fp32_range": [ref32.upsampled.min().item(), ref32.upsampled.max().item()],
+        "flow_epe_per_level": [end_point_error(a.float(), b).item() for a, b in zip(low.flows, ref32.flows)],
+        "flow_max_abs_level0": ref32.flows[0].abs().max().item(),
+        "seconds_fp32": round(t32, 2),
+        "seconds_autocast": round(tlow, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="crossnet")
+    parser.add_argument("--lr-size", type=int, nargs=2, default=(80, 128), metavar=("H", "W"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    result = compare(args.preset, tuple(args.lr_size), args.device, DTYPES[args.dtype], args.seed)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
