@@ -89,8 +89,21 @@ class Component:
         return [k for k, v in self.defaults.items() if v is inspect.Parameter.empty]
 
 
+def _inherits_generic_init(cls: type) -> bool:
+    """``cls`` has no ``__init__`` of its own below ``nn.Module`` (or ``object``).
+
+    ``nn.Module.__init__`` takes ``*args, **kwargs``; reading its signature would make every
+    parameter-free module look as if it accepted any keyword.
+    """
+    import torch.nn as nn
+
+    return cls.__init__ in (nn.Module.__init__, object.__init__)  # type: ignore[misc]
+
+
 def _signature_defaults(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
     """Constructor parameters of ``factory`` (without ``self``) and whether it takes **kwargs."""
+    if inspect.isclass(factory) and _inherits_generic_init(factory):
+        return {}, False  # e.g. a parameter-free nn.Module: it takes no constructor arguments
     target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
     try:
         sig = inspect.signature(target)

@@ -123,3 +123,13 @@ def test_unregister() -> None:
 def test_public_api_exports() -> None:
     for name in refsr_blocks.__all__:
         assert hasattr(refsr_blocks, name), name
+
+
+def test_parameter_free_modules_reject_unknown_parameters_up_front() -> None:
+    from refsr_blocks import SpecError, build_model
+
+    assert get_component("warper", "bilinear").defaults == {}
+    assert not get_component("warper", "bilinear").accepts_var_kwargs
+    with pytest.raises(SpecError) as err:
+        build_model("crossnet_lite", **{"warper.fil": 0.5})
+    assert err.value.path == "components.warper.params.fil"
