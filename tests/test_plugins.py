@@ -54,16 +54,19 @@ class FakeSite:
         self.modules: set[str] = set()
 
     def install(
-        self, dist: str, module: str, *, version: str = "1.0", entry_point: str | None = None,
+        self,
+        dist: str,
+        module: str,
+        *,
+        version: str = "1.0",
+        entry_point: str | None = None,
         source: Path | None = None,
     ) -> None:
         """Copy a fixture module and write the dist-info declaring it as a plugin."""
         shutil.copy(source or FIXTURES / f"{module}.py", self.root / f"{module}.py")
         dist_info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
         dist_info.mkdir()
-        (dist_info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-        )
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         name = entry_point or module.removeprefix("refsr_fixture_")
         (dist_info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{name} = {module}\n")
         self.distributions.add(dist)
@@ -72,7 +75,8 @@ class FakeSite:
     def discover(self) -> list[metadata.EntryPoint]:
         """The real entry points of the group, limited to this site's distributions."""
         return [
-            ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+            ep
+            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
             if ep.dist is not None and ep.dist.name in self.distributions
         ]
 
@@ -133,8 +137,13 @@ def test_a_good_plugin_registers_through_its_entry_point(registry, site) -> None
     assert component.factory.__module__ == "refsr_fixture_good"
     assert manager.list_plugins() == [
         PluginInfo(
-            name="good", distribution="refsr-fixture-good", version="1.2.3", entry_point="good",
-            value="refsr_fixture_good", components=("flow/fixture_flow",), status="loaded",
+            name="good",
+            distribution="refsr-fixture-good",
+            version="1.2.3",
+            entry_point="good",
+            value="refsr_fixture_good",
+            components=("flow/fixture_flow",),
+            status="loaded",
         )
     ]
 
@@ -304,9 +313,7 @@ def test_the_disable_switch(registry, site, monkeypatch, value, disabled) -> Non
     manager = manager_for(registry, site)
     (record,) = manager.list_plugins()
     if disabled:
-        assert (record.distribution, record.status, record.components) == (
-            "refsr-fixture-good", "disabled", ()
-        )
+        assert (record.distribution, record.status, record.components) == ("refsr-fixture-good", "disabled", ())
         assert site.events() == []  # not even imported
         assert "fixture_flow" not in registry.list("flow")
     else:
@@ -342,9 +349,7 @@ def test_register_plugin_before_loading_defers_the_hook(registry) -> None:
     assert "plugin_l1" not in registry.list("loss")
     manager.load()
     assert registry.get("loss", "plugin_l1").owner == "l1"
-    assert [(p.name, p.components, p.status) for p in manager.list_plugins()] == [
-        ("l1", ("loss/plugin_l1",), "loaded")
-    ]
+    assert [(p.name, p.components, p.status) for p in manager.list_plugins()] == [("l1", ("loss/plugin_l1",), "loaded")]
 
 
 def test_register_plugin_after_loading_runs_the_hook_now(registry) -> None:
@@ -377,9 +382,18 @@ def test_register_plugin_raises_for_broken_plugins_and_keeps_nothing(registry) -
     with pytest.raises(PluginError, match="unknown hook 'register_componnets'"):
         manager.register_plugin(Misspelled(), name="misspelled")
     with pytest.raises(PluginError, match="already registered by 'refsr_blocks'"):
-        manager.register_plugin(type("Clash", (), {"register_components": staticmethod(
-            hookimpl(lambda registry: registry.register("flow", "base_flow", nn.Identity))
-        )})(), name="clash")
+        manager.register_plugin(
+            type(
+                "Clash",
+                (),
+                {
+                    "register_components": staticmethod(
+                        hookimpl(lambda registry: registry.register("flow", "base_flow", nn.Identity))
+                    )
+                },
+            )(),
+            name="clash",
+        )
     assert "half_done" not in registry.list("loss")
     assert manager.list_plugins() == []
     manager.register_plugin(L1Plugin(), name="l1")
@@ -466,7 +480,8 @@ def test_the_table_and_json_listing(site, global_manager, capsys) -> None:
     assert plugins.main(["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {d["distribution"]: d["components"] for d in data} == {
-        "refsr-fixture-good": ["flow/fixture_flow"], "refsr-fixture-broken": [],
+        "refsr-fixture-good": ["flow/fixture_flow"],
+        "refsr-fixture-broken": [],
     }
 
 
@@ -499,16 +514,19 @@ def test_the_example_plugin_loads_and_honours_the_flow_contract(site) -> None:
 
     meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
     ((ep_name, module),) = meta["project"]["entry-points"]["refsr_blocks"].items()
-    site.install(meta["project"]["name"], module, entry_point=ep_name,
-                 source=EXAMPLE / f"{module}.py", version=meta["project"]["version"])
+    site.install(
+        meta["project"]["name"],
+        module,
+        entry_point=ep_name,
+        source=EXAMPLE / f"{module}.py",
+        version=meta["project"]["version"],
+    )
     registry = Registry()
     manager = manager_for(registry, site)
     with plugin_warnings() as caught:
         manager.load()
     assert caught == [], [str(w.message) for w in caught]
-    assert [(p.distribution, p.components) for p in manager.list_plugins()] == [
-        ("refsr-tinyflow", ("flow/tiny_flow",))
-    ]
+    assert [(p.distribution, p.components) for p in manager.list_plugins()] == [("refsr-tinyflow", ("flow/tiny_flow",))]
 
     class ExampleContract(FlowContract):
         name = "tiny_flow"

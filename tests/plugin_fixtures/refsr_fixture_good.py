@@ -32,10 +32,7 @@ class FixtureFlow(nn.Module):
 
     def forward(self, target, ref):
         h, w = target.shape[-2:]
-        return [
-            self.bias.expand(target.shape[0], 2, -(-h // 2**k), -(-w // 2**k))
-            for k in range(self.scales)
-        ]
+        return [self.bias.expand(target.shape[0], 2, -(-h // 2**k), -(-w // 2**k)) for k in range(self.scales)]
 
 
 @hookimpl
