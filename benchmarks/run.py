@@ -72,7 +72,11 @@ def conv_floor(device: str, repeats: int) -> dict[str, float]:
     weight = torch.randn(64, 64, 3, 3, device=device)
     x = torch.randn(1, 64, 320, 512, device=device)
     flops = 2 * 64 * 64 * 9 * 320 * 512
-    variants = {"fp32_nchw": (torch.float32, False), "fp32_cl": (torch.float32, True), "bf16_cl": (torch.bfloat16, True)}
+    variants = {
+        "fp32_nchw": (torch.float32, False),
+        "fp32_cl": (torch.float32, True),
+        "bf16_cl": (torch.bfloat16, True),
+    }
     if device == "cuda":
         variants["fp16_cl"] = (torch.float16, True)
     for name, (dtype, cl) in variants.items():

@@ -105,8 +105,7 @@ class FeaturePyramid(nn.Module):
         super().__init__()
         ins = [in_channels, *channels[:-1]]
         self.levels = nn.ModuleList(
-            nn.Sequential(_conv(c_in, c_out, stride=2), _conv(c_out, c_out))
-            for c_in, c_out in zip(ins, channels)
+            nn.Sequential(_conv(c_in, c_out, stride=2), _conv(c_out, c_out)) for c_in, c_out in zip(ins, channels)
         )
 
     def forward(self, x: Tensor) -> list[Tensor]:
@@ -140,8 +139,7 @@ class ContextNetwork(nn.Module):
 
     def __init__(self, in_channels: int, width: int) -> None:
         super().__init__()
-        plan = [(4 * width, 1), (4 * width, 2), (4 * width, 4), (3 * width, 8),
-                (2 * width, 16), (width, 1)]
+        plan = [(4 * width, 1), (4 * width, 2), (4 * width, 4), (3 * width, 8), (2 * width, 16), (width, 1)]
         layers, c_in = [], in_channels
         for c_out, dilation in plan:
             layers.append(_conv(c_in, c_out, dilation=dilation))
@@ -196,8 +194,7 @@ class PWCNet(nn.Module):
         base_channels: int = 16,
     ) -> None:
         super().__init__()
-        _check_params(scales, in_channels, pyramid_levels, max_displacement, width,
-                      base_channels)
+        _check_params(scales, in_channels, pyramid_levels, max_displacement, width, base_channels)
         self.scales = scales
         self.in_channels = in_channels
         self.pyramid_levels = pyramid_levels
@@ -257,24 +254,27 @@ class PWCNet(nn.Module):
             )
         if target.shape[1] != self.in_channels:
             raise ValueError(
-                f"PWCNet was built with in_channels={self.in_channels}, "
-                f"got inputs with {target.shape[1]} channels"
+                f"PWCNet was built with in_channels={self.in_channels}, got inputs with {target.shape[1]} channels"
             )
 
 
 def _check_params(
-    scales: int, in_channels: int, pyramid_levels: int, max_displacement: int, width: int,
+    scales: int,
+    in_channels: int,
+    pyramid_levels: int,
+    max_displacement: int,
+    width: int,
     base_channels: int,
 ) -> None:
     if pyramid_levels < NATIVE_FINEST_LEVEL:
         raise ValueError(f"pyramid_levels must be >= {NATIVE_FINEST_LEVEL}, got {pyramid_levels}")
     if not 1 <= scales <= pyramid_levels + 1:
-        raise ValueError(
-            f"scales must be between 1 and pyramid_levels + 1 = {pyramid_levels + 1}, "
-            f"got {scales}"
-        )
-    for name, value, low in [("in_channels", in_channels, 1), ("max_displacement",
-                              max_displacement, 0), ("width", width, 1),
-                             ("base_channels", base_channels, 1)]:
+        raise ValueError(f"scales must be between 1 and pyramid_levels + 1 = {pyramid_levels + 1}, got {scales}")
+    for name, value, low in [
+        ("in_channels", in_channels, 1),
+        ("max_displacement", max_displacement, 0),
+        ("width", width, 1),
+        ("base_channels", base_channels, 1),
+    ]:
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
