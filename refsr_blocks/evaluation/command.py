@@ -1,0 +1,172 @@
+"""``python -m refsr_blocks.evaluation --checkpoint X --data ... --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import RefSRError
+from ..train.config import ConfigError, read_config_file
+from ..train.datasets import DATASET_KINDS, VAL_SEED, build_dataset
+from .baselines import Method, bicubic, methods_from_checkpoint
+from .harness import evaluate
+from .report import write_report
+
+__all__ = ["add_eval_arguments", "dataset_from_argument", "eval_main"]
+
+BASELINES = ("bicubic", "upsampler")
+_KIND_FIELD = {"lightfield": "root", "pairs": "root", "synthetic": "images"}
+
+
+def dataset_entry_from_argument(data: str, split: str = "test") -> tuple[dict[str, Any], str]:
+    """The dataset entry a ``--data`` value names, and a description of it.
+
+    Accepted: ``KIND:PATH`` (``lightfield:data/flowers``, ``pairs:data/stereo``,
+    ``synthetic:photos/``); a YAML/JSON file holding one dataset entry (``{kind: ...}``); or a
+    training configuration, whose ``data.<split>`` entry is used.
+    """
+    kind, sep, rest = data.partition(":")
+    if sep and kind in DATASET_KINDS and not Path(data).exists():
+        return {"kind": kind, _KIND_FIELD[kind]: rest}, data
+    raw = read_config_file(data)
+    if "kind" in raw:
+        return raw, data
+    section = raw.get("data")
+    if isinstance(section, dict):
+        entry = section.get(split)
+        if entry is None:
+            present = [k for k in ("train", "val", "test") if section.get(k) is not None]
+            raise ConfigError(
+                f"data.{split}", f"{data!r} has no {split!r} dataset (it has: {', '.join(present)}); use --split"
+            )
+        return entry, f"{data} (data.{split})"
+    raise ConfigError(
+        "", f"{data!r} is neither a dataset entry (with 'kind') nor a training configuration (with 'data')"
+    )
+
+
+def dataset_from_argument(data: str, scale: int, split: str = "test") -> tuple[Dataset, str]:  # type: ignore[type-arg]
+    """Build the dataset a ``--data`` value names (see :func:`dataset_entry_from_argument`)."""
+    entry, description = dataset_entry_from_argument(data, split)
+    return build_dataset(entry, scale=scale, default_seed=VAL_SEED, path="--data"), description
+
+
+def _checkpoint_argument(value: str) -> tuple[str | None, Path]:
+    name, sep, path = value.partition("=")
+    if sep and name and not Path(value).exists():
+        return name, Path(path)
+    return None, Path(value)
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the evaluation options to ``parser`` (for embedding in another command line)."""
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="a model.safetensors to evaluate (repeatable); NAME labels it (default: its folder name)",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="KIND:PATH (lightfield:, pairs:, synthetic:), a dataset entry file, or a training config (uses --split)",
+    )
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="entry of a training config")
+    parser.add_argument("--out", type=Path, required=True, help="folder for results.md, results.csv, summary.json")
+    parser.add_argument(
+        "--baselines",
+        default="bicubic,upsampler",
+        help="comma-separated baselines: bicubic, upsampler (each checkpoint's SISR upsampler alone); 'none' for none",
+    )
+    parser.add_argument("--scale", type=int, default=None, help="upscale factor (default: the checkpoints')")
+    parser.add_argument(
+        "--border", default="0", help="pixels cropped from each side before measuring: an int, or 'scale' (default 0)"
+    )
+    parser.add_argument("--window", type=int, default=512, help="sliding window in HR pixels (default 512)")
+    parser.add_argument("--stride", type=int, default=256, help="sliding-window stride in HR pixels (default 256)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--title", default="Evaluation", help="title of results.md")
+    parser.add_argument("--force", action="store_true", help="overwrite results already in --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _baselines(text: str) -> list[str]:
+    if text.strip().lower() == "none":
+        return []
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BASELINES]
+    if unknown:
+        raise ConfigError("--baselines", f"unknown baseline(s) {unknown}; accepted: {', '.join(BASELINES)}, none")
+    return names
+
+
+def _run(args: argparse.Namespace) -> dict[str, Path]:
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    baselines = _baselines(args.baselines)
+    results = [args.out / n for n in ("results.md", "results.csv", "summary.json")]
+    if any(p.exists() for p in results) and not args.force:
+        raise ConfigError("--out", f"{str(args.out)!r} already holds results; pass --force to overwrite them")
+    methods: list[Method] = []
+    scales = set()
+    for value in args.checkpoint:
+        name, path = _checkpoint_argument(value)
+        model, found = methods_from_checkpoint(path, name, upsampler="upsampler" in baselines, device=device)
+        scales.add(int(model.spec["params"]["upscale"]))
+        methods += found
+    if len(scales) > 1:
+        raise ConfigError("--checkpoint", f"the checkpoints upscale by different factors {sorted(scales)}")
+    scale = args.scale if args.scale is not None else (scales.pop() if scales else None)
+    if scale is None:
+        raise ConfigError("--scale", "give --scale when no --checkpoint is evaluated")
+    if scales and scale not in scales:
+        raise ConfigError("--scale", f"is {scale} but the checkpoints upscale by {scales.pop()}")
+    if "bicubic" in baselines:
+        methods.insert(0, bicubic(scale))
+    if args.border != "scale" and not args.border.isdigit():
+        raise ConfigError("--border", f"expected an int >= 0 or 'scale', got {args.border!r}")
+    border = scale if args.border == "scale" else int(args.border)
+    dataset, description = dataset_from_argument(args.data, scale, args.split)
+    result = evaluate(
+        methods,
+        dataset,
+        border=border,
+        window=args.window,
+        stride=args.stride,
+        device=device,
+        limit=args.limit,
+        progress=not args.no_progress,
+        settings={"data": description, "scale": scale},
+    )
+    paths = write_report(result, args.out, args.title)
+    for method, values in result.summary().items():
+        print(
+            f"{method:>28}: PSNR {values['psnr']:.3f} dB, SSIM {values['ssim']:.4f} (RGB); PSNR-Y {values['psnr_y']:.3f} dB"
+        )
+    return paths
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    """Run the evaluation command line; returns the exit status (0 ok, 2 bad arguments or data)."""
+    parser = add_eval_arguments(
+        argparse.ArgumentParser(
+            prog="python -m refsr_blocks.evaluation",
+            description="Evaluate RefSR checkpoints and baselines (PSNR/SSIM per image and per view).",
+        )
+    )
+    args = parser.parse_args(argv)
+    try:
+        paths = _run(args)
+    except (RefSRError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {paths['markdown']}, {paths['csv']} and {paths['summary']}")
+    return 0

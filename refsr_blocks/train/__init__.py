@@ -1,0 +1,38 @@
+"""Training at CrossNet's protocol: configuration, resumable trainer, distributed data parallel.
+
+Example (the command line does the same: ``python -m refsr_blocks.train CONFIG --out DIR``)::
+
+    from refsr_blocks.train import load_config, train
+    result = train(load_config("configs/first_result.yaml"), "runs/first", max_steps=20)
+    result.final_model  # runs/first/model.safetensors, loadable with refsr_blocks.load_model
+"""
+
+from __future__ import annotations
+
+from .checkpoints import Checkpoint, RunDirectory, RunExistsError
+from .command import add_train_arguments, train_main
+from .config import ConfigError, DataConfig, RuntimeConfig, ScheduleConfig, TrainConfig, load_config
+from .datasets import DATASET_KINDS, build_dataset
+from .reference import prepare_reference
+from .trainer import Trainer, TrainingDivergedError, TrainResult, train
+
+__all__ = [
+    "DATASET_KINDS",
+    "Checkpoint",
+    "ConfigError",
+    "DataConfig",
+    "RunDirectory",
+    "RunExistsError",
+    "RuntimeConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainingDivergedError",
+    "add_train_arguments",
+    "build_dataset",
+    "load_config",
+    "prepare_reference",
+    "train",
+    "train_main",
+]

@@ -1,0 +1,145 @@
+"""The evaluation harness and its command line: files, per-view rows, baselines, refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from refsr_blocks import build_model, save_model
+from refsr_blocks.data import LightFieldDataset, save_image, views_to_lenslet
+from refsr_blocks.evaluation import bicubic, eval_main, evaluate, psnr, refsr_model, ssim
+from refsr_blocks.train.reference import REFERENCE_METADATA_KEY
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("crossnet_lite", upscale=2, scales=3, channels=8, **{"flow.width": 0.125})
+    return save_model(model, tmp_path / "tiny" / "model.safetensors")
+
+
+@pytest.fixture
+def light_fields(tmp_path):
+    """Two 4×4-view light fields of 24×36 views, as lenslet PNGs."""
+    root = tmp_path / "lf"
+    g = torch.Generator().manual_seed(0)
+    for k in range(2):
+        base = torch.rand(3, 24, 44, generator=g)
+        views = torch.stack([torch.stack([base[:, :, u + v : u + v + 36] for v in range(4)]) for u in range(4)])
+        save_image(views_to_lenslet(views), root / f"scene{k}.png")
+    entry = {"kind": "lightfield", "root": str(root), "angular": 4, "block": 4, "views": [1, 2, 3]}
+    path = tmp_path / "lf.yaml"
+    path.write_text(yaml.safe_dump(entry))
+    return path, entry
+
+
+def _rows(out):
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_command_writes_markdown_csv_and_summary(checkpoint, light_fields, tmp_path) -> None:
+    data, entry = light_fields
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", f"net={checkpoint}", "--data", str(data), "--out", str(out), "--border", "scale"]
+    assert eval_main([*argv, "--no-progress"]) == 0
+    rows = _rows(out)
+    methods = ["bicubic", "net", "net:upsampler"]
+    assert [r["method"] for r in rows[:3]] == methods
+    assert len(rows) == 2 * 3 * len(methods)  # light fields × views × methods
+    assert {r["view"] for r in rows} == {"1", "2", "3"}
+    markdown = (out / "results.md").read_text()
+    assert "| (2, 2) |" in markdown and "| method | PSNR RGB (dB) |" in markdown
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == set(methods) and set(summary["per_view"]) == {"1", "2", "3"}
+    assert summary["settings"]["border"] == 2
+
+    # the bicubic numbers are the metrics of bicubic upsampling, recomputed independently
+    item = LightFieldDataset(entry["root"], scale=2, views=[1, 2, 3], angular=4, block=4)[0]
+    up = torch.nn.functional.interpolate(item["lr"][None], scale_factor=2, mode="bicubic").clamp(0, 1)
+    first = rows[0]
+    assert (first["image"], first["view"]) == ("scene0", "1")
+    assert float(first["psnr"]) == pytest.approx(psnr(up, item["hr"][None], border=2).item(), abs=1e-9)
+    assert float(first["ssim_y"]) == pytest.approx(
+        ssim(up, item["hr"][None], border=2, y_channel=True).item(), abs=1e-9
+    )
+
+    # existing results are not overwritten without --force
+    assert eval_main([*argv, "--no-progress"]) == 2
+    tiled = ["--window", "16", "--stride", "8"]  # 24×36 views go through sliding windows
+    assert eval_main([*argv, *tiled, "--no-progress", "--force", "--baselines", "none", "--limit", "1"]) == 0
+    assert [r["method"] for r in _rows(out)] == ["net"]
+
+
+def test_data_from_a_training_config_and_kind_path(checkpoint, tmp_path, make_config) -> None:
+    config = make_config(
+        {
+            "data": {
+                "test": {
+                    "kind": "synthetic",
+                    "images": {"builtin": "procedural", "count": 1, "size": [32, 48]},
+                    "length": 2,
+                }
+            }
+        }
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "eval"
+    assert eval_main(["--checkpoint", str(checkpoint), "--data", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert [r["method"] for r in _rows(out)][:3] == ["bicubic", "tiny", "tiny:upsampler"]
+    assert (
+        eval_main(
+            [
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(path),
+                "--split",
+                "val",
+                "--out",
+                str(tmp_path / "v"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    # no such split, unknown baseline, bicubic without a scale: clear errors, exit status 2
+    assert (
+        eval_main(["--checkpoint", str(checkpoint), "--data", f"pairs:{tmp_path}/none", "--out", str(tmp_path / "x")])
+        == 2
+    )
+    assert (
+        eval_main(
+            ["--checkpoint", str(checkpoint), "--data", str(path), "--out", str(tmp_path / "y"), "--baselines", "srcnn"]
+        )
+        == 2
+    )
+    assert eval_main(["--data", str(path), "--out", str(tmp_path / "z"), "--baselines", "bicubic"]) == 2
+
+
+def test_blank_reference_models_get_a_blank_reference(tmp_path) -> None:
+    seen = []
+
+    class Spy(torch.nn.Module):
+        upscale = 2
+
+        def forward(self, lr, ref):
+            seen.append(ref)
+            return torch.nn.functional.interpolate(lr, scale_factor=2)
+
+    dataset = [{"lr": torch.rand(3, 8, 8), "ref": torch.rand(3, 16, 16), "hr": torch.rand(3, 16, 16), "name": "a"}]
+    result = evaluate([bicubic(2), refsr_model(Spy(), "spy", "blank")], dataset, progress=False)
+    assert torch.equal(seen[0], torch.full_like(seen[0], 0.5))
+    assert result.summary()["spy"]["count"] == 1
+    assert "blank reference" in result.descriptions["spy"]
+    assert REFERENCE_METADATA_KEY.startswith("refsr_blocks")
+
+
+def test_harness_rejects_duplicate_names() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        evaluate([bicubic(2), bicubic(2)], [], progress=False)
