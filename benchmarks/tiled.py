@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/tiled.py                       # paper CrossNet, random weights
-    python benchmarks/tiled.py --checkpoint refsr_blocks/assets/crossnet_lite_x4.safetensors
+    python benchmarks/tiled.py --checkpoint refsr_blocks/assets/crossnet_small_x4.safetensors
 
 Part 1 runs ``refsr_blocks.infer.super_resolve`` (512 window, 256 stride) at several output
 sizes up to 3840×2160 (×4), each in a fresh subprocess, and prints its peak RSS; part 2

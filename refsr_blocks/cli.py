@@ -54,7 +54,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where the shipped demo pair lives (``lr.png``, ``ref.png``, ``hr.png``).
 DEMO_DIR = PACKAGE_DIR / "assets" / "demo"
 #: File name of the shipped trained weights, inside ``refsr_blocks/assets``.
-SHIPPED_WEIGHTS = "crossnet_lite_x4.safetensors"
+SHIPPED_WEIGHTS = "crossnet_small_x4.safetensors"
 
 #: Subcommands whose arguments are handed, untouched, to another entry point.
 PASSTHROUGH = ("train", "eval", "bench")

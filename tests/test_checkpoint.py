@@ -85,3 +85,13 @@ def test_failed_save_keeps_the_previous_file(model, tmp_path, monkeypatch) -> No
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_saved_file_has_the_usual_permissions(model, tmp_path) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
