@@ -94,7 +94,7 @@ def main() -> int:
         f"model={args.checkpoint or args.preset} precision={args.precision} window={args.window} stride={args.stride}"
     )
     base = [a for a in sys.argv[1:] if not a.startswith("--sizes")]
-    for size in args.sizes.split(","):
+    for size in filter(None, args.sizes.split(",")):
         proc = subprocess.run([sys.executable, __file__, *base, "--size", size], capture_output=True, text=True)
         if proc.returncode:
             print(f"{size}: FAILED\n{proc.stderr[-1500:]}")
