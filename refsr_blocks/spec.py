@@ -150,29 +150,40 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 # -- loading ------------------------------------------------------------------------------
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
+def read_mapping_file(
+    path: str | Path, what: str = "spec file", error: Callable[[str, str], Exception] = SpecError
+) -> dict[str, Any]:
+    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (not validated).
+
+    Args:
+        path: the file.
+        what: how error messages name the file ("spec file", "config file").
+        error: the exception class, called as ``error(path_in_document, message)``.
+    """
     path = Path(path)
     if not path.is_file():
-        raise SpecError("", f"spec file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+        raise error("", f"{what} {str(path)!r} does not exist")
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise error("", f"{what} {str(path)!r} must end in .json, .yaml or .yml")
+    text = path.read_text(encoding="utf-8")
     try:
         if suffix == ".json":
             data = json.loads(text)
-        elif suffix in (".yaml", ".yml"):
+        else:
             import yaml
 
             data = yaml.safe_load(text)
-        else:
-            raise SpecError("", f"spec file {str(path)!r} must end in .json, .yaml or .yml")
-    except SpecError:
-        raise
     except Exception as err:  # parser errors carry line numbers; keep them
-        raise SpecError("", f"cannot parse spec file {str(path)!r}: {err}") from None
+        raise error("", f"cannot parse {what} {str(path)!r}: {err}") from None
     if not isinstance(data, dict):
-        raise SpecError("", f"spec file {str(path)!r} must hold a mapping, got {type(data).__name__}")
+        raise error("", f"{what} {str(path)!r} must hold a mapping, got {type(data).__name__}")
     return data
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    return read_mapping_file(path, "spec file", SpecError)
 
 
 # -- validation helpers -------------------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import json
 import math
 import types
 import typing
@@ -48,6 +47,7 @@ import yaml
 
 from ..errors import RefSRError, SpecError
 from ..registry import closest
+from ..spec import read_mapping_file
 
 __all__ = [
     "AMP_MODES",
@@ -457,25 +457,7 @@ def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[st
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a ``.yaml``, ``.yml`` or ``.json`` file (not validated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("", f"config file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError("", f"config file {str(path)!r} must end in .yaml, .yml or .json")
-    except ConfigError:
-        raise
-    except Exception as err:  # parser errors carry line numbers; keep them
-        raise ConfigError("", f"cannot parse {str(path)!r}: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError("", f"{str(path)!r} must hold a mapping at the top level, got {type(data).__name__}")
-    return data
+    return read_mapping_file(path, "config file", ConfigError)
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
