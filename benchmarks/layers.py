@@ -1,0 +1,72 @@
+"""Time and GFLOP/s of every convolution in one CrossNet forward (without the upsampler).
+
+Usage::
+
+    python benchmarks/layers.py [--precision fp32|bf16] [--top 14]
+
+Hooks time each Conv2d / ConvTranspose2d call of ``model.fuse`` at a 320×512 output
+(channels_last, inference mode); everything that is not a convolution is reported as "other".
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from refsr_blocks import build_model
+from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
+
+
+def conv_flops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
+    kh, kw = module.kernel_size
+    # A transposed conv does its multiply-adds per *input* pixel, a conv per output pixel.
+    pixels = x.shape[2] * x.shape[3] if isinstance(module, nn.ConvTranspose2d) else out.shape[2] * out.shape[3]
+    return 2.0 * x.shape[1] * out.shape[1] * kh * kw * pixels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    parser.add_argument("--top", type=int, default=14)
+    args = parser.parse_args()
+    model = optimize_for_inference(build_model("crossnet"))
+    up, ref = (to_channels_last(torch.rand(1, 3, 320, 512)) for _ in range(2))
+    rows: list[tuple[str, tuple, tuple, float, float]] = []
+    started: dict[nn.Module, float] = {}
+    names = {m: n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))}
+    for module in names:
+        module.register_forward_pre_hook(lambda m, a: started.__setitem__(m, time.perf_counter()))
+        module.register_forward_hook(
+            lambda m, a, o: rows.append(
+                (
+                    names[m],
+                    tuple(a[0].shape[1:]),
+                    tuple(o.shape[1:]),
+                    time.perf_counter() - started[m],
+                    conv_flops(m, a[0], o),
+                )
+            )
+        )
+    with inference_context("cpu", args.precision):
+        model.fuse(up, ref)  # warm-up
+        rows.clear()
+        start = time.perf_counter()
+        model.fuse(up, ref)
+        total = time.perf_counter() - start
+    conv_s, conv_gflop = sum(r[3] for r in rows), sum(r[4] for r in rows) / 1e9
+    print(
+        f"{args.precision}: total {total * 1000:.0f} ms; convolutions {conv_s * 1000:.0f} ms "
+        f"({conv_gflop:.0f} GFLOP, {conv_gflop / conv_s:.0f} GFLOP/s); other {(total - conv_s) * 1000:.0f} ms"
+    )
+    for name, shape_in, shape_out, seconds, flops in sorted(rows, key=lambda r: -r[3])[: args.top]:
+        print(
+            f"{name:<34} {shape_in!s:<17} -> {shape_out!s:<17} {seconds * 1000:7.1f} ms "
+            f"{flops / 1e9:6.1f} GFLOP {flops / 1e9 / seconds:5.0f} GFLOP/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
