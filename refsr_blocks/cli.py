@@ -157,13 +157,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """Print the installed plugins: distribution, version, entry point, components, status."""
-    from .plugins import format_plugin_table, list_plugins
+    from .plugins import print_plugins
 
-    records = list_plugins()
-    if args.json:
-        print(json.dumps([r.as_dict() for r in records], indent=2))
-    else:
-        print(format_plugin_table(records))
+    print_plugins(as_json=args.json)
     return 0
 
 

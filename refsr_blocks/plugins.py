@@ -82,6 +82,7 @@ __all__ = [
     "load_plugins",
     "main",
     "plugins_disabled",
+    "print_plugins",
     "register_plugin",
     "unregister_plugin",
 ]
@@ -623,12 +624,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    print_plugins(as_json=args.json)
+    return 0
+
+
+def print_plugins(as_json: bool = False) -> None:
+    """Print :func:`list_plugins` as a table, or as JSON records."""
     records = list_plugins()
-    if args.json:
+    if as_json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
     else:
         print(format_plugin_table(records))
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,8 +31,7 @@ __all__ = ["PrecisionReport", "compare_autocast", "psnr", "smooth_pair"]
 
 def psnr(a: Tensor, b: Tensor, peak: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB between two tensors (computed in float64); ``inf`` if equal."""
-    mse = torch.mean((a.double() - b.double()) ** 2).item()
-    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
+    return kornia.metrics.psnr(a.double(), b.double(), peak).item()
 
 
 def smooth_pair(
