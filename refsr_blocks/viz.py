@@ -144,32 +144,33 @@ def _pil_to_numpy(image: Any) -> Any:
     return np.asarray(image, dtype=np.uint8).copy()
 
 
-def hstack(images: Sequence[Tensor], *, gap: int = 6, background: float = 1.0) -> Tensor:
-    """Images side by side, top-aligned, ``gap`` pixels apart on a ``background`` colour."""
+def _stack(images: Sequence[Tensor], dim: int, gap: int, background: float, name: str) -> Tensor:
+    """Concatenate 3×H×W images along ``dim`` (-1 or -2), padding the other axis, with gaps."""
     imgs = [_image(x, f"images[{i}]") for i, x in enumerate(images)]
     if not imgs:
-        raise ValueError("hstack needs at least one image")
-    height = max(x.shape[-2] for x in imgs)
+        raise ValueError(f"{name} needs at least one image")
+    other = -2 if dim == -1 else -1
+    extent = max(x.shape[other] for x in imgs)
     parts: list[Tensor] = []
     for i, x in enumerate(imgs):
         if i:
-            parts.append(torch.full((3, height, gap), background))
-        parts.append(F.pad(x, (0, 0, 0, height - x.shape[-2]), value=background))
-    return torch.cat(parts, dim=-1)
+            gap_shape = [3, extent, extent]
+            gap_shape[dim] = gap
+            parts.append(torch.full(gap_shape, background))
+        missing = extent - x.shape[other]
+        padding = (0, 0, 0, missing) if other == -2 else (0, missing)  # bottom or right
+        parts.append(F.pad(x, padding, value=background))
+    return torch.cat(parts, dim=dim)
+
+
+def hstack(images: Sequence[Tensor], *, gap: int = 6, background: float = 1.0) -> Tensor:
+    """Images side by side, top-aligned, ``gap`` pixels apart on a ``background`` colour."""
+    return _stack(images, -1, gap, background, "hstack")
 
 
 def vstack(images: Sequence[Tensor], *, gap: int = 6, background: float = 1.0) -> Tensor:
     """Images one above the other, left-aligned, ``gap`` pixels apart."""
-    imgs = [_image(x, f"images[{i}]") for i, x in enumerate(images)]
-    if not imgs:
-        raise ValueError("vstack needs at least one image")
-    width = max(x.shape[-1] for x in imgs)
-    parts: list[Tensor] = []
-    for i, x in enumerate(imgs):
-        if i:
-            parts.append(torch.full((3, gap, width), background))
-        parts.append(F.pad(x, (0, width - x.shape[-1]), value=background))
-    return torch.cat(parts, dim=-2)
+    return _stack(images, -2, gap, background, "vstack")
 
 
 def grid(images: Sequence[Tensor], columns: int, *, gap: int = 6, background: float = 1.0) -> Tensor:
