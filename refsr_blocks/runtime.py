@@ -2,7 +2,7 @@
 
 On CPUs with oneDNN, convolutions in channels_last (NHWC) memory format run about 3× faster
 than in contiguous NCHW; every component here preserves the format it is given (the warp
-gathers whole pixel rows in NHWC). ``inference_mode`` keeps no autograd state, so nothing
+reads whole pixel rows in NHWC). ``inference_mode`` keeps no autograd state, so nothing
 that is not returned is retained.
 
 Example:

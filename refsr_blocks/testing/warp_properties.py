@@ -293,8 +293,8 @@ class WarperProperties:
         formula_atol: distance to the float64 reference formula, float32 inputs. 1e-5:
             float32 positions up to 64 px carry ≤ 2e-6 px of rounding, blends a few ulps.
         identity_float64_atol: zero-flow error for float64 inputs (float32 must be exact).
-        constant_atol: deviation of a constant image from its constant (bilinear: 0, as
-            ``lerp(a, a, w) == a``).
+        constant_atol: deviation of a constant image from its constant. 4 float32 ulps of 1:
+            a weighted sum ``Σ w_i·c`` is ``c`` up to the rounding of the weights' sum.
         linearity_atol: ``warp(a·x + b·y) - (a·warp(x) + b·warp(y))`` with |a|, |b| ≤ 2,
             float32: a few ulps of values up to 4.
         flip_atol: mirrored problem vs mirrored result, float32: positions ``(W-1-p) - f``
@@ -317,7 +317,7 @@ class WarperProperties:
     differentiable_flow: ClassVar[bool] = True
     formula_atol: ClassVar[float] = 1e-5
     identity_float64_atol: ClassVar[float] = 0.0
-    constant_atol: ClassVar[float] = 0.0
+    constant_atol: ClassVar[float] = 4 * 2.0**-23
     linearity_atol: ClassVar[float] = 1e-5
     flip_atol: ClassVar[float] = 1e-5
     independence_atol: ClassVar[float] = 0.0
