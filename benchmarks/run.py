@@ -7,9 +7,15 @@ Usage::
     python benchmarks/run.py --device cuda   # on a GPU
 
 The floor is measured in the same run: the best GFLOP/s of 3×3 convolutions (64 and 128
-channels, 160×256 and 320×512) in each precision/memory format; "floor time" of a case is its FLOPs divided by the matching peak
-GFLOP/s, and "× floor" is measured latency over floor time. Each case runs in a fresh
-subprocess so that its peak RSS (CPU) or peak allocated memory (CUDA) is its own.
+channels, 160×256 and 320×512) in each precision/memory format, once at the start (printed)
+and again inside each case's process just before it is timed (used for its ratios, so that a
+machine that slows down or speeds up during the run moves both); "floor time" of a case is
+its FLOPs divided by the matching peak GFLOP/s. "× floor" is the median latency over floor
+time, "× floor (best)" the fastest repeat over it (the floor itself is a best-of-N figure,
+so this compares like with like and is less sensitive to a busy machine). Every case also
+times the upsampler alone (``upsampler_ms``), so the cost the no-upsampler cases leave out
+is reported beside them. Each case runs in a fresh subprocess so that its peak RSS (CPU) or
+peak allocated memory (CUDA) is its own.
 Not part of the test run: timings are noisy on a shared machine; run it on a quiet one.
 """
 
@@ -73,9 +79,14 @@ FLOOR_SHAPES = ((64, 320, 512), (64, 160, 256), (128, 160, 256))
 def conv_floor(device: str, repeats: int) -> dict[str, float]:
     """Peak GFLOP/s of 3×3 convs (the best over :data:`FLOOR_SHAPES`) per precision and format."""
     return {
-        name: max(_conv_gflops(device, repeats, c, h, w, name) for c, h, w in FLOOR_SHAPES)
+        name: conv_peak(device, repeats, name)
         for name in ("fp32_nchw", "fp32_cl", "bf16_cl", *(("fp16_cl",) if device == "cuda" else ()))
     }
+
+
+def conv_peak(device: str, repeats: int, variant: str) -> float:
+    """The best GFLOP/s over :data:`FLOOR_SHAPES` for one precision/format ``variant``."""
+    return max(_conv_gflops(device, repeats, c, h, w, variant) for c, h, w in FLOOR_SHAPES)
 
 
 def _conv_gflops(device: str, repeats: int, channels: int, height: int, width: int, variant: str) -> float:
@@ -107,8 +118,9 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     if channels_last:
         lr, ref = to_channels_last(lr), to_channels_last(ref)
     inner = getattr(model, "_orig_mod", model)
+    upsample = torch.compile(inner.upsampler) if case.mode.endswith("compile") else inner.upsampler
     with inference_context(device, precision):
-        up = inner.upsampler(lr)
+        up = upsample(lr)
     if case.upsampler:
         fn = lambda: model(lr, ref)  # noqa: E731
     else:
@@ -130,7 +142,14 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    floor = conv_peak(device, repeats, floor_key(case.mode))
     times = timed(call, device, repeats, warmup=1)
+
+    def call_upsampler():
+        with inference_context(device, precision):
+            return upsample(lr)
+
+    upsampler_times = timed(call_upsampler, device, repeats, warmup=1)
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
         if device == "cuda"
@@ -142,9 +161,11 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
         "gflop": flops / 1e9,
         "latency_s": statistics.median(times),
         "min_s": min(times),
+        "upsampler_ms": statistics.median(upsampler_times) * 1000,
         "compile_s": compile_s,
         "peak_mb": peak,
         "rss_before_mb": rss_before,
+        "floor_gflops": floor,
     }
 
 
@@ -199,24 +220,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case.label}: FAILED\n{proc.stderr[-2000:]}", flush=True)
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
-        floor = floors.get(floor_key(case.mode))
-        r["floor_gflops"] = floor
+        floor = r["floor_gflops"]
         r["achieved_gflops"] = r["gflop"] / r["latency_s"]
         r["x_floor"] = r["latency_s"] / (r["gflop"] / floor) if floor else None
+        r["x_floor_best"] = r["min_s"] / (r["gflop"] / floor) if floor else None
         results.append(r)
         print(
-            f"{r['label']:<52} {r['latency_s'] * 1000:8.0f} ms  {r['gflop']:6.0f} GFLOP  "
-            f"{r['achieved_gflops']:5.0f} GFLOP/s  x{r['x_floor'] or float('nan'):.2f} floor  "
-            f"peak {r['peak_mb']:6.0f} MB" + (f"  compile {r['compile_s']:.0f}s" if r["compile_s"] else ""),
+            f"{r['label']:<52} {r['latency_s'] * 1000:8.0f} ms (best {r['min_s'] * 1000:.0f})  "
+            f"{r['gflop']:6.0f} GFLOP  {r['achieved_gflops']:5.0f} GFLOP/s (floor {floor:.0f})  "
+            f"x{r['x_floor'] or float('nan'):.2f} floor (best x{r['x_floor_best'] or float('nan'):.2f})  "
+            f"upsampler {r['upsampler_ms']:.0f} ms  peak {r['peak_mb']:6.0f} MB"
+            + (f"  compile {r['compile_s']:.0f}s" if r["compile_s"] else ""),
             flush=True,
         )
     args.json.write_text(json.dumps({"floors_gflops": floors, "threads": threads, "results": results}, indent=1))
     print(f"\nwrote {args.json}")
-    print("\n| case | latency (ms) | GFLOP | GFLOP/s | × floor | peak MB |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "\n| case | latency (ms) | best (ms) | GFLOP | GFLOP/s | floor GFLOP/s | × floor | × floor (best) "
+        "| upsampler (ms) | peak MB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     for r in results:
         print(
-            f"| {r['label']} | {r['latency_s'] * 1000:.0f} | {r['gflop']:.0f} | {r['achieved_gflops']:.0f} | "
-            f"{r['x_floor'] or float('nan'):.2f} | {r['peak_mb']:.0f} |"
+            f"| {r['label']} | {r['latency_s'] * 1000:.0f} | {r['min_s'] * 1000:.0f} | {r['gflop']:.0f} | "
+            f"{r['achieved_gflops']:.0f} | {r['floor_gflops']:.0f} | {r['x_floor'] or float('nan'):.2f} | "
+            f"{r['x_floor_best'] or float('nan'):.2f} | {r['upsampler_ms']:.0f} | {r['peak_mb']:.0f} |"
         )
     return 0
 

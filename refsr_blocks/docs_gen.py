@@ -407,10 +407,11 @@ def benchmark_table(path: str | Path) -> str:
     ]
     if floors:
         floor_text = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in floors.items())
-        lines += [f"Convolution floor (3×3, 64→64, 320×512): {floor_text}.", ""]
+        lines += [f"Convolution floor at the start of the run (best 3×3 convolution, see below): {floor_text}.", ""]
     lines += [
-        "| case | latency (ms) | GFLOP | GFLOP/s | × floor | peak MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| case | latency (ms) | best (ms) | GFLOP | GFLOP/s | floor GFLOP/s | × floor | × floor (best) "
+        "| upsampler (ms) | peak MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def number(value: Any, fmt: str, scale: float = 1.0) -> str:
@@ -419,11 +420,14 @@ def benchmark_table(path: str | Path) -> str:
     for r in results:
         lines.append(
             f"| {_cell(str(r.get('label', '?')))} | {number(r.get('latency_s'), '.0f', 1000)} | "
-            f"{number(r.get('gflop'), '.0f')} | {number(r.get('achieved_gflops'), '.0f')} | "
-            f"{number(r.get('x_floor'), '.2f')} | {number(r.get('peak_mb'), '.0f')} |"
+            f"{number(r.get('min_s'), '.0f', 1000)} | {number(r.get('gflop'), '.0f')} | "
+            f"{number(r.get('achieved_gflops'), '.0f')} | {number(r.get('floor_gflops'), '.0f')} | "
+            f"{number(r.get('x_floor'), '.2f')} | "
+            f"{number(r.get('x_floor_best'), '.2f')} | {number(r.get('upsampler_ms'), '.0f')} | "
+            f"{number(r.get('peak_mb'), '.0f')} |"
         )
     if not results:
-        lines.append("| (no cases in the file) | | | | | |")
+        lines.append("| (no cases in the file) | | | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 

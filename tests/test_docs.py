@@ -132,7 +132,7 @@ def test_benchmark_table(tmp_path):
         )
     )
     table = docs_gen.benchmark_table(tmp_path / "results.json")
-    assert "| crossnet 320x512 | 1500 | 80 | 53 | - | - |" in table
+    assert "| crossnet 320x512 | 1500 | - | 80 | 53 | - | - | - | - | - |" in table
     assert "2 threads" in table and "fp32_cl 40 GFLOP/s" in table
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers import FewOutputConv2d
 from ..registry import register_component
 
 __all__ = ["UNetFusionDecoder"]
@@ -77,7 +78,8 @@ class UNetFusionDecoder(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, kernel_size, padding=pad),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, out_channels, kernel_size, padding=pad),
+            # 3 output channels: FewOutputConv2d is an nn.Conv2d with a faster float32 inference path.
+            FewOutputConv2d(channels, out_channels, kernel_size, padding=pad),
             *last_act,
         )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..layers import FewOutputConv2d
 from ..ops.flow import crop_to, level_size, pad_to_multiple, resize_flow
 from ..registry import register_component
 
@@ -84,7 +85,8 @@ class _FlowNetSBase(nn.Module):
             level_channels[0] = FULL_RES_CHANNELS
 
         # Expanding path, coarse to fine.
-        self.predict = nn.ModuleDict({str(COARSEST): nn.Conv2d(level_channels[COARSEST], 2, 3, padding=1)})
+        # Flow heads have 2 output channels: FewOutputConv2d (an nn.Conv2d) has a faster float32 inference path.
+        self.predict = nn.ModuleDict({str(COARSEST): FewOutputConv2d(level_channels[COARSEST], 2, 3, padding=1)})
         self.deconv, self.upflow = nn.ModuleDict(), nn.ModuleDict()
         concat = level_channels[COARSEST]
         for k in range(COARSEST - 1, self.finest_predicted - 1, -1):
@@ -92,7 +94,7 @@ class _FlowNetSBase(nn.Module):
             self.deconv[str(k)] = deconv_lrelu(concat, up)
             self.upflow[str(k)] = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=False)
             concat = level_channels[k] + up + 2
-            self.predict[str(k)] = nn.Conv2d(concat, 2, 3, padding=1)
+            self.predict[str(k)] = FewOutputConv2d(concat, 2, 3, padding=1)
 
     def forward(self, target: Tensor, ref: Tensor) -> list[Tensor]:
         """Flows aligning ``ref`` to ``target``.
