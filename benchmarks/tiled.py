@@ -37,8 +37,10 @@ def load(args: argparse.Namespace) -> torch.nn.Module:
 def child(args: argparse.Namespace) -> None:
     """Tile one output size; print JSON with the peak RSS."""
     from refsr_blocks.infer import super_resolve
-    from refsr_blocks.runtime import inference_context
+    from refsr_blocks.runtime import inference_context, retain_freed_memory
 
+    if args.retain:
+        retain_freed_memory()
     model = load(args)
     h, w = args.size
     s = model.upscale
@@ -75,6 +77,19 @@ def seams(args: argparse.Namespace) -> None:
     )
 
 
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option VALUE`` / ``option=VALUE``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint")
@@ -85,15 +100,19 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=256)
     parser.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in SIZES))
     parser.add_argument("--skip-seams", action="store_true")
+    parser.add_argument(
+        "--retain", action="store_true", help="call refsr_blocks.runtime.retain_freed_memory() first (as `sr` does)"
+    )
     parser.add_argument("--size", type=lambda t: [int(v) for v in t.split("x")], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.size:
         child(args)
         return 0
     print(
-        f"model={args.checkpoint or args.preset} precision={args.precision} window={args.window} stride={args.stride}"
+        f"model={args.checkpoint or args.preset} precision={args.precision} window={args.window} "
+        f"stride={args.stride} retain={args.retain}"
     )
-    base = [a for a in sys.argv[1:] if not a.startswith("--sizes")]
+    base = _without_option(sys.argv[1:], "--sizes")
     for size in filter(None, args.sizes.split(",")):
         proc = subprocess.run([sys.executable, __file__, *base, "--size", size], capture_output=True, text=True)
         if proc.returncode:

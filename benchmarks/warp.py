@@ -21,7 +21,8 @@ def grid_sample_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     coords = pixel_grid(h, w) + flow
     scale = coords.new_tensor([2.0 / (w - 1), 2.0 / (h - 1)]).view(1, 2, 1, 1)
-    return F.grid_sample(x, (coords * scale - 1).permute(0, 2, 3, 1), padding_mode="border", align_corners=True)
+    grid = (coords * scale - 1).permute(0, 2, 3, 1).to(x.dtype)  # grid_sample wants the dtype of x
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=True)
 
 
 def median_ms(fn, repeats: int = 7) -> float:
@@ -42,17 +43,21 @@ def main() -> None:
     args = parser.parse_args()
     shape = (1, args.channels, args.height, args.width)
     flow = torch.randn(1, 2, args.height, args.width) * 3
-    for layout in (torch.contiguous_format, torch.channels_last):
-        x = torch.rand(shape).contiguous(memory_format=layout)
+    for layout, dtype in (
+        (torch.contiguous_format, torch.float32),
+        (torch.channels_last, torch.float32),
+        (torch.channels_last, torch.bfloat16),
+    ):
+        x = torch.rand(shape, dtype=dtype).contiguous(memory_format=layout)
         with torch.inference_mode():
             ours = median_ms(lambda: backward_warp(x, flow))  # noqa: B023
             theirs = median_ms(lambda: grid_sample_warp(x, flow))  # noqa: B023
             zero = torch.zeros_like(flow)
             err_ours = (backward_warp(x, zero) - x).abs().max().item()
             err_theirs = (grid_sample_warp(x, zero) - x).abs().max().item()
-        name = "channels_last" if layout is torch.channels_last else "NCHW"
+        name = ("channels_last" if layout is torch.channels_last else "NCHW") + f" {str(dtype).split('.')[-1]}"
         print(
-            f"{name:<13} {shape}: backward_warp {ours:.1f} ms (zero-flow error {err_ours:.1e}), "
+            f"{name:<22} {shape}: backward_warp {ours:.1f} ms (zero-flow error {err_ours:.1e}), "
             f"grid_sample {theirs:.1f} ms (zero-flow error {err_theirs:.1e}), ratio {ours / theirs:.2f}"
         )
 

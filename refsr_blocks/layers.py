@@ -3,8 +3,8 @@
 :class:`FewOutputConv2d` is an ``nn.Conv2d`` (same parameters, same state_dict keys) for
 convolutions with only a few output channels, such as flow heads (2 channels) and the
 decoder's image output (3 channels). CPU convolution kernels vectorise over output channels,
-so a 64→3 convolution fills 3 of 16 float32 lanes and runs at about a fifth of the speed of a
-64→16 one. In float32 inference on channels_last input this layer instead computes the k×k
+so a 64→3 convolution fills 3 of 16 float32 lanes: it takes about as long as a 64→16 one
+(about a fifth of the GFLOP/s). In float32 inference on channels_last input this layer instead computes the k×k
 convolution as a 1×k convolution with ``out_channels · k`` outputs (one per output channel
 and kernel row, filling the lanes) followed by a sum of the k row-shifted partial results.
 Same multiply-adds, different summation order (results within float32 rounding of

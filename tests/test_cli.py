@@ -43,6 +43,14 @@ def assert_user_error(status: int, err: str, *fragments: str) -> None:
 
 
 # -- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def retain_calls(monkeypatch) -> list[bool]:
+    """Record calls of retain_freed_memory instead of changing this test process's allocator."""
+    calls: list[bool] = []
+    monkeypatch.setattr("refsr_blocks.runtime.retain_freed_memory", lambda: calls.append(True) or True)
+    return calls
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A ×2 tiny CrossNet checkpoint."""
@@ -253,6 +261,14 @@ def test_sr_sliding_windows_cover_the_image(capsys, tmp_path, tiny_checkpoint):
     status, _, err = run(capsys, *argv, "--out", str(out_path), "--window", "16", "--stride", "8")
     assert status == 0, err
     assert load_image(out_path).shape == (3, 40, 48)
+
+
+def test_sr_keeps_freed_memory_for_reuse(capsys, tmp_path, tiny_checkpoint, retain_calls):
+    pair = write_pair(tmp_path, scale=2, lr_size=(20, 24), with_hr=False)
+    argv = ["sr", "--checkpoint", str(tiny_checkpoint), "--lr", str(pair["lr"]), "--ref", str(pair["ref"])]
+    status, _, err = run(capsys, *argv, "--out", str(tmp_path / "sr.png"))
+    assert status == 0, err
+    assert retain_calls == [True]
 
 
 def test_sr_bad_window(capsys, tmp_path, tiny_checkpoint):
