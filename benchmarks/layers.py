@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    floor = conv_peak("cpu", 5, f"{args.precision}_cl")
+    variant = f"{args.precision}_cl"
+    floor = conv_peak("cpu", 5, variant)
     model = optimize_for_inference(build_model("crossnet"))
     up, ref = (to_channels_last(torch.rand(1, 3, 320, 512)) for _ in range(2))
     rows: list[tuple[str, tuple, tuple, float, float]] = []
@@ -65,6 +66,8 @@ def main() -> None:
             model.fuse(up, ref)
             best = min(best, (time.perf_counter() - start, list(rows)), key=lambda b: b[0])
     total, rows = best
+    # The floor is a best-observed rate: measure it again after the passes and keep the better.
+    floor = max(floor, conv_peak("cpu", 5, variant))
     conv_s, conv_gflop = sum(r[3] for r in rows), sum(r[4] for r in rows) / 1e9
     floor_s = conv_gflop / floor
     print(

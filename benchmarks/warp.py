@@ -21,8 +21,10 @@ def grid_sample_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     coords = pixel_grid(h, w) + flow
     scale = coords.new_tensor([2.0 / (w - 1), 2.0 / (h - 1)]).view(1, 2, 1, 1)
-    grid = (coords * scale - 1).permute(0, 2, 3, 1).to(x.dtype)  # grid_sample wants the dtype of x
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=True)
+    grid = (coords * scale - 1).permute(0, 2, 3, 1)
+    # In float32, as CPU autocast runs it: with a bf16 image and grid, PyTorch 2.15's CPU
+    # grid_sample crashed this benchmark (segmentation fault) at 64×320×512.
+    return F.grid_sample(x.float(), grid, padding_mode="border", align_corners=True).to(x.dtype)
 
 
 def median_ms(fn, repeats: int = 7) -> float:

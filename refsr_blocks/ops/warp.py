@@ -24,7 +24,7 @@ result matches a float32 blend rounded once to the half dtype. The output has th
 
 Speed (``python benchmarks/warp.py``): on a 64×320×512 channels_last float32 map the warp
 takes about 25 ms, against about 50 ms for ``grid_sample`` and about 140 ms for the four
-gathers and three ``lerp`` passes it replaced; bf16 about 10 ms. Contiguous (NCHW) inputs
+gathers and three ``lerp`` passes it replaced; bf16 10-20 ms. Contiguous (NCHW) inputs
 are transposed to pixel rows and back, which costs more than the warp itself.
 
 Non-finite flows: a NaN displacement gives NaN at that output pixel (and only there), an
