@@ -33,7 +33,7 @@ class FewOutputConv2d(nn.Conv2d):
 
     Shapes as ``nn.Conv2d``: B×C_in×H×W → B×C_out×H'×W'. The fast path applies without
     autograd (``torch.no_grad`` / ``inference_mode``), outside autocast, for float32
-    channels_last input, stride 1, no dilation or groups, zero "same" padding
+    channels_last input on the CPU, stride 1, no dilation or groups, zero "same" padding
     (``padding = kernel // 2`` with an odd kernel) and ``out_channels · kernel_height ≤ 16``;
     anything else runs ``nn.Conv2d.forward``.
     """
@@ -47,6 +47,7 @@ class FewOutputConv2d(nn.Conv2d):
         kh, kw = self.kernel_size
         return (
             not torch.is_grad_enabled()
+            and x.device.type == "cpu"  # the lane argument is about CPU kernels; GPUs keep cuDNN
             and x.dtype == torch.float32
             and not torch.is_autocast_enabled(x.device.type)
             and x.ndim == 4

@@ -23,7 +23,7 @@ autocast property of ``refsr_blocks.testing.WarperProperties``, not yet on a GPU
 result matches a float32 blend rounded once to the half dtype. The output has the dtype of ``x``.
 
 Speed (``python benchmarks/warp.py``): on a 64×320×512 channels_last float32 map the warp
-takes about 25 ms, against about 50 ms for ``grid_sample`` and about 140 ms for the four
+takes about 25 ms, against 50-60 ms for ``grid_sample`` and 115-160 ms for the four
 gathers and three ``lerp`` passes it replaced; bf16 10-20 ms. Contiguous (NCHW) inputs
 are transposed to pixel rows and back, which costs more than the warp itself.
 
