@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from refsr_blocks.layers import FewOutputConv2d  # nn.Conv2d with a faster CPU path for 2-channel heads
 from refsr_blocks.ops import backward_warp, crop_to, level_size, pad_to_multiple, resize_flow
 
 __all__ = ["PWCNet", "local_correlation", "pyramid_channels", "upsample_flow"]
@@ -126,7 +127,7 @@ class FlowEstimator(nn.Module):
         widths = [4 * width, 3 * width, 2 * width, width]
         ins = [in_channels, *widths[:-1]]
         self.body = nn.Sequential(*(_conv(i, o) for i, o in zip(ins, widths)))
-        self.predict = nn.Conv2d(width, 2, 3, padding=1)
+        self.predict = FewOutputConv2d(width, 2, 3, padding=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """B×in×h×w → (B×2×h×w flow residual, B×width×h×w features for the context net)."""
@@ -144,7 +145,7 @@ class ContextNetwork(nn.Module):
         for c_out, dilation in plan:
             layers.append(_conv(c_in, c_out, dilation=dilation))
             c_in = c_out
-        layers.append(nn.Conv2d(c_in, 2, 3, padding=1))
+        layers.append(FewOutputConv2d(c_in, 2, 3, padding=1))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
