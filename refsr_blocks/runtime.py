@@ -87,7 +87,9 @@ def retain_freed_memory() -> bool:
     benchmarks/run.py`` runs the ``_retain`` modes beside the default ones). This sets
     ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, INT_MAX)``, so large blocks
     come from the heap and stay there after they are freed, much as tcmalloc and PyTorch's
-    CUDA caching allocator do (``LD_PRELOAD`` of tcmalloc gives the same effect).
+    CUDA caching allocator do (``LD_PRELOAD`` of tcmalloc gives the same effect). The heap can
+    still grow now and then when a small allocation lands in freed space; after that the
+    larger free block is reused too.
 
     Process-wide and not undone: the resident size stays near its peak for the life of the
     process. Call it once in an inference process, not inside a library of your own.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
@@ -14,25 +15,28 @@ from small import TINY_CROSSNET
 from refsr_blocks import build_model
 from refsr_blocks.runtime import inference_context, optimize_for_inference, run
 
-# Allocates a 256 MB tensor, frees it, allocates and fills one again, and prints the minor
-# page faults of that second round; with ``retain`` it first calls retain_freed_memory().
+# Allocates, fills and frees a 256 MB tensor ten times and prints the minor page faults of
+# rounds 2-10 (the first round always faults its pages in); with ``retain`` it first calls
+# retain_freed_memory().
 FAULTS_SCRIPT = textwrap.dedent(
     """
-    import resource, sys, torch
+    import json, resource, sys, torch
     from refsr_blocks.runtime import retain_freed_memory
     if sys.argv[1] == "retain":
         assert retain_freed_memory()
-    torch.ones(64, 2**20).add_(1)  # 256 MB, freed at once
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.ones(64, 2**20).add_(1)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    faults = []
+    for _ in range(10):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.ones(64, 2**20).add_(1)  # 256 MB, freed at once
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print(json.dumps(faults[1:]))
     """
 )
 
 
-def _second_round_faults(mode: str) -> int:
+def _faults_after_first_round(mode: str) -> list[int]:
     out = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT, mode], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(
@@ -40,12 +44,14 @@ def _second_round_faults(mode: str) -> int:
     reason="retain_freed_memory is glibc-only",
 )
 def test_retain_freed_memory_reuses_pages_instead_of_faulting_them_again() -> None:
-    """Without it, glibc unmaps the freed 256 MB and the next tensor page-faults it back in;
-    with it, the freed block is reused: (almost) no page faults in a separate process."""
-    default = _second_round_faults("default")
-    retained = _second_round_faults("retain")
-    assert default > 5_000, f"expected the default allocator to fault in fresh pages, got {default} faults"
-    assert retained < default / 20, f"retained memory still faulted {retained} times (default {default})"
+    """Without it, glibc unmaps each freed 256 MB block and every round page-faults it back in.
+    With it, freed blocks are reused. Not always at once: glibc's heap sometimes grows once
+    more when a small allocation lands in the freed space (about half of the processes, one
+    round of nine, in 40 runs here), so the bound is a third of the default's faults."""
+    default = _faults_after_first_round("default")
+    retained = _faults_after_first_round("retain")
+    assert min(default) > 30_000, f"expected every default round to fault its 65536 pages in, got {default}"
+    assert sum(retained) < sum(default) / 3, f"retained memory still faulted: {retained} (default {default})"
 
 
 def test_optimize_for_inference_and_run_match_the_plain_model() -> None:
