@@ -10,10 +10,9 @@ and the largest difference relative to the output's range.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
+from run import timed  # benchmarks/run.py, next to this script
 
 from refsr_blocks.layers import FewOutputConv2d
 
@@ -23,13 +22,7 @@ SHAPES = ((64, 3, 5, 320, 512), (50, 2, 3, 320, 512), (98, 2, 3, 160, 256))
 
 
 def best_ms(fn, repeats: int = 9) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1000
+    return min(timed(fn, "cpu", repeats, warmup=1)) * 1000
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from run import timed  # benchmarks/run.py, next to this script
 
 from refsr_blocks import get_component, list_components
 from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
@@ -32,12 +32,7 @@ def main() -> None:
         torch.manual_seed(0)
         net = optimize_for_inference(get_component("flow", name).factory(scales=4))
         with inference_context("cpu"):
-            net(target, ref)
-            times = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                net(target, ref)
-                times.append(time.perf_counter() - start)
+            times = timed(lambda: net(target, ref), "cpu", args.repeats, warmup=1)  # noqa: B023
         params = sum(p.numel() for p in net.parameters())
         print(f"| {name} | {params:,} | {statistics.median(times) * 1000:.0f} |")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from run import timed  # benchmarks/run.py, next to this script
 
 from refsr_blocks.ops.warp import backward_warp, pixel_grid
 
@@ -28,13 +28,7 @@ def grid_sample_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 def median_ms(fn, repeats: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    return statistics.median(timed(fn, "cpu", repeats, warmup=1)) * 1000
 
 
 def main() -> None:

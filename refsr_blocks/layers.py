@@ -8,8 +8,8 @@ so a 64→3 convolution fills 3 of 16 float32 lanes: it takes about as long as a
 convolution as a 1×k convolution with ``out_channels · k`` outputs (one per output channel
 and kernel row, filling the lanes) followed by a sum of the k row-shifted partial results.
 Same multiply-adds, different summation order (results within float32 rounding of
-``F.conv2d``): 3.3× faster for the decoder's 5×5 64→3 output at 320×512, 1.7-1.9× for the flow heads
-(``python benchmarks/few_output_conv.py``).
+``F.conv2d``): over four runs of ``python benchmarks/few_output_conv.py``, 2.4-3.3× faster
+for the decoder's 5×5 64→3 output at 320×512 and 1.4-1.9× for the flow heads.
 
 Half precision keeps ``F.conv2d``: the partial sums would be rounded to bf16/fp16 before they
 are added, where the direct convolution accumulates in float32.
