@@ -9,7 +9,8 @@ convolution as a 1×k convolution with ``out_channels · k`` outputs (one per ou
 and kernel row, filling the lanes) followed by a sum of the k row-shifted partial results.
 Same multiply-adds, different summation order (results within float32 rounding of
 ``F.conv2d``): over four runs of ``python benchmarks/few_output_conv.py``, 2.4-3.3× faster
-for the decoder's 5×5 64→3 output at 320×512 and 1.4-1.9× for the flow heads.
+for the decoder's 5×5 64→3 output at 320×512 (1.2× in one run on a busy machine) and
+1.4-3.4× for the flow heads.
 
 Half precision keeps ``F.conv2d``: the partial sums would be rounded to bf16/fp16 before they
 are added, where the direct convolution accumulates in float32.
