@@ -2,13 +2,14 @@
 
 Usage::
 
-    python benchmarks/layers.py [--precision fp32|bf16] [--top 14]
+    python benchmarks/layers.py [--precision fp32|bf16] [--top 14] [--retain]
 
 Hooks time each Conv2d / ConvTranspose2d call of ``model.fuse`` at a 320×512 output
 (channels_last, inference mode); everything that is not a convolution is reported as "other".
 The fastest of ``--repeats`` passes is reported, beside the convolution floor of
 ``benchmarks/run.py`` measured in the same run: how far the convolutions alone are from it,
-and how much the rest adds.
+and how much the rest adds. ``--retain`` first calls
+:func:`refsr_blocks.runtime.retain_freed_memory`, as the ``_retain`` modes of ``run.py`` do.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from run import conv_peak  # benchmarks/run.py, next to this script
 from torch import nn
 
 from refsr_blocks import build_model
-from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
+from refsr_blocks.runtime import inference_context, optimize_for_inference, retain_freed_memory, to_channels_last
 
 
 def conv_flops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
@@ -36,7 +37,10 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--top", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--retain", action="store_true", help="call retain_freed_memory() first")
     args = parser.parse_args()
+    if args.retain and not retain_freed_memory():
+        raise SystemExit("--retain needs glibc")
     variant = f"{args.precision}_cl"
     floor = conv_peak("cpu", 5, variant)
     model = optimize_for_inference(build_model("crossnet"))
@@ -71,7 +75,7 @@ def main() -> None:
     conv_s, conv_gflop = sum(r[3] for r in rows), sum(r[4] for r in rows) / 1e9
     floor_s = conv_gflop / floor
     print(
-        f"{args.precision}: floor {floor:.0f} GFLOP/s, floor time {floor_s * 1000:.0f} ms; "
+        f"{args.precision}{' retain' if args.retain else ''}: floor {floor:.0f} GFLOP/s, floor time {floor_s * 1000:.0f} ms; "
         f"fastest pass {total * 1000:.0f} ms ({total / floor_s:.2f}x floor): convolutions {conv_s * 1000:.0f} ms "
         f"({conv_gflop:.0f} GFLOP, {conv_gflop / conv_s:.0f} GFLOP/s, {conv_s / floor_s:.2f}x floor), "
         f"other {(total - conv_s) * 1000:.0f} ms"
