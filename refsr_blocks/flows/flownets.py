@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..layers import FewOutputConv2d
+from ..layers import FewOutputConv2d, PrepackedConv2d, PrepackedConvTranspose2d
 from ..ops.flow import crop_to, level_size, pad_to_multiple, resize_flow
 from ..registry import register_component
 
@@ -45,15 +45,17 @@ COARSEST = 6
 FULL_RES_CHANNELS = 32
 
 
+# The contracting and expanding convs are Prepacked*: nn.Conv2d / nn.ConvTranspose2d that keep
+# their weight packed for CPU inference (the deep ones have millions of weights on tiny maps).
 def conv_lrelu(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2),
+        PrepackedConv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2),
         nn.LeakyReLU(0.1, inplace=True),
     )
 
 
 def deconv_lrelu(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True))
+    return nn.Sequential(PrepackedConvTranspose2d(in_ch, out_ch, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True))
 
 
 class _FlowNetSBase(nn.Module):

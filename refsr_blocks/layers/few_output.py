@@ -1,4 +1,4 @@
-"""Layers shared by components.
+"""Convolutions with few output channels: split the kernel into rows to fill the vector lanes.
 
 :class:`FewOutputConv2d` is an ``nn.Conv2d`` (same parameters, same state_dict keys) for
 convolutions with only a few output channels, such as flow heads (2 channels) and the

@@ -1,0 +1,157 @@
+"""Convolutions whose weight stays in oneDNN's blocked layout between CPU inference calls.
+
+On the CPU, ``nn.Conv2d`` hands oneDNN a plain weight tensor, which oneDNN reorders into its
+blocked layout on every call; under bf16 autocast the weight is also cast to bf16 on every
+call. For a layer with many weights applied to a small map that costs more than the
+convolution: FlowNetS's 1024→1024 3×3 conv at 1/64 scale (9.4 M weights, 5×8 pixels for a
+320×512 output) took 23 ms as ``F.conv2d`` and 4 ms with its weight packed once
+(``python benchmarks/prepacked_conv.py``, which times every FlowNetS layer both ways).
+
+:class:`PrepackedConv2d` and :class:`PrepackedConvTranspose2d` reorder the weight once with
+the operators that ``torch.compile``'s freezing pass uses
+(``torch.ops.mkldnn._reorder_convolution_weight`` and its transposed twin), keep it until
+the weight, the compute dtype or the input shape changes, and run the same oneDNN
+convolution through ``torch.ops.mkldnn._convolution_pointwise``. Outputs are bit-identical to
+``nn.Conv2d`` / ``nn.ConvTranspose2d`` (``tests/test_prepacked.py``).
+
+The price is one packed copy of each such layer's weight (float32, or bf16 under bf16
+autocast) held while the layer is used for inference; ``module.to(...)`` and the like drop
+it, and it is never saved.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["PrepackedConv2d", "PrepackedConvTranspose2d"]
+
+#: Compute dtypes the packed path handles (oneDNN's fp16 convolutions need AVX512-FP16).
+PACKED_DTYPES = (torch.float32, torch.bfloat16)
+
+
+@functools.cache
+def _mkldnn_ops_available() -> bool:
+    """Whether this PyTorch build has oneDNN and the (private) packing operators."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        ops = torch.ops.mkldnn
+        for name in (
+            "_reorder_convolution_weight",
+            "_reorder_convolution_transpose_weight",
+            "_convolution_pointwise",
+            "_convolution_transpose_pointwise",
+        ):
+            getattr(ops, name)
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
+def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
+    """The dtype the convolution runs in, or None where the packed path does not apply."""
+    if torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+        ok = weight.dtype == torch.float32 and x.dtype in (torch.float32, dtype)
+    else:
+        dtype = x.dtype
+        ok = weight.dtype == dtype
+    return dtype if ok and dtype in PACKED_DTYPES else None
+
+
+class _PackedWeightCache:
+    """Mixin for conv modules: the packed weight of the last inference call, and when to use it."""
+
+    weight: Tensor
+    padding_mode: str
+    _packed: tuple[tuple[Any, ...], Tensor] | None = None
+
+    def _packed_dtype(self, x: Tensor) -> torch.dtype | None:
+        if (
+            torch.is_grad_enabled()
+            or torch.compiler.is_compiling()  # compiled graphs pack weights themselves (freezing)
+            or x.device.type != "cpu"
+            or self.weight.device.type != "cpu"
+            or x.ndim != 4
+            or not x.is_contiguous(memory_format=torch.channels_last)
+            # nn.Conv2d picks NHWC kernels for channels_last weights; packing for those keeps it bit-identical
+            or not self.weight.is_contiguous(memory_format=torch.channels_last)
+            or self.padding_mode != "zeros"
+            or not isinstance(self.padding, tuple)  # "same" / "valid" strings
+            or not _mkldnn_ops_available()
+        ):
+            return None
+        return _compute_dtype(x, self.weight)
+
+    def _packed_weight(self, x: Tensor, dtype: torch.dtype, pack: Any) -> Tensor:
+        """``pack(weight in dtype)``, reused while weight, dtype and input shape are unchanged."""
+        key = (self.weight.data_ptr(), self.weight._version, dtype, tuple(x.shape))
+        if self._packed is None or self._packed[0] != key:
+            self._packed = None  # free the old copy before making the new one
+            self._packed = (key, pack(self.weight.detach().to(dtype)))
+        return self._packed[1]
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._packed = None  # .to(), .cuda(), .half(), ...: the packed copy is stale
+        return super()._apply(fn, *args, **kwargs)  # type: ignore[misc]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        return {k: v for k, v in state.items() if k != "_packed"}
+
+
+class PrepackedConv2d(_PackedWeightCache, nn.Conv2d):
+    """``nn.Conv2d`` that packs its weight once for CPU inference (see the module docstring).
+
+    Shapes as ``nn.Conv2d``. The packed path applies without autograd, outside
+    ``torch.compile``, to channels_last CPU input and weight (as after
+    :func:`refsr_blocks.runtime.optimize_for_inference`) with zero padding given as numbers,
+    in float32 or bfloat16 (also under CPU bf16 autocast); anything else runs
+    ``nn.Conv2d.forward``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = self._packed_dtype(x)
+        if dtype is None:
+            return super().forward(x)
+        x = x.to(dtype)
+        weight = self._packed_weight(
+            x,
+            dtype,
+            lambda w: torch.ops.mkldnn._reorder_convolution_weight(
+                w, self.padding, self.stride, self.dilation, self.groups, list(x.shape)
+            ),
+        )
+        bias = None if self.bias is None else self.bias.to(dtype)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, self.padding, self.stride, self.dilation, self.groups, "none", [], ""
+        )
+
+
+class PrepackedConvTranspose2d(_PackedWeightCache, nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` that packs its weight once for CPU inference.
+
+    Shapes and conditions as :class:`PrepackedConv2d`; a call with ``output_size`` runs
+    ``nn.ConvTranspose2d.forward``.
+    """
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        dtype = None if output_size is not None else self._packed_dtype(x)
+        if dtype is None:
+            return super().forward(x, output_size)
+        x = x.to(dtype)
+        weight = self._packed_weight(
+            x,
+            dtype,
+            lambda w: torch.ops.mkldnn._reorder_convolution_transpose_weight(
+                w, self.padding, self.output_padding, self.stride, self.dilation, self.groups, list(x.shape)
+            ),
+        )
+        bias = None if self.bias is None else self.bias.to(dtype)
+        return torch.ops.mkldnn._convolution_transpose_pointwise(
+            x, weight, bias, self.padding, self.output_padding, self.stride, self.dilation, self.groups, "none", [], ""
+        )
