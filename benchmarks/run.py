@@ -119,6 +119,7 @@ def _conv_gflops(device: str, repeats: int, channels: int, height: int, width: i
 def run_case(case: Case, device: str, repeats: int) -> dict:
     """Build, count FLOPs, time, and report peak memory for one case (in this process)."""
     from refsr_blocks import build_model
+    from refsr_blocks.layers import flop_formulas
     from refsr_blocks.runtime import inference_context, optimize_for_inference, retain_freed_memory, to_channels_last
 
     flags = set(case.mode.split("_")[1:])
@@ -154,7 +155,8 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
         start = time.perf_counter()
         call()
         compile_s = time.perf_counter() - start
-    with FlopCounterMode(display=False) as counter:
+    # custom_mapping: the flow estimator's packed-weight convolutions are oneDNN operators
+    with FlopCounterMode(display=False, custom_mapping=flop_formulas()) as counter:
         call()
     flops = counter.get_total_flops()
     if device == "cuda":

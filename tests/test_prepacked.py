@@ -10,8 +10,9 @@ import io
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d
+from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d, flop_formulas
 from refsr_blocks.layers.prepacked import _mkldnn_ops_available
 
 CL = torch.channels_last
@@ -139,3 +140,15 @@ def test_state_dict_copies_and_pickles_do_not_carry_the_packed_weight() -> None:
         assert getattr(other, "_packed", None) is None
         with torch.inference_mode():
             assert torch.equal(other(x), plain(x))
+
+
+@pytest.mark.parametrize(("cls", "twin", "cin", "cout", "k", "stride", "pad"), LAYERS)
+def test_flop_formulas_count_the_packed_path_as_the_plain_convolution(cls, twin, cin, cout, k, stride, pad) -> None:
+    layer, plain = _pair(cls, twin, cin, cout, k, stride, pad)
+    x = _input(cin)
+    counts = []
+    for module in (layer, plain):
+        with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=flop_formulas()) as counter:
+            module(x)
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0

@@ -7,6 +7,6 @@ parameters and state_dict keys, and faster CPU inference paths.
 """
 
 from .few_output import FewOutputConv2d
-from .prepacked import PrepackedConv2d, PrepackedConvTranspose2d
+from .prepacked import PrepackedConv2d, PrepackedConvTranspose2d, flop_formulas
 
-__all__ = ["FewOutputConv2d", "PrepackedConv2d", "PrepackedConvTranspose2d"]
+__all__ = ["FewOutputConv2d", "PrepackedConv2d", "PrepackedConvTranspose2d", "flop_formulas"]

@@ -14,6 +14,9 @@ the weight, the compute dtype or the input shape changes, and run the same oneDN
 convolution through ``torch.ops.mkldnn._convolution_pointwise``. Outputs are bit-identical to
 ``nn.Conv2d`` / ``nn.ConvTranspose2d`` (``tests/test_prepacked.py``).
 
+``torch.utils.flop_counter.FlopCounterMode`` does not know the packed operators; pass it
+``custom_mapping=flop_formulas()`` to count them as the convolutions they are.
+
 The price is one packed copy of each such layer's weight (float32, or bf16 under bf16
 autocast) held while the layer is used for inference; ``module.to(...)`` and the like drop
 it, and it is never saved.
@@ -26,8 +29,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import conv_flop_count
 
-__all__ = ["PrepackedConv2d", "PrepackedConvTranspose2d"]
+__all__ = ["PrepackedConv2d", "PrepackedConvTranspose2d", "flop_formulas"]
 
 #: Compute dtypes the packed path handles (oneDNN's fp16 convolutions need AVX512-FP16).
 PACKED_DTYPES = (torch.float32, torch.bfloat16)
@@ -50,6 +54,25 @@ def _mkldnn_ops_available() -> bool:
     except (AttributeError, RuntimeError):
         return False
     return True
+
+
+def flop_formulas() -> dict[Any, Any]:
+    """FLOP formulas of the packed convolution operators, for ``FlopCounterMode(custom_mapping=...)``.
+
+    Each counts as ``torch.utils.flop_counter`` counts the convolution it replaces (the packed
+    weight keeps the logical O×I×kh×kw shape). Empty where the operators are unavailable.
+    """
+    if not _mkldnn_ops_available():
+        return {}
+
+    def conv(x_shape: list[int], w_shape: list[int], *args: Any, out_shape: list[int], **kwargs: Any) -> int:
+        return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
+
+    def conv_transpose(x_shape: list[int], w_shape: list[int], *args: Any, out_shape: list[int], **kwargs: Any) -> int:
+        return conv_flop_count(x_shape, w_shape, out_shape, transposed=True)
+
+    ops = torch.ops.mkldnn
+    return {ops._convolution_pointwise: conv, ops._convolution_transpose_pointwise: conv_transpose}
 
 
 def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
