@@ -5,6 +5,7 @@ Usage::
     python benchmarks/precision_check.py                      # paper CrossNet, 80×128 → 320×512, CPU bf16
     python benchmarks/precision_check.py --device cuda --dtype fp16
     python benchmarks/precision_check.py --preset crossnet_lite --lr-size 40 64
+    python benchmarks/precision_check.py --fast-path   # optimize_for_inference + channels_last inputs
 
 Weights are random (``torch.manual_seed(seed)`` before ``build_model``); the inputs are a
 smooth random scene (:func:`refsr_blocks.precision.smooth_pair`: bicubically upsampled
@@ -13,7 +14,10 @@ area-downsampled, so the flow estimator has something to find.
 The same model and inputs run once in float32 and once under autocast; the script prints
 the max abs difference and PSNR (peak 1.0, and peak = the float32 output's range, which
 is small with random weights) of the outputs, the same for the upsampled LR, and the flows'
-end-point error. Timings are printed for information only.
+end-point error. Timings are printed for information only. By default the model runs as
+built (NCHW, PyTorch's own kernels); ``--fast-path`` runs it as
+:func:`refsr_blocks.runtime.run` does (``optimize_for_inference``, channels_last inputs), where
+the layers' CPU inference paths (packed weights, the row-split few-output convolutions) apply.
 """
 
 from __future__ import annotations
@@ -27,15 +31,21 @@ import torch
 from refsr_blocks import build_model
 from refsr_blocks.ops.flow import end_point_error
 from refsr_blocks.precision import psnr, smooth_pair
+from refsr_blocks.runtime import optimize_for_inference, to_channels_last
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def compare(preset: str, lr_size: tuple[int, int], device: str, dtype: torch.dtype, seed: int) -> dict[str, object]:
+def compare(
+    preset: str, lr_size: tuple[int, int], device: str, dtype: torch.dtype, seed: int, fast_path: bool = False
+) -> dict[str, object]:
     """Run ``preset`` in float32 and under autocast(``dtype``); return the differences."""
     torch.manual_seed(seed)
     model = build_model(preset).to(device).eval()
     lr, ref, _ = smooth_pair(1, lr_size, model.upscale, seed, shift=(5, 3), device=device)
+    if fast_path:
+        model = optimize_for_inference(model)
+        lr, ref = to_channels_last(lr), to_channels_last(ref)
     runs = {}
     for name, enabled in (("fp32", False), ("autocast", True)):
         with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=enabled):
@@ -49,6 +59,7 @@ def compare(preset: str, lr_size: tuple[int, int], device: str, dtype: torch.dty
     return {
         "preset": preset,
         "device": device,
+        "fast_path": fast_path,
         "autocast_dtype": str(dtype).removeprefix("torch."),
         "lr_size": list(lr.shape[-2:]),
         "sr_size": list(sr32.shape[-2:]),
@@ -76,8 +87,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast-path", action="store_true", help="optimize_for_inference + channels_last inputs")
     args = parser.parse_args()
-    result = compare(args.preset, tuple(args.lr_size), args.device, DTYPES[args.dtype], args.seed)
+    result = compare(args.preset, tuple(args.lr_size), args.device, DTYPES[args.dtype], args.seed, args.fast_path)
     print(json.dumps(result, indent=2))
 
 
