@@ -13,6 +13,7 @@ import torch
 from small import TINY_CROSSNET
 
 from refsr_blocks import build_model
+from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d
 from refsr_blocks.runtime import inference_context, optimize_for_inference, run
 
 # Allocates, fills and frees a 256 MB tensor ten times and prints the minor page faults of
@@ -65,6 +66,22 @@ def test_optimize_for_inference_and_run_match_the_plain_model() -> None:
     out = run(fast, lr, ref)
     assert out.dtype == torch.float32 and out.shape == expected.shape
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    packed = [m for m in fast.modules() if isinstance(m, (PrepackedConv2d, PrepackedConvTranspose2d))]
+    assert packed and all(m._packed is not None for m in packed), "run() takes the packed-weight path"
+
+
+def test_run_in_bf16_takes_the_fast_layers_and_stays_close() -> None:
+    torch.manual_seed(0)
+    model = build_model(TINY_CROSSNET).eval()
+    lr, ref = torch.rand(1, 3, 12, 20), torch.rand(1, 3, 24, 40)
+    with torch.no_grad():
+        expected = model(lr, ref)
+    fast = optimize_for_inference(model)
+    out = run(fast, lr, ref, precision="bf16")
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected, rtol=0, atol=5e-2)  # bf16 has 8 significant bits
+    packed = [m for m in fast.modules() if isinstance(m, (PrepackedConv2d, PrepackedConvTranspose2d))]
+    assert all(m._packed is not None and m._packed[0][2] == torch.bfloat16 for m in packed)
 
 
 def test_inference_context_rejects_unknown_precision() -> None:
