@@ -4,8 +4,10 @@ On the CPU, ``nn.Conv2d`` hands oneDNN a plain weight tensor, which oneDNN reord
 blocked layout on every call; under bf16 autocast the weight is also cast to bf16 on every
 call. For a layer with many weights applied to a small map that costs more than the
 convolution: FlowNetS's 1024→1024 3×3 conv at 1/64 scale (9.4 M weights, 5×8 pixels for a
-320×512 output) took 23 ms as ``F.conv2d`` and 4 ms with its weight packed once
-(``python benchmarks/prepacked_conv.py``, which times every FlowNetS layer both ways).
+320×512 output) took 27 ms as ``nn.Conv2d`` and 4 ms with its weight packed once, in one
+run of ``python benchmarks/prepacked_conv.py`` (which times every FlowNetS layer both ways;
+with ``--retain`` the plain layer took about 9 ms: part of its cost is page-faulting the
+reorder buffer).
 
 :class:`PrepackedConv2d` and :class:`PrepackedConvTranspose2d` reorder the weight once with
 the operators that ``torch.compile``'s freezing pass uses
