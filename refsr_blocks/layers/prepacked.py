@@ -6,7 +6,7 @@ call. For a layer with many weights applied to a small map that costs more than 
 convolution: FlowNetS's 1024→1024 3×3 conv at 1/64 scale (9.4 M weights, 5×8 pixels for a
 320×512 output) took 27 ms as ``nn.Conv2d`` and 4 ms with its weight packed once, in one
 run of ``python benchmarks/prepacked_conv.py`` (which times every FlowNetS layer both ways;
-with ``--retain`` the plain layer took about 9 ms: part of its cost is page-faulting the
+with ``--retain`` the plain layer took about 10 ms: part of its cost is page-faulting the
 reorder buffer).
 
 :class:`PrepackedConv2d` and :class:`PrepackedConvTranspose2d` reorder the weight once with
