@@ -82,7 +82,7 @@ def retain_freed_memory() -> bool:
 
     glibc's malloc serves every allocation above 32 MB (a 64-channel 320×512 float32 map is
     42 MB) with fresh pages from ``mmap`` and unmaps them on free, so each forward pass
-    page-faults its large buffers anew: about 360-380 MiB of first touches per 320×512 float32
+    page-faults its large buffers anew: 240-380 MiB of first touches (two runs) per 320×512 float32
     CrossNet forward (``python benchmarks/page_faults.py``), roughly a tenth of its time on the
     project's 2-core machine (``python benchmarks/run.py`` runs the ``_retain`` modes beside
     the default ones). This sets
