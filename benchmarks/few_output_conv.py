@@ -18,17 +18,13 @@ import contextlib
 
 import torch
 import torch.nn.functional as F
-from run import timed  # benchmarks/run.py, next to this script
+from run import best_ms  # benchmarks/run.py, next to this script
 
 from refsr_blocks.layers import FewOutputConv2d
 
 #: (in_channels, out_channels, kernel, height, width): the decoder's image output and
 #: FlowNetS+'s flow heads at levels 0 and 1 for a 320×512 output.
 SHAPES = ((64, 3, 5, 320, 512), (50, 2, 3, 320, 512), (98, 2, 3, 160, 256))
-
-
-def best_ms(fn, repeats: int = 9) -> float:
-    return min(timed(fn, "cpu", repeats, warmup=1)) * 1000
 
 
 def main() -> None:

@@ -18,11 +18,11 @@ import argparse
 import time
 
 import torch
-from run import conv_peak  # benchmarks/run.py, next to this script
+from run import conv_peak, retain_freed_memory_or_exit  # benchmarks/run.py, next to this script
 from torch import nn
 
 from refsr_blocks import build_model
-from refsr_blocks.runtime import inference_context, optimize_for_inference, retain_freed_memory, to_channels_last
+from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
 
 
 def conv_flops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:
@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--retain", action="store_true", help="call retain_freed_memory() first")
     args = parser.parse_args()
-    if args.retain and not retain_freed_memory():
-        raise SystemExit("--retain needs glibc")
+    if args.retain:
+        retain_freed_memory_or_exit()
     variant = f"{args.precision}_cl"
     floor = conv_peak("cpu", 5, variant)
     model = optimize_for_inference(build_model("crossnet"))

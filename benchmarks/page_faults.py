@@ -18,14 +18,15 @@ import sys
 import time
 
 import torch
+from run import retain_freed_memory_or_exit  # benchmarks/run.py, next to this script
 
 
 def child(precision: str, retain: bool, passes: int) -> None:
     from refsr_blocks import build_model
-    from refsr_blocks.runtime import inference_context, optimize_for_inference, retain_freed_memory, to_channels_last
+    from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
 
-    if retain and not retain_freed_memory():
-        raise SystemExit("retain_freed_memory() is not available here (glibc only)")
+    if retain:
+        retain_freed_memory_or_exit()
     torch.manual_seed(0)
     model = optimize_for_inference(build_model("crossnet"))
     up, ref = (to_channels_last(torch.rand(1, 3, 320, 512)) for _ in range(2))

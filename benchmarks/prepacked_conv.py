@@ -17,16 +17,12 @@ from __future__ import annotations
 import argparse
 
 import torch
-from run import timed  # benchmarks/run.py, next to this script
+from run import best_ms, retain_freed_memory_or_exit  # benchmarks/run.py, next to this script
 from torch import Tensor, nn
 
 from refsr_blocks import build_model
 from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d
-from refsr_blocks.runtime import inference_context, optimize_for_inference, retain_freed_memory, to_channels_last
-
-
-def best_ms(fn, repeats: int = 9) -> float:
-    return min(timed(fn, "cpu", repeats, warmup=2)) * 1000
+from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
 
 
 def main() -> None:
@@ -34,8 +30,8 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--retain", action="store_true", help="call retain_freed_memory() first")
     args = parser.parse_args()
-    if args.retain and not retain_freed_memory():
-        raise SystemExit("--retain needs glibc")
+    if args.retain:
+        retain_freed_memory_or_exit()
     model = optimize_for_inference(build_model("crossnet"))
     inputs: dict[str, Tensor] = {}
     layers = {

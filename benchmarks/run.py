@@ -94,6 +94,19 @@ def timed(fn, device: str, repeats: int, warmup: int) -> list[float]:
     return times
 
 
+def best_ms(fn, repeats: int = 9, warmup: int = 2) -> float:
+    """The fastest of ``repeats`` CPU calls of ``fn``, in milliseconds."""
+    return min(timed(fn, "cpu", repeats, warmup)) * 1000
+
+
+def retain_freed_memory_or_exit() -> None:
+    """:func:`refsr_blocks.runtime.retain_freed_memory`, or exit where it cannot apply."""
+    from refsr_blocks.runtime import retain_freed_memory
+
+    if not retain_freed_memory():
+        raise SystemExit("retain_freed_memory() is not available here (glibc only)")
+
+
 #: Convolutions whose best GFLOP/s defines the floor: (channels, height, width), 3×3 kernels.
 FLOOR_SHAPES = ((64, 320, 512), (64, 160, 256), (128, 160, 256))
 
@@ -128,12 +141,12 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     """Build, count FLOPs, time, and report peak memory for one case (in this process)."""
     from refsr_blocks import build_model
     from refsr_blocks.layers import flop_formulas
-    from refsr_blocks.runtime import inference_context, optimize_for_inference, retain_freed_memory, to_channels_last
+    from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
 
     flags = set(case.mode.split("_")[1:])
     compiled = "compile" in flags
-    if "retain" in flags and not retain_freed_memory():
-        raise RuntimeError("retain_freed_memory() is not available here (glibc only)")
+    if "retain" in flags:
+        retain_freed_memory_or_exit()
     if "thp" in flags and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
         raise RuntimeError("_thp cases need THP_MEM_ALLOC_ENABLE=1 in their environment (main() sets it)")
     torch.manual_seed(0)

@@ -78,7 +78,7 @@ class UNetFusionDecoder(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, kernel_size, padding=pad),
             nn.ReLU(inplace=True),
-            # 3 output channels: FewOutputConv2d is an nn.Conv2d with a faster float32 inference path.
+            # 3 output channels: FewOutputConv2d is an nn.Conv2d with a faster CPU inference path.
             FewOutputConv2d(channels, out_channels, kernel_size, padding=pad),
             *last_act,
         )

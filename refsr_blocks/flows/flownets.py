@@ -87,7 +87,7 @@ class _FlowNetSBase(nn.Module):
             level_channels[0] = FULL_RES_CHANNELS
 
         # Expanding path, coarse to fine.
-        # Flow heads have 2 output channels: FewOutputConv2d (an nn.Conv2d) has a faster float32 inference path.
+        # Flow heads have 2 output channels: FewOutputConv2d (an nn.Conv2d) has a faster CPU inference path.
         self.predict = nn.ModuleDict({str(COARSEST): FewOutputConv2d(level_channels[COARSEST], 2, 3, padding=1)})
         self.deconv, self.upflow = nn.ModuleDict(), nn.ModuleDict()
         concat = level_channels[COARSEST]

@@ -92,6 +92,7 @@ class _PackedWeightCache:
     """Mixin for conv modules: the packed weight of the last inference call, and when to use it."""
 
     weight: Tensor
+    bias: Tensor | None
     padding_mode: str
     _packed: tuple[tuple[Any, ...], Tensor] | None = None
 
@@ -112,13 +113,22 @@ class _PackedWeightCache:
             return None
         return _compute_dtype(x, self.weight)
 
-    def _packed_weight(self, x: Tensor, dtype: torch.dtype, pack: Any) -> Tensor:
-        """``pack(weight in dtype)``, reused while weight, dtype and input shape are unchanged."""
+    def _packed_forward(self, x: Tensor, dtype: torch.dtype) -> Tensor:
+        """The convolution in ``dtype`` with the packed weight (packed again if stale)."""
+        x = x.to(dtype)
+        # Reused while weight (storage and in-place version), dtype and input shape are unchanged.
         key = (self.weight.data_ptr(), self.weight._version, dtype, tuple(x.shape))
         if self._packed is None or self._packed[0] != key:
             self._packed = None  # free the old copy before making the new one
-            self._packed = (key, pack(self.weight.detach().to(dtype)))
-        return self._packed[1]
+            self._packed = (key, self._reorder(self.weight.detach().to(dtype), list(x.shape)))
+        bias = None if self.bias is None else self.bias.to(dtype)
+        return self._convolve(x, self._packed[1], bias)
+
+    def _reorder(self, weight: Tensor, input_size: list[int]) -> Tensor:
+        raise NotImplementedError
+
+    def _convolve(self, x: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:
+        raise NotImplementedError
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self._packed = None  # .to(), .cuda(), .half(), ...: the packed copy is stale
@@ -141,19 +151,16 @@ class PrepackedConv2d(_PackedWeightCache, nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = self._packed_dtype(x)
-        if dtype is None:
-            return super().forward(x)
-        x = x.to(dtype)
-        weight = self._packed_weight(
-            x,
-            dtype,
-            lambda w: torch.ops.mkldnn._reorder_convolution_weight(
-                w, self.padding, self.stride, self.dilation, self.groups, list(x.shape)
-            ),
+        return super().forward(x) if dtype is None else self._packed_forward(x, dtype)
+
+    def _reorder(self, weight: Tensor, input_size: list[int]) -> Tensor:
+        return torch.ops.mkldnn._reorder_convolution_weight(
+            weight, self.padding, self.stride, self.dilation, self.groups, input_size
         )
-        bias = None if self.bias is None else self.bias.to(dtype)
+
+    def _convolve(self, x: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:
         return torch.ops.mkldnn._convolution_pointwise(
-            x, weight, bias, self.padding, self.stride, self.dilation, self.groups, "none", [], ""
+            x, packed, bias, self.padding, self.stride, self.dilation, self.groups, "none", [], ""
         )
 
 
@@ -166,17 +173,14 @@ class PrepackedConvTranspose2d(_PackedWeightCache, nn.ConvTranspose2d):
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         dtype = None if output_size is not None else self._packed_dtype(x)
-        if dtype is None:
-            return super().forward(x, output_size)
-        x = x.to(dtype)
-        weight = self._packed_weight(
-            x,
-            dtype,
-            lambda w: torch.ops.mkldnn._reorder_convolution_transpose_weight(
-                w, self.padding, self.output_padding, self.stride, self.dilation, self.groups, list(x.shape)
-            ),
+        return super().forward(x, output_size) if dtype is None else self._packed_forward(x, dtype)
+
+    def _reorder(self, weight: Tensor, input_size: list[int]) -> Tensor:
+        return torch.ops.mkldnn._reorder_convolution_transpose_weight(
+            weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, input_size
         )
-        bias = None if self.bias is None else self.bias.to(dtype)
+
+    def _convolve(self, x: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:
         return torch.ops.mkldnn._convolution_transpose_pointwise(
-            x, weight, bias, self.padding, self.output_padding, self.stride, self.dilation, self.groups, "none", [], ""
+            x, packed, bias, self.padding, self.output_padding, self.stride, self.dilation, self.groups, "none", [], ""
         )
