@@ -18,7 +18,7 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 # Importing the component modules registers them.
-from . import decoders, encoders, flows, losses, models, upsamplers, warpers  # noqa: F401
+from . import decoders, encoders, flows, losses, models, prealign, upsamplers, warpers  # noqa: F401
 from .build import build_model
 from .checkpoint import load_model, save_model
 from .errors import (

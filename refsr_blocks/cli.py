@@ -53,8 +53,8 @@ __all__ = [
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Where the shipped demo pair lives (``lr.png``, ``ref.png``, ``hr.png``).
 DEMO_DIR = PACKAGE_DIR / "assets" / "demo"
-#: File name of the shipped trained weights, inside ``refsr_blocks/assets``.
-SHIPPED_WEIGHTS = "crossnet_small_x4.safetensors"
+#: File name of the default pretrained weights, inside ``refsr_blocks/assets``.
+SHIPPED_WEIGHTS = "crossnet_real_x4.safetensors"
 
 #: Subcommands whose arguments are handed, untouched, to another entry point.
 PASSTHROUGH = ("train", "eval", "bench")
@@ -65,8 +65,10 @@ class CommandError(RefSRError):
 
 
 def shipped_weights() -> Path:
-    """Path of the trained weights shipped with the package (the file may not exist yet)."""
-    return PACKAGE_DIR / "assets" / SHIPPED_WEIGHTS
+    """Path of the default pretrained weights (see :mod:`refsr_blocks.pretrained`)."""
+    from .pretrained import pretrained_path
+
+    return pretrained_path()
 
 
 def demo_pair_files() -> dict[str, Path]:
@@ -294,8 +296,10 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Super-resolve the shipped pair with the shipped (or given) weights; compare with bicubic."""
-    from .viz import bicubic_upsample, comparison_panel, psnr, save_png
+    """Super-resolve the shipped pair with the shipped (or given) weights; compare with the controls."""
+    from .pretrained import pretrained_card
+    from .train.reference import prepare_reference
+    from .viz import bicubic_upsample, psnr, refsr_figure, save_png
 
     model = _load_checkpoint(args.checkpoint, args.device)
     scale = _upscale(model)
@@ -311,16 +315,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sr = super_resolve(
         model, pair["lr"].to(args.device), pair["ref"].to(args.device), window=args.window, stride=args.stride
     )
-    sr = sr.float().cpu()
+    sr = sr.float().cpu().clamp(0, 1)
+    # The control: the same model with a reference that carries no information.
+    grey = super_resolve(
+        model,
+        pair["lr"].to(args.device),
+        prepare_reference(pair["ref"], "blank").to(args.device),
+        window=args.window,
+        stride=args.stride,
+    )
     bicubic = bicubic_upsample(pair["lr"], scale)
     hr = pair["hr"]
-    scores = {"bicubic": psnr(bicubic, hr), "CrossNet": psnr(sr, hr)}
-    panel = comparison_panel({"bicubic": bicubic[0], "CrossNet": sr[0]}, hr[0])
-    save_png(panel, args.out)
-    print("PSNR against the ground truth (RGB, whole image, as in the CrossNet paper):")
+    scores = {
+        "bicubic": psnr(bicubic, hr),
+        "CrossNet, grey reference": psnr(grey.float().cpu().clamp(0, 1), hr),
+        "CrossNet": psnr(sr, hr),
+    }
+    figure = refsr_figure(pair["lr"][0], pair["ref"][0], {"bicubic": bicubic[0], "CrossNet": sr[0]}, hr[0])
+    save_png(figure, args.out)
+    print("PSNR against the ground truth (RGB, whole image):")
     for name, value in scores.items():
-        print(f"  {name:<9} {value:6.2f} dB" if math.isfinite(value) else f"  {name:<9}    inf dB")
-    print(f"  gain      {scores['CrossNet'] - scores['bicubic']:+6.2f} dB")
+        print(f"  {name:<25} {value:6.2f} dB" if math.isfinite(value) else f"  {name:<25}    inf dB")
+    print(f"  gain over bicubic         {scores['CrossNet'] - scores['bicubic']:+6.2f} dB")
+    print(f"  reference gain            {scores['CrossNet'] - scores['CrossNet, grey reference']:+6.2f} dB")
+    if args.checkpoint is None:
+        card = pretrained_card()
+        for line in card.get("headline", []):
+            print(line)
     print(f"wrote {args.out}")
     return 0
 
@@ -498,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="super-resolve the shipped demo pair and compare with bicubic",
         description="Super-resolve the demo pair shipped with the package using the shipped weights "
-        f"({SHIPPED_WEIGHTS}) or --checkpoint, print PSNRs (bicubic vs CrossNet) and write a "
-        "comparison picture: bicubic | CrossNet | ground truth.",
+        f"({SHIPPED_WEIGHTS}) or --checkpoint, print PSNRs (bicubic, the model with a grey "
+        "reference, the model) and write a picture: LR | reference | bicubic | CrossNet | ground "
+        "truth, with zoomed crops.",
     )
     p.add_argument("--checkpoint", type=Path, default=None, help="weights to use instead of the shipped ones")
     p.add_argument("--out", type=Path, default=Path("refsr-demo.png"), help="comparison picture (PNG)")

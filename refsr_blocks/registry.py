@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: The component kinds, in the order a model is assembled.
-KINDS: tuple[str, ...] = ("upsampler", "flow", "warper", "encoder", "decoder", "loss", "model")
+KINDS: tuple[str, ...] = ("upsampler", "prealign", "flow", "warper", "encoder", "decoder", "loss", "model")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -54,6 +54,7 @@ __all__ = [
     "hstack",
     "labelled",
     "psnr",
+    "refsr_figure",
     "render_intermediates",
     "save_png",
     "synthetic_pair",
@@ -367,6 +368,46 @@ def comparison_panel(
     if ground_truth is not None:
         tiles.append(labelled(_enlarge(_image(ground_truth, "ground_truth"), factor), "ground truth"))
     return hstack(tiles)
+
+
+def refsr_figure(
+    lr: Tensor,
+    ref: Tensor,
+    results: Mapping[str, Tensor],
+    ground_truth: Tensor,
+    *,
+    box: tuple[int, int, int, int] | None = None,
+    zoom: int = 3,
+) -> Tensor:
+    """A RefSR result at a glance: LR | reference | results | ground truth, then zoomed crops.
+
+    Args:
+        lr: the LR input, 3×h×w (shown enlarged, nearest neighbour, to the HR size).
+        ref: the reference, 3×H×W.
+        results: label → 3×H×W result (e.g. bicubic, the model); labels carry PSNR.
+        ground_truth: 3×H×W.
+        box: the zoomed region (top, left, height, width) in HR pixels; default: the
+            centre quarter-width square.
+        zoom: enlargement of the crops.
+
+    Returns:
+        3×H'×W' figure in [0, 1].
+    """
+    hr = _image(ground_truth, "ground_truth")
+    height, width = hr.shape[-2:]
+    small = _image(lr, "lr")
+    factor = max(1, round(width / small.shape[-1]))
+    top_row = [labelled(_enlarge(small, factor), "LR input"), labelled(_image(ref, "ref"), "reference")]
+    top_row += [labelled(_image(img, name), f"{name} {psnr(img, hr):.2f} dB") for name, img in results.items()]
+    top_row.append(labelled(hr, "ground truth"))
+    if box is None:
+        side = max(8, width // 4)
+        box = ((height - side) // 2, (width - side) // 2, side, side)
+    y, x, h, w = box
+    crops = {name: _image(img, name)[:, y : y + h, x : x + w] for name, img in results.items()}
+    crops["ground truth"] = hr[:, y : y + h, x : x + w]
+    bottom_row = [labelled(_enlarge(c, zoom), f"{name} (zoom)") for name, c in crops.items()]
+    return vstack([grid(top_row, columns=3), hstack(bottom_row)])
 
 
 def error_panel(

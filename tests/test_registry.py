@@ -67,7 +67,7 @@ def test_unknown_name_lists_registered_and_closest() -> None:
 
 
 def test_unknown_kind() -> None:
-    with pytest.raises(RegistryError, match="kinds are upsampler, flow"):
+    with pytest.raises(RegistryError, match="kinds are upsampler, prealign, flow"):
         list_components("flows")
     with pytest.raises(RegistryError, match="Did you mean 'flow'"):
         get_component("flows", "flownets")

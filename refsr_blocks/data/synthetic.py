@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ._checks import check_fits, check_image, float_image
 from ._dataset import CropMode, RefSRDataset
-from ._random import randint
+from ._random import randint, uniform_float
 from ._warp import backward_warp, inside_frame
 from .augment import Sample
 from .degradation import crop_to_multiple, downsample
@@ -66,11 +66,15 @@ def synthesize_parallax(
     layers: tuple[int, int] = (2, 4),
     boundary_sigma: float | None = None,
     vertical: float = 0.1,
+    global_shift: float = 0.0,
 ) -> ParallaxPair:
     """Make a reference view of ``hr`` (3×H×W, float in [0, 1]) from a nearby viewpoint.
 
     See :func:`~refsr_blocks.data.disparity.random_layered_disparity` for ``layers``,
-    ``boundary_sigma`` and ``vertical``; ``photometric=None`` disables the photometric changes.
+    ``boundary_sigma`` (small values give sharp depth edges, with occlusions where they fold)
+    and ``vertical``; ``photometric=None`` disables the photometric changes. ``global_shift``
+    adds one horizontal offset drawn from [-global_shift, global_shift] to the whole field, as
+    a wider baseline does: the disparity then reaches ``global_shift + max_disparity``.
     """
     hr = float_image(check_image(hr, "hr", batched=False))
     if photometric is not None and not callable(photometric):
@@ -79,6 +83,8 @@ def synthesize_parallax(
     disparity = random_layered_disparity(
         h, w, max_disparity, generator, layers=layers, boundary_sigma=boundary_sigma, vertical=vertical
     )
+    if global_shift:
+        disparity[0] += uniform_float(-float(global_shift), float(global_shift), generator)
     ref = backward_warp(hr, -disparity, mode="bicubic", padding_mode="reflection").clamp(0.0, 1.0)
     flow, converged = invert_displacement(disparity)
     valid = (converged & inside_frame(flow)).float()
@@ -139,6 +145,8 @@ class SyntheticParallaxDataset(RefSRDataset):
         transform: optional callable applied last to the item dict.
         layers, boundary_sigma, vertical: passed to
             :func:`~refsr_blocks.data.disparity.random_layered_disparity`.
+        global_shift: bound of a horizontal offset added to the whole disparity field
+            (:func:`synthesize_parallax`); real stereo baselines need tens of pixels.
     """
 
     def __init__(
@@ -156,6 +164,7 @@ class SyntheticParallaxDataset(RefSRDataset):
         layers: tuple[int, int] = (2, 4),
         boundary_sigma: float | None = None,
         vertical: float = 0.1,
+        global_shift: float = 0.0,
     ) -> None:
         super().__init__(scale, crop, seed, transform, crop_mode)
         if isinstance(images, (str, Path)):
@@ -197,12 +206,15 @@ class SyntheticParallaxDataset(RefSRDataset):
         if isinstance(max_disparity, bool) or not isinstance(max_disparity, (int, float)) or max_disparity < 0:
             raise DataError(f"max_disparity must be a number >= 0 (pixels), got {max_disparity!r}")
         self.max_disparity = float(max_disparity)
+        if isinstance(global_shift, bool) or not isinstance(global_shift, (int, float)) or not global_shift >= 0:
+            raise DataError(f"global_shift must be a number >= 0 (pixels), got {global_shift!r}")
+        self.global_shift = float(global_shift)
         self.photometric = photometric
         self._disparity_options = {"layers": layers, "boundary_sigma": boundary_sigma, "vertical": vertical}
         # Fail now, not in a worker, on bad disparity options.
         random_layered_disparity(4, 4, self.max_disparity, torch.Generator(), **self._disparity_options)  # type: ignore[arg-type]
         # Margin around the crop: the largest disparity plus the antialias kernel support (2·scale).
-        margin = max(math.ceil(self.max_disparity) + 2, 2 * self.scale)
+        margin = max(math.ceil(self.max_disparity + self.global_shift) + 2, 2 * self.scale)
         self.margin = -(-margin // self.scale) * self.scale
 
     def __len__(self) -> int:
@@ -237,6 +249,7 @@ class SyntheticParallaxDataset(RefSRDataset):
             self.max_disparity,
             generator,
             photometric=self.photometric,
+            global_shift=self.global_shift,
             **self._disparity_options,  # type: ignore[arg-type]
         )
         oy, ox = top - y0, left - x0

@@ -1,4 +1,11 @@
-"""``python -m refsr_blocks.evaluation --checkpoint X --data ... --out DIR``."""
+"""``python -m refsr_blocks.evaluation --checkpoint X --data ... --out DIR``.
+
+By default each RefSR checkpoint is measured, on the same items, with the real reference and
+with its reference controls (``--controls``): a flat grey reference, the bicubic upsample of
+its own LR as the reference, and, for items with ground-truth flow, the reference warped by
+that flow (the oracle); next to bicubic and its SISR upsampler alone (``--baselines``). The
+report gives each model's reference gain over the no-information references.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from ..train.config import ConfigError, read_config_file
 from ..train.datasets import DATASET_KINDS, VAL_SEED, build_dataset
 from .baselines import Method, bicubic, methods_from_checkpoint
 from .harness import evaluate
+from .references import CONTROLS
 from .report import write_report
 
 __all__ = ["add_eval_arguments", "dataset_from_argument", "eval_main"]
@@ -85,6 +93,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         default="bicubic,upsampler",
         help="comma-separated baselines: bicubic, upsampler (each checkpoint's SISR upsampler alone); 'none' for none",
     )
+    parser.add_argument(
+        "--controls",
+        default=",".join(CONTROLS),
+        help="comma-separated reference controls per checkpoint (default: all): grey (a flat grey reference), "
+        "bicubic-lr (the bicubic upsample of the LR as the reference), oracle (the reference warped by the "
+        "ground-truth flow, for items that carry one); 'none' for none. The reference gain needs grey or bicubic-lr",
+    )
     parser.add_argument("--scale", type=int, default=None, help="upscale factor (default: the checkpoints')")
     parser.add_argument(
         "--border", default="0", help="pixels cropped from each side before measuring: an int, or 'scale' (default 0)"
@@ -99,19 +114,21 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-def _baselines(text: str) -> list[str]:
+def _choices(text: str, accepted: Sequence[str], option: str) -> list[str]:
+    """The comma-separated names of ``text`` ('none' for none), each one of ``accepted``."""
     if text.strip().lower() == "none":
         return []
     names = [b.strip() for b in text.split(",") if b.strip()]
-    unknown = [b for b in names if b not in BASELINES]
+    unknown = [b for b in names if b not in accepted]
     if unknown:
-        raise ConfigError("--baselines", f"unknown baseline(s) {unknown}; accepted: {', '.join(BASELINES)}, none")
+        raise ConfigError(option, f"unknown value(s) {unknown}; accepted: {', '.join(accepted)}, none")
     return names
 
 
 def _run(args: argparse.Namespace) -> dict[str, Path]:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    baselines = _baselines(args.baselines)
+    baselines = _choices(args.baselines, BASELINES, "--baselines")
+    controls = _choices(args.controls, CONTROLS, "--controls")
     results = [args.out / n for n in ("results.md", "results.csv", "summary.json")]
     if any(p.exists() for p in results) and not args.force:
         raise ConfigError("--out", f"{str(args.out)!r} already holds results; pass --force to overwrite them")
@@ -119,7 +136,9 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
     scales = set()
     for value in args.checkpoint:
         name, path = _checkpoint_argument(value)
-        model, found = methods_from_checkpoint(path, name, upsampler="upsampler" in baselines, device=device)
+        model, found = methods_from_checkpoint(
+            path, name, upsampler="upsampler" in baselines, controls=controls, device=device
+        )
         scales.add(int(model.spec["params"]["upscale"]))
         methods += found
     if len(scales) > 1:
@@ -149,8 +168,16 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
     paths = write_report(result, args.out, args.title)
     for method, values in result.summary().items():
         print(
-            f"{method:>28}: PSNR {values['psnr']:.3f} dB, SSIM {values['ssim']:.4f} (RGB); PSNR-Y {values['psnr_y']:.3f} dB"
+            f"{method:>36}: PSNR {values['psnr']:.3f} dB, SSIM {values['ssim']:.4f} (RGB); PSNR-Y {values['psnr_y']:.3f} dB"
         )
+    for method, gain in result.reference_gains().items():
+        over_bicubic = "" if gain.gain_over_bicubic is None else f"; {gain.gain_over_bicubic:+.3f} dB over bicubic"
+        print(
+            f"{method}: reference gain {gain.reference_gain:+.3f} dB over {gain.best_control!r} (per image: min "
+            f"{gain.per_item_min:+.3f}, median {gain.per_item_median:+.3f}; {gain.items} images){over_bicubic}"
+        )
+    for method, why in result.skipped.items():
+        print(f"{method}: not evaluated ({why})")
     return paths
 
 

@@ -2,7 +2,10 @@
 
 Every method sees the same items; images larger than ``window`` go through
 :func:`~refsr_blocks.infer.super_resolve` (sliding windows, CrossNet's 512/256). Rows carry
-the image name and, for light fields, the LR view position ``(i, i)``.
+the image name and, for light fields, the LR view position ``(i, i)``. A control (a method with
+a :class:`~.references.Reference`) is fed the reference built from the whole item instead of
+the item's own; an item lacking what it needs (the oracle's ``"flow"``) gets no row for it.
+:meth:`EvalResult.reference_gain` compares a model with its no-information controls.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +24,7 @@ from ..infer import super_resolve
 from .baselines import Method
 from .metrics import psnr, ssim
 
-__all__ = ["METRICS", "EvalResult", "Row", "evaluate"]
+__all__ = ["METRICS", "EvalResult", "ReferenceGain", "Row", "evaluate"]
 
 #: Metric columns of a row, in report order.
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
@@ -58,20 +61,58 @@ def _mean(values: Sequence[float]) -> float:
 
 
 @dataclass(frozen=True)
+class ReferenceGain:
+    """What the real reference adds to a model, in PSNR RGB (dB), over the same images.
+
+    Attributes:
+        method: the model with the real reference.
+        psnr: its mean PSNR.
+        control_psnr: mean PSNR of each no-information control (``{row name: dB}``).
+        best_control: the control with the highest mean PSNR.
+        reference_gain: ``psnr - control_psnr[best_control]``.
+        per_item_min, per_item_median: of the per-image differences ``psnr_i -
+            best_control_psnr_i`` (their mean is ``reference_gain``).
+        bicubic_psnr: mean PSNR of the bicubic baseline, None if it was not evaluated.
+        gain_over_bicubic: ``psnr - bicubic_psnr``, None if bicubic was not evaluated.
+        items: the number of images all of these were measured on.
+    """
+
+    method: str
+    psnr: float
+    control_psnr: dict[str, float]
+    best_control: str
+    reference_gain: float
+    per_item_min: float
+    per_item_median: float
+    bicubic_psnr: float | None
+    gain_over_bicubic: float | None
+    items: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class EvalResult:
     """All rows of an evaluation, plus its settings.
 
     Attributes:
         rows: one per (item, method), items in dataset order.
-        methods: method names in the order given.
+        methods: the names of the methods measured, in the order given (see ``skipped``).
         descriptions: method name → one-line description.
         settings: scale, border, window, stride, dataset description.
+        no_information: model method → the names of its no-information controls (the
+            methods with ``control_of`` it whose reference is not informative).
+        skipped: method name → why it has no row at all (e.g. no item has a ``"flow"``);
+            such methods are not in ``methods``.
     """
 
     rows: list[Row]
     methods: list[str]
     descriptions: dict[str, str]
     settings: dict[str, Any]
+    no_information: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def mean(self, method: str, metric: str = "psnr", view: int | None = None) -> float:
         """Mean of ``metric`` over the rows of ``method`` (optionally of one view)."""
@@ -87,6 +128,50 @@ class EvalResult:
             m: {**{k: self.mean(m, k) for k in METRICS}, "count": sum(r.method == m for r in self.rows)}
             for m in self.methods
         }
+
+    def reference_gain(self, method: str, bicubic: str = "bicubic") -> ReferenceGain | None:
+        """The reference gain of ``method`` over its no-information controls (None if it has none).
+
+        Means are over the images on which ``method`` and all its no-information controls were
+        measured (all of them, for the built-in controls): never a chosen subset. ``bicubic``
+        names the bicubic row (the gain over it is None when that row is missing).
+        """
+        controls = [c for c in self.no_information.get(method, []) if c in self.methods]
+        if method not in self.methods or not controls:
+            return None
+        psnr = self._psnr_by_item()
+        items = sorted(set(psnr.get(method, {})).intersection(*(psnr.get(c, {}) for c in controls)))
+        if not items:
+            return None
+        mean = {name: _mean([psnr[name][i] for i in items]) for name in (method, *controls)}
+        best = max(controls, key=lambda c: mean[c])
+        per_item = [psnr[method][i] - psnr[best][i] for i in items]
+        base: float | None = None
+        if bicubic in psnr and all(i in psnr[bicubic] for i in items):
+            base = _mean([psnr[bicubic][i] for i in items])
+        return ReferenceGain(
+            method=method,
+            psnr=mean[method],
+            control_psnr={c: mean[c] for c in controls},
+            best_control=best,
+            reference_gain=mean[method] - mean[best],
+            per_item_min=min(per_item),
+            per_item_median=statistics.median(per_item),
+            bicubic_psnr=base,
+            gain_over_bicubic=None if base is None else mean[method] - base,
+            items=len(items),
+        )
+
+    def reference_gains(self, bicubic: str = "bicubic") -> dict[str, ReferenceGain]:
+        """``{method: its ReferenceGain}`` for every method with no-information controls."""
+        gains = {m: self.reference_gain(m, bicubic) for m in self.methods if m in self.no_information}
+        return {m: g for m, g in gains.items() if g is not None}
+
+    def _psnr_by_item(self) -> dict[str, dict[int, float]]:
+        table: dict[str, dict[int, float]] = {}
+        for row in self.rows:
+            table.setdefault(row.method, {})[row.index] = row.psnr
+        return table
 
 
 def evaluate(
@@ -104,8 +189,9 @@ def evaluate(
     """Measure every method on every item of ``dataset``.
 
     Args:
-        methods: what to compare (names must be unique).
-        dataset: items ``{"lr": 3×h×w, "ref": 3×H×W, "hr": 3×H×W, "name"?: str, "view"?: int}``.
+        methods: what to compare (names must be unique; a control's ``control_of`` among them).
+        dataset: items ``{"lr": 3×h×w, "ref": 3×H×W, "hr": 3×H×W, "name"?: str, "view"?: int}``
+            and whatever else the controls need (the oracle: ``"flow"`` 2×H×W).
         border: pixels cropped from each side before measuring.
         window, stride: sliding-window size and step in HR pixels (multiples of the scale).
         device: where the methods run.
@@ -121,16 +207,22 @@ def evaluate(
         raise ValueError(f"method names must be unique, got {names}")
     if not methods:
         raise ValueError("nothing to evaluate: give at least one method")
+    stray = [m.name for m in methods if m.control_of is not None and m.control_of not in names]
+    if stray:
+        raise ValueError(f"controls {stray} name a method (control_of) that is not evaluated")
     count = len(dataset) if limit is None else min(limit, len(dataset))  # type: ignore[arg-type]
     rows: list[Row] = []
     for index in tqdm(range(count), desc="evaluate", unit="image", disable=not progress):
         item = dataset[index]
-        lr = item["lr"].unsqueeze(0).to(device)
-        ref = item["ref"].unsqueeze(0).to(device)
-        hr = item["hr"].unsqueeze(0).to(device)
+        batch = {k: v.unsqueeze(0).to(device) for k, v in item.items() if isinstance(v, torch.Tensor)}
+        lr, hr = batch["lr"], batch["hr"]
         view = item.get("view")
         name = str(item.get("name", index))
         for method in methods:
+            with torch.no_grad():
+                ref = method.reference_for(batch)
+            if ref is None:
+                continue
             sr = super_resolve(method.run, lr, ref, window=window, stride=stride, progress=False)
             rows.append(
                 Row(
@@ -144,9 +236,22 @@ def evaluate(
                     ssim_y=float(ssim(sr, hr, border=border, y_channel=True)[0]),
                 )
             )
+    measured = {r.method for r in rows}
+    skipped = {
+        m.name: f"no item carries {', '.join(repr(k) for k in m.reference.needs)}, which its reference needs"
+        for m in methods
+        if m.name not in measured and m.reference is not None and count > 0
+    }
+    kept = [m for m in methods if m.name not in skipped]
+    no_information: dict[str, list[str]] = {}
+    for m in kept:
+        if m.control_of is not None and m.reference is not None and not m.reference.informative:
+            no_information.setdefault(m.control_of, []).append(m.name)
     return EvalResult(
         rows=rows,
-        methods=names,
-        descriptions={m.name: m.description for m in methods},
+        methods=[m.name for m in kept],
+        descriptions={m.name: m.description for m in kept},
         settings={"border": border, "window": window, "stride": stride, "items": count, **(settings or {})},
+        no_information=no_information,
+        skipped=skipped,
     )

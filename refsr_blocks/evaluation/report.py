@@ -1,4 +1,10 @@
-"""Evaluation results as files: a CSV of every row, a Markdown report, a JSON summary."""
+"""Evaluation results as files: a CSV of every row, a Markdown report, a JSON summary.
+
+The report and the summary carry, per model evaluated with reference controls, the
+*reference gain*: its mean PSNR with the real reference minus the best mean PSNR among its
+no-information references (``ref=grey``, ``ref=bicubic-lr``), over the same images, with the
+per-image spread and the gain over bicubic.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import math
 from pathlib import Path
 
 from ..checkpoint import atomic_write
-from .harness import METRICS, EvalResult, Row
+from .harness import METRICS, EvalResult, ReferenceGain, Row
 
 __all__ = ["markdown_report", "write_report"]
 
@@ -30,8 +36,50 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _signed(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:+.3f}"
+
+
+def _gain_section(gains: dict[str, ReferenceGain]) -> list[str]:
+    """The reference-gain table and what its columns mean."""
+    rows = [
+        [
+            g.method,
+            _fmt(g.psnr, "psnr"),
+            f"`{g.best_control}`",
+            _fmt(g.control_psnr[g.best_control], "psnr"),
+            f"**{_signed(g.reference_gain)}**",
+            f"{_signed(g.per_item_min)} / {_signed(g.per_item_median)}",
+            _signed(g.gain_over_bicubic),
+            str(g.items),
+        ]
+        for g in gains.values()
+    ]
+    header = [
+        "model",
+        "PSNR, real reference",
+        "best no-information reference",
+        "its PSNR",
+        "reference gain",
+        "per image: min / median",
+        "gain over bicubic",
+        "images",
+    ]
+    return [
+        "",
+        "## Reference gain (PSNR RGB, dB)",
+        "",
+        _table(header, rows),
+        "",
+        "Reference gain = mean PSNR with the real reference − the best mean PSNR among the same model's "
+        "no-information references (`ref=grey`, `ref=bicubic-lr`), over all the images; what the content "
+        "of the reference adds. Per image: the same difference on each image (min and median over images). "
+        "Gain over bicubic = mean PSNR with the real reference − mean PSNR of `bicubic`.",
+    ]
+
+
 def markdown_report(result: EvalResult, title: str = "Evaluation") -> str:
-    """The report: settings, mean metrics per method, PSNR per view (light fields) and per image."""
+    """The report: settings, means per method, what each row is, reference gains, PSNR per view and image."""
     s = result.settings
     parts = [f"# {title}", ""]
     parts.append(
@@ -46,7 +94,12 @@ def markdown_report(result: EvalResult, title: str = "Evaluation") -> str:
             [[m, *(_fmt(summary[m][k], k) for k in METRICS), str(summary[m]["count"])] for m in result.methods],
         )
     )
-    parts += ["", "Methods:", ""] + [f"- `{m}`: {result.descriptions.get(m, '')}" for m in result.methods]
+    parts += ["", "What each row is:", ""] + [f"- `{m}`: {result.descriptions.get(m, '')}" for m in result.methods]
+    if result.skipped:
+        parts += ["", "Not evaluated:", ""] + [f"- `{m}`: {why}" for m, why in result.skipped.items()]
+    gains = result.reference_gains()
+    if gains:
+        parts += _gain_section(gains)
     views = result.views()
     if views:
         parts += ["", "## PSNR RGB (dB) / SSIM RGB per LR view position (i, i)", ""]
@@ -98,7 +151,13 @@ def write_report(result: EvalResult, out_dir: str | Path, title: str = "Evaluati
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "results.csv", "markdown": out / "results.md", "summary": out / "summary.json"}
-    summary = {"settings": result.settings, "methods": result.summary(), "descriptions": result.descriptions}
+    summary = {
+        "settings": result.settings,
+        "methods": result.summary(),
+        "descriptions": result.descriptions,
+        "reference_gain": {m: g.as_dict() for m, g in result.reference_gains().items()},
+        "skipped": result.skipped,
+    }
     if result.views():
         summary["per_view"] = {
             str(v): {m: {k: result.mean(m, k, v) for k in METRICS} for m in result.methods} for v in result.views()

@@ -5,5 +5,6 @@ Level ``k`` is B×2×ceil(H/2^k)×ceil(W/2^k) in pixels of that level, and align
 """
 
 from .flownets import FlowNetS, FlowNetSPlus
+from .raft import RAFTSmall
 
-__all__ = ["FlowNetS", "FlowNetSPlus"]
+__all__ = ["FlowNetS", "FlowNetSPlus", "RAFTSmall"]

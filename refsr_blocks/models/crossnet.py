@@ -3,8 +3,10 @@
 Pipeline, for an LR image ``lr`` (B×3×h×w) and a reference ``ref`` (B×3×H×W, H = s·h):
 
 1. the upsampler (MDSR) enlarges ``lr`` to ``up`` (B×3×H×W);
-2. the flow estimator (FlowNetS+) takes ``(up, ref)`` (never the ground truth) and
-   returns one flow per pyramid level, finest first;
+2. the pre-aligner (optional, ``"none"`` by default) finds a global whole-pixel shift of
+   ``ref`` against ``up``; the flow estimator (FlowNetS+) takes ``(up, shifted ref)`` (never
+   the ground truth) and returns one residual flow per pyramid level, finest first, to which
+   the shift is added back (so every flow applies to the unshifted reference);
 3. the LR encoder turns ``up`` and the reference encoder turns ``ref`` into feature pyramids;
 4. the warper backward-warps each reference level with that level's flow
    (``warp_target="image"`` instead warps the reference *image* with the level-0 flow and
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 
 from ..build import instantiate
 from ..ops.flow import crop_to, level_size, pad_to_multiple
+from ..prealign import NoPrealign, shift_image
 from ..registry import register_component
 from ..spec import Architecture, GlobalParam, Slot, register_preset
 from .inputs import check_pair
@@ -43,6 +46,8 @@ class CrossNetOutput(NamedTuple):
         warped_ref: the warped reference features per level (for CrossNet-iw: the features
             of the warped reference image).
         warped_image: the reference image warped with the level-0 flow (CrossNet-iw only).
+        shift: the pre-alignment shift, B×2 (x, y) whole HR pixels (zeros without one);
+            already included in ``flows``.
     """
 
     sr: Tensor
@@ -50,6 +55,7 @@ class CrossNetOutput(NamedTuple):
     flows: list[Tensor]
     warped_ref: list[Tensor]
     warped_image: Tensor | None
+    shift: Tensor | None = None
 
 
 class CrossNet(nn.Module):
@@ -64,6 +70,7 @@ class CrossNet(nn.Module):
         image_channels: channels of lr and ref.
         warp_target: ``"features"`` (CrossNet) or ``"image"`` (CrossNet-iw).
         residual: add the decoder output to the upsampled LR.
+        prealign: a pre-alignment component (``None``: no shift).
     """
 
     def __init__(
@@ -80,9 +87,11 @@ class CrossNet(nn.Module):
         image_channels: int = 3,
         warp_target: str = "features",
         residual: bool = False,
+        prealign: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.upsampler = upsampler
+        self.prealign = prealign if prealign is not None else NoPrealign()
         self.flow = flow
         self.lr_encoder = lr_encoder
         self.ref_encoder = ref_encoder  # None: shared with lr_encoder (registered once)
@@ -106,7 +115,8 @@ class CrossNet(nn.Module):
         Args:
             lr: B×3×h×w in [0, 1].
             ref: B×3×(s·h)×(s·w) in [0, 1].
-            return_intermediates: return a :class:`CrossNetOutput` instead of the image.
+            return_intermediates: return a :class:`CrossNetOutput` instead of the image
+                (prefer :meth:`forward_intermediates`).
 
         Returns:
             B×3×(s·h)×(s·w), or a :class:`CrossNetOutput`.
@@ -114,8 +124,35 @@ class CrossNet(nn.Module):
         check_pair(lr, ref, self.upscale, self.image_channels)
         return self.fuse(self.upsampler(lr), ref, return_intermediates)
 
+    def forward_intermediates(self, lr: Tensor, ref: Tensor) -> dict[str, Any]:
+        """Everything the forward pass computes, by name (what losses and viewers read).
+
+        Returns:
+            A dict with ``sr`` and ``upsampled`` (B×3×H×W), ``flows`` (per level, finest
+            first, B×2×⌈H/2^k⌉×⌈W/2^k⌉, applying to the unshifted reference), ``warped_ref``
+            (per level), ``warped_image`` (B×3×H×W, CrossNet-iw only, else ``None``) and
+            ``shift`` (B×2, the pre-alignment shift in HR pixels).
+        """
+        check_pair(lr, ref, self.upscale, self.image_channels)
+        return self.fuse(self.upsampler(lr), ref, True)._asdict()  # type: ignore[union-attr]
+
+    def align(self, upsampled: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Flows from ``upsampled`` to ``ref`` (B×3×H×W each, H and W multiples of 2^(scales-1)).
+
+        Returns:
+            (flows per level, finest first, each including the pre-alignment shift; the
+            shift, B×2 whole pixels).
+        """
+        shift = self.prealign(upsampled, ref)
+        moved = bool(shift.abs().max() > 0) if shift.numel() else False
+        flows = self.flow(upsampled, shift_image(ref, shift) if moved else ref)
+        if moved:
+            s = shift.to(flows[0].dtype)[:, :, None, None]
+            flows = [f + s / 2**k for k, f in enumerate(flows)]
+        return flows, shift
+
     def fuse(self, upsampled: Tensor, ref: Tensor, return_intermediates: bool = False) -> Tensor | CrossNetOutput:
-        """Everything after the upsampler: flow, encoders, warping and fusion.
+        """Everything after the upsampler: alignment, encoders, warping and fusion.
 
         The authors precompute the MDSR output; this entry point takes it directly.
 
@@ -130,7 +167,7 @@ class CrossNet(nn.Module):
         up_padded, size = pad_to_multiple(upsampled, multiple)
         ref_padded, _ = pad_to_multiple(ref, multiple)
 
-        flows = self.flow(up_padded, ref_padded)
+        flows, shift = self.align(up_padded, ref_padded)
         lr_feats = self.lr_encoder(up_padded)
         warped_image = None
         if self.warp_target == "image":
@@ -152,6 +189,7 @@ class CrossNet(nn.Module):
             flows=[crop_to(f, level_size(*size, k)) for k, f in enumerate(flows)],
             warped_ref=[crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
             warped_image=None if warped_image is None else crop_to(warped_image, size),
+            shift=shift,
         )
 
 
@@ -203,6 +241,7 @@ def build_crossnet(spec: dict[str, Any]) -> CrossNet:
         image_channels=p["image_channels"],
         warp_target=p["warp_target"],
         residual=p["residual"],
+        prealign=instantiate(spec, "prealign"),
     )
 
 
@@ -223,6 +262,7 @@ CROSSNET = register_component(
         },
         slots={
             "upsampler": Slot("upsampler", "mdsr", ("scale", "in_channels"), ("scale",), "SISR upsampler"),
+            "prealign": Slot("prealign", "none", doc="global shift of the reference before flow estimation"),
             "flow": Slot("flow", "flownets_plus", ("scales", "in_channels"), ("scales",), "cross-scale flow"),
             "encoder": Slot(
                 "encoder", "crossnet", ("scales", "in_channels", "channels"), ("scales",), "LR and reference encoders"

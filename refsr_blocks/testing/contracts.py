@@ -247,6 +247,37 @@ class FlowContract(ComponentContract):
             assert torch.isfinite(f).all(), f"flow {self.name!r} level {k} is not finite"
 
 
+class PrealignContract(ComponentContract):
+    """``prealign(target, ref)`` → B×2 whole-pixel shifts with ``target[p] ≈ ref[p + shift]``."""
+
+    kind = "prealign"
+
+    def make_inputs(self, size, batch=2, generator=None):
+        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(2))
+
+    def check_output(self, out, inputs, module):
+        b = inputs[0].shape[0]
+        assert isinstance(out, Tensor) and tuple(out.shape) == (b, 2), (
+            f"prealign {self.name!r}: expected ({b}, 2), got {getattr(out, 'shape', type(out))}"
+        )
+        assert torch.equal(out, out.round()), f"prealign {self.name!r}: shifts must be whole pixels, got {out}"
+
+    def test_gradient_flow(self) -> None:
+        """A pre-alignment is a constant for the optimiser: its output carries no gradient."""
+        module = self.build().train()
+        inputs = tuple(t.requires_grad_(True) for t in self.inputs(SIZES[0], batch=1))
+        out = module(*inputs)
+        assert not out.requires_grad, f"prealign {self.name!r}: the shift must not require a gradient"
+
+    def test_identical_images_give_zero_shift(self) -> None:
+        """A reference equal to the target needs no shift."""
+        module = self.build().eval()
+        target, _ = self.inputs((40, 56))
+        assert module(target, target.clone()).abs().max() == 0, (
+            f"prealign {self.name!r}: nonzero shift for ref == target"
+        )
+
+
 class WarperContract(ComponentContract):
     """``warper(x, flow)`` → x backward-warped; a zero flow returns x exactly."""
 
@@ -436,6 +467,7 @@ CONTRACTS: dict[str, type[ComponentContract]] = {
     c.kind: c
     for c in (
         UpsamplerContract,
+        PrealignContract,
         FlowContract,
         WarperContract,
         EncoderContract,

@@ -94,7 +94,14 @@ class ScheduleConfig:
             absolute steps, floats in (0, 1) fractions of ``steps``.
         gamma: the decay factor.
         loss: a registered loss: its name, or ``{"name": ..., "params": {...}}``.
+        aux_losses: extra weighted terms that may read intermediates (flows, the upsampled
+            image): ``[{name: flow_epe|warp|<loss>, weight: 1.0, on: sr|upsampled|warped_image,
+            params: {}}]``, see :mod:`refsr_blocks.train.objective`.
         grad_clip: clip the global gradient norm to this value (None: no clipping).
+        part: train only this sub-module of the model as single-image SR (``"upsampler"``:
+            the SISR pre-training stage); the loss then compares its output with ``hr``.
+        freeze: top-level sub-modules (``upsampler``, ``flow``, …) whose weights stay fixed.
+        lr_scale: per-sub-module learning-rate factors, e.g. ``{upsampler: 0.1}``.
     """
 
     steps: int = 200_000
@@ -107,6 +114,10 @@ class ScheduleConfig:
     gamma: float = 0.1
     loss: dict[str, Any] | str = field(default_factory=lambda: {"name": "charbonnier", "params": {}})
     grad_clip: float | None = None
+    aux_losses: tuple[dict[str, Any], ...] = ()
+    part: str | None = None
+    freeze: tuple[str, ...] = ()
+    lr_scale: dict[str, Any] = field(default_factory=dict)
 
     def milestone_steps(self) -> list[int]:
         """The milestones as absolute step numbers."""
@@ -172,6 +183,9 @@ class TrainConfig:
         reference: ``"real"``, or ``"blank"`` to replace every reference by a grey image
             (the network then only sees the LR input: the ablation that shows what the
             reference contributes).
+        init: start from another run's weights: ``{path: MODEL_FILE, parts: [upsampler, ...]}``
+            (``parts`` omitted: every tensor whose name and shape match). Used to chain
+            stages (SISR pre-training, then RefSR).
     """
 
     model: dict[str, Any]
@@ -180,6 +194,7 @@ class TrainConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     seed: int = 0
     reference: str = "real"
+    init: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML safe) that :func:`load_config` reads back to an equal config."""
@@ -340,7 +355,60 @@ def _check_schedule(schedule: ScheduleConfig) -> ScheduleConfig:
     steps = schedule.milestone_steps()
     if any(b <= a for a, b in itertools.pairwise(steps)):
         raise ConfigError("schedule.milestones", f"must increase strictly, got {list(schedule.milestones)!r}")
-    return dataclasses.replace(schedule, loss=_normalise_loss(schedule.loss))
+    for name, factor in schedule.lr_scale.items():
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 0:
+            raise ConfigError(f"schedule.lr_scale.{name}", f"expected a number >= 0, got {factor!r}")
+    aux = tuple(_normalise_aux(term, f"schedule.aux_losses[{i}]") for i, term in enumerate(schedule.aux_losses))
+    return dataclasses.replace(schedule, loss=_normalise_loss(schedule.loss), aux_losses=aux)
+
+
+def _normalise_aux(term: Mapping[str, Any], path: str) -> dict[str, Any]:
+    from .objective import AUX_TERMS, IMAGE_OUTPUTS
+
+    unknown = set(term) - {"name", "weight", "on", "params"}
+    if unknown:
+        raise ConfigError(f"{path}.{sorted(unknown)[0]}", "unknown key; accepted: name, weight, on, params")
+    name = term.get("name")
+    weight = term.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ConfigError(f"{path}.weight", f"expected a number >= 0, got {weight!r}")
+    params = term.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{path}.params", f"expected a mapping, got {_describe(params)}")
+    on = term.get("on", "sr")
+    if name in AUX_TERMS:
+        if "on" in term:
+            raise ConfigError(f"{path}.on", f"{name!r} reads the flows; 'on' applies to image losses only")
+        accepted = {"flow_epe": ("level_decay",), "warp": ("eps",)}[name]
+        for key in params:
+            if key not in accepted:
+                raise ConfigError(
+                    f"{path}.params.{key}", f"unknown parameter of {name!r}; accepted: {', '.join(accepted)}"
+                )
+        return {"name": name, "weight": float(weight), "params": dict(params)}
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.name", f"expected {', '.join(AUX_TERMS)} or a registered loss, got {name!r}")
+    _one_of(on, IMAGE_OUTPUTS, f"{path}.on")
+    try:
+        loss = _normalise_loss({"name": name, "params": dict(params)})
+    except ConfigError as err:
+        raise ConfigError(path, f"{err.message} (or one of {', '.join(AUX_TERMS)})") from None
+    return {**loss, "weight": float(weight), "on": on}
+
+
+def _check_init(init: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if init is None:
+        return None
+    unknown = set(init) - {"path", "parts"}
+    if unknown:
+        raise ConfigError(f"init.{sorted(unknown)[0]}", "unknown key; accepted: path, parts")
+    path = init.get("path")
+    if not isinstance(path, str):
+        raise ConfigError("init.path", f"expected the path of a model file, got {path!r}")
+    parts = init.get("parts")
+    if parts is not None and not (isinstance(parts, list) and all(isinstance(p, str) for p in parts)):
+        raise ConfigError("init.parts", f"expected a list of sub-module names, got {parts!r}")
+    return {"path": path, "parts": parts}
 
 
 def _check_runtime(runtime: RuntimeConfig) -> RuntimeConfig:
@@ -412,7 +480,7 @@ def _check_dataset_entries(data: DataConfig) -> None:
     _positive(data.num_workers, "data.num_workers", allow_zero=True)
 
 
-TOP_LEVEL = ("seed", "model", "reference", "data", "schedule", "runtime")
+TOP_LEVEL = ("seed", "model", "reference", "init", "data", "schedule", "runtime")
 
 
 def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[str] = ()) -> TrainConfig:
@@ -452,6 +520,7 @@ def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[st
         runtime=_check_runtime(_section(RuntimeConfig, raw.get("runtime"), "runtime")),
         seed=seed,
         reference=reference,
+        init=_check_init(_check_type(raw.get("init"), dict[str, Any] | None, "init")),
     )
 
 

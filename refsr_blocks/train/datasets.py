@@ -3,6 +3,9 @@
 An entry names a dataset ``kind`` and passes the rest as that dataset's constructor
 parameters (checked against its signature), plus two conveniences:
 
+- ``{kind: mix, parts: [ENTRY, ...], repeats: [1, ...]}``: several entries as one
+  training set (:class:`~refsr_blocks.data.mixed.MixedDataset`: items without a
+  ground-truth flow get a zero one marked invalid);
 - ``augment: {dihedral: true, parallax_shift: 15}``: random flips/quarter turns and
   CrossNet's random reference shift, applied per item with the item's own generator;
 - for ``kind: synthetic``, ``images`` may be a folder, a list of files, or
@@ -42,6 +45,7 @@ from ..data import (
     SyntheticParallaxDataset,
     builtin_images,
 )
+from ..data.mixed import MixedDataset
 from ..registry import closest
 from .config import ConfigError
 
@@ -74,15 +78,33 @@ def _parameters(cls: type) -> list[str]:
     return [name for name in sig.parameters if name not in _NOT_SETTABLE]
 
 
+_MIX_KEYS = ("kind", "parts", "repeats")
+
+
+def _check_mix_entry(entry: Mapping[str, Any], path: str) -> None:
+    for key in entry:
+        if key not in _MIX_KEYS:
+            raise _unknown(path, key, list(_MIX_KEYS), "key of a 'mix' dataset")
+    parts = entry.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise ConfigError(f"{path}.parts", f"expected a non-empty list of dataset entries, got {parts!r}")
+    for i, part in enumerate(parts):
+        check_dataset_entry(part, f"{path}.parts[{i}]")
+
+
 def check_dataset_entry(entry: Any, path: str) -> None:
     """Check the keys of a dataset entry (values are checked when the dataset is built)."""
+    if isinstance(entry, Mapping) and entry.get("kind") == "mix":
+        return _check_mix_entry(entry, path)
     if not isinstance(entry, Mapping):
         raise ConfigError(path, f"expected a mapping with a 'kind' ({', '.join(DATASET_KINDS)}), got {entry!r}")
     kind = entry.get("kind")
     if kind not in DATASET_KINDS:
         hint = closest(str(kind), list(DATASET_KINDS))
         did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise ConfigError(f"{path}.kind", f"must be one of {', '.join(DATASET_KINDS)}, got {kind!r}.{did_you_mean}")
+        raise ConfigError(
+            f"{path}.kind", f"must be one of {', '.join(DATASET_KINDS)}, mix, got {kind!r}.{did_you_mean}"
+        )
     accepted = _parameters(DATASET_KINDS[kind])
     for key in entry:
         if key not in ("kind", "augment", *accepted):
@@ -154,6 +176,15 @@ def build_dataset(entry: Mapping[str, Any], *, scale: int, default_seed: int | N
     """
     check_dataset_entry(entry, path)
     kind = entry["kind"]
+    if kind == "mix":
+        parts = [
+            build_dataset(part, scale=scale, default_seed=default_seed, path=f"{path}.parts[{i}]")
+            for i, part in enumerate(entry["parts"])
+        ]
+        try:
+            return MixedDataset(parts, entry.get("repeats"))
+        except DataError as err:
+            raise ConfigError(path, str(err)) from None
     params = {k: v for k, v in entry.items() if k not in ("kind", "augment")}
     if "scale" in params and params["scale"] != scale:
         raise ConfigError(f"{path}.scale", f"is {params['scale']!r} but the model's upscale factor is {scale}")

@@ -37,12 +37,13 @@ from ..checkpoint import atomic_write
 from ..errors import RefSRError
 from ..evaluation.metrics import psnr
 from ..infer import super_resolve
-from ..registry import get_component
 from . import distributed as D
 from .checkpoints import RunDirectory
 from .config import ConfigError, TrainConfig, load_config
 from .datasets import VAL_SEED, build_dataset
 from .journal import MetricsLog
+from .objective import Objective
+from .parts import ForwardOutputs, initialise_from, parameter_groups
 from .reference import REFERENCE_METADATA_KEY, prepare_reference
 from .rng import capture_rng_state, restore_rng_state, seed_everything
 from .sampler import ResumableDistributedSampler
@@ -52,7 +53,7 @@ __all__ = ["STATE_FORMAT", "TrainResult", "Trainer", "TrainingDivergedError", "t
 #: Version of the training-state dict.
 STATE_FORMAT = 1
 #: Configuration keys that must not change when a run is resumed.
-FROZEN_ON_RESUME = ("seed", "model", "reference", "data.train", "schedule.batch_size")
+FROZEN_ON_RESUME = ("seed", "model", "reference", "init", "data.train", "schedule.batch_size", "schedule.part")
 _EMA = 0.1
 
 
@@ -187,6 +188,7 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # indices of this epoch consumed by this replica
         self.loss_ema: float | None = None
+        self.loss_parts: dict[str, float] = {}
         self.psnr_ema: float | None = None
         self.val_psnr: float | None = None
         resumed_from = self._resume() if resume else None
@@ -205,10 +207,13 @@ class Trainer:
                     "replaced": None if self.replaced is None else str(self.replaced),
                 }
             )
-        self.network: nn.Module = self.model
+        # The network called each step returns a dict of outputs; DDP wraps that call.
+        self.network: nn.Module = self.forward_outputs
         if ctx.distributed:
             device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-            self.network = DistributedDataParallel(self.model, device_ids=device_ids)
+            self.network = DistributedDataParallel(
+                self.forward_outputs, device_ids=device_ids, find_unused_parameters=config.schedule.part is not None
+            )
 
     # -- set-up helpers ---------------------------------------------------------------------
     def _build_data(self) -> None:
@@ -250,14 +255,17 @@ class Trainer:
         if rt.amp == "fp16" and ctx.device.type != "cuda":
             raise ConfigError("runtime.amp", f"fp16 autocast needs CUDA, the device is {ctx.device}; use 'bf16'")
         seed_everything(config.seed)
-        self.model = build_model(config.model).to(ctx.device)
+        self.model = build_model(config.model)
+        if config.init is not None:
+            initialise_from(self.model, config.init["path"], config.init["parts"])
+        self.model = self.model.to(ctx.device)
         if rt.channels_last:
             _to_channels_last(self.model)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay
-        )
+        groups = parameter_groups(self.model, s.lr, freeze=s.freeze, lr_scale=s.lr_scale, part=s.part)
+        self.optimizer = torch.optim.Adam(groups, lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, s.milestone_steps(), gamma=s.gamma)
-        self.loss_fn = get_component("loss", s.loss["name"]).factory(**s.loss["params"])
+        self.objective = Objective(s.loss, s.aux_losses)
+        self.forward_outputs = ForwardOutputs(self.model, part=s.part, intermediates=self.objective.needs_intermediates)
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[rt.amp]
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=rt.amp == "fp16")
 
@@ -316,23 +324,27 @@ class Trainer:
             self.sampler.set_epoch(self.epoch)
             self.position = 0
 
-    def _inputs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+    def _inputs(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """The batch's tensors on the device (``ref`` as the run's reference mode prepares it)."""
         fmt = torch.channels_last if self.config.runtime.channels_last else torch.contiguous_format
         move = lambda t: t.to(self.ctx.device, non_blocking=True).contiguous(memory_format=fmt)  # noqa: E731
-        ref = prepare_reference(batch["ref"], self.config.reference)
-        return move(batch["lr"]), move(ref), move(batch["hr"])
+        moved = {k: move(v) for k, v in batch.items() if isinstance(v, Tensor) and v.is_floating_point()}
+        moved["ref"] = move(prepare_reference(batch["ref"], self.config.reference))
+        return moved
 
     def _train_step(self, batch: dict[str, Any], stop_requested: bool) -> tuple[float, float, bool]:
         """One optimizer step; returns (mean loss, mean PSNR, stop) agreed by every replica."""
-        lr, ref, hr = self._inputs(batch)
+        inputs = self._inputs(batch)
+        hr = inputs["hr"]
         autocast = (
             torch.autocast(self.ctx.device.type, dtype=self.amp_dtype)
             if self.amp_dtype is not None
             else contextlib.nullcontext()
         )
         with autocast:
-            sr = self.network(lr, ref)
-        loss = self.loss_fn(sr, hr)
+            outputs = self.network(inputs["lr"], inputs["ref"])
+        loss, self.loss_parts = self.objective(outputs, inputs)
+        sr = outputs["sr"]
         with torch.no_grad():
             batch_psnr = psnr(sr.float(), hr.float()).clamp(max=100.0).mean()
         stats = torch.stack(
@@ -377,9 +389,15 @@ class Trainer:
             return None
         loader = DataLoader(self.val_set, batch_size=1, shuffle=False)
         values = []
+        part = self.config.schedule.part
         for item in loader:
-            ref = prepare_reference(item["ref"], self.config.reference).to(self.ctx.device)
-            sr = super_resolve(self.model, item["lr"].to(self.ctx.device), ref, progress=False)
+            lr = item["lr"].to(self.ctx.device)
+            if part is not None:  # a SISR stage: validate the part alone
+                with torch.no_grad():
+                    sr = getattr(self.model, part)(lr).clamp(0, 1)
+            else:
+                ref = prepare_reference(item["ref"], self.config.reference).to(self.ctx.device)
+                sr = super_resolve(self.model, lr, ref, progress=False)
             values.append(psnr(sr, item["hr"].to(self.ctx.device)).clamp(max=100.0))
         return float(torch.cat(values).mean())
 
@@ -464,6 +482,7 @@ class Trainer:
                             "step": self.step,
                             "epoch": self.epoch,
                             "loss": interval_loss / interval_steps,
+                            **(self.loss_parts if len(self.loss_parts) > 1 else {}),
                             "psnr": interval_psnr / interval_steps,
                             "lr": self.scheduler.get_last_lr()[0],
                             "seconds_per_step": interval_time / interval_steps,

@@ -48,15 +48,25 @@ def test_command_writes_markdown_csv_and_summary(checkpoint, light_fields, tmp_p
     argv = ["--checkpoint", f"net={checkpoint}", "--data", str(data), "--out", str(out), "--border", "scale"]
     assert eval_main([*argv, "--no-progress"]) == 0
     rows = _rows(out)
-    methods = ["bicubic", "net", "net:upsampler"]
-    assert [r["method"] for r in rows[:3]] == methods
+    # the default set: baselines, then the model with each no-information reference and the real
+    # one; light fields carry no ground-truth flow, so no oracle row (not a row of NaNs)
+    methods = ["bicubic", "net:upsampler", "net (ref=grey)", "net (ref=bicubic-lr)", "net"]
+    assert [r["method"] for r in rows[: len(methods)]] == methods
     assert len(rows) == 2 * 3 * len(methods)  # light fields × views × methods
     assert {r["view"] for r in rows} == {"1", "2", "3"}
     markdown = (out / "results.md").read_text()
     assert "| (2, 2) |" in markdown and "| method | PSNR RGB (dB) |" in markdown
+    assert "## Reference gain" in markdown and "ref=oracle" not in markdown.split("Not evaluated:")[0]
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == set(methods) and set(summary["per_view"]) == {"1", "2", "3"}
     assert summary["settings"]["border"] == 2
+    assert set(summary["reference_gain"]) == {"net"} and set(summary["skipped"]) == {"net (ref=oracle)"}
+    gain = summary["reference_gain"]["net"]
+    means = {m: summary["methods"][m]["psnr"] for m in methods}
+    best = max(means["net (ref=grey)"], means["net (ref=bicubic-lr)"])
+    assert gain["reference_gain"] == pytest.approx(means["net"] - best, abs=1e-9)
+    assert gain["gain_over_bicubic"] == pytest.approx(means["net"] - means["bicubic"], abs=1e-9)
+    assert gain["items"] == 6
 
     # the bicubic numbers are the metrics of bicubic upsampling, recomputed independently
     item = LightFieldDataset(entry["root"], scale=2, views=[1, 2, 3], angular=4, block=4)[0]
@@ -71,8 +81,12 @@ def test_command_writes_markdown_csv_and_summary(checkpoint, light_fields, tmp_p
     # existing results are not overwritten without --force
     assert eval_main([*argv, "--no-progress"]) == 2
     tiled = ["--window", "16", "--stride", "8"]  # 24×36 views go through sliding windows
-    assert eval_main([*argv, *tiled, "--no-progress", "--force", "--baselines", "none", "--limit", "1"]) == 0
+    only_net = ["--baselines", "none", "--controls", "none", "--limit", "1"]
+    assert eval_main([*argv, *tiled, "--no-progress", "--force", *only_net]) == 0
     assert [r["method"] for r in _rows(out)] == ["net"]
+    assert json.loads((out / "summary.json").read_text())["reference_gain"] == {}
+    assert eval_main([*argv, "--no-progress", "--force", "--baselines", "none", "--controls", "grey"]) == 0
+    assert {r["method"] for r in _rows(out)} == {"net (ref=grey)", "net"}
 
 
 def test_data_from_a_training_config_and_kind_path(checkpoint, tmp_path, make_config) -> None:
@@ -91,7 +105,13 @@ def test_data_from_a_training_config_and_kind_path(checkpoint, tmp_path, make_co
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "eval"
     assert eval_main(["--checkpoint", str(checkpoint), "--data", str(path), "--out", str(out), "--no-progress"]) == 0
-    assert [r["method"] for r in _rows(out)][:3] == ["bicubic", "tiny", "tiny:upsampler"]
+    # synthetic-parallax items carry ground-truth flow: the oracle row is there, on every item
+    methods = ["bicubic", "tiny:upsampler", "tiny (ref=grey)", "tiny (ref=bicubic-lr)", "tiny", "tiny (ref=oracle)"]
+    rows = _rows(out)
+    assert [r["method"] for r in rows][: len(methods)] == methods and len(rows) == 2 * len(methods)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == {} and summary["methods"]["tiny (ref=oracle)"]["count"] == 2
+    assert "`tiny (ref=oracle)`: tiny fed the reference backward-warped" in (out / "results.md").read_text()
     assert (
         eval_main(
             [
@@ -108,7 +128,7 @@ def test_data_from_a_training_config_and_kind_path(checkpoint, tmp_path, make_co
         )
         == 0
     )
-    # no such split, unknown baseline, bicubic without a scale: clear errors, exit status 2
+    # no such split, unknown baseline or control, bicubic without a scale: clear errors, exit status 2
     assert (
         eval_main(["--checkpoint", str(checkpoint), "--data", f"pairs:{tmp_path}/none", "--out", str(tmp_path / "x")])
         == 2
@@ -116,6 +136,12 @@ def test_data_from_a_training_config_and_kind_path(checkpoint, tmp_path, make_co
     assert (
         eval_main(
             ["--checkpoint", str(checkpoint), "--data", str(path), "--out", str(tmp_path / "y"), "--baselines", "srcnn"]
+        )
+        == 2
+    )
+    assert (
+        eval_main(
+            ["--checkpoint", str(checkpoint), "--data", str(path), "--out", str(tmp_path / "y"), "--controls", "noise"]
         )
         == 2
     )
