@@ -324,14 +324,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         window=args.window,
         stride=args.stride,
     )
+    grey = grey.float().cpu().clamp(0, 1)
     bicubic = bicubic_upsample(pair["lr"], scale)
     hr = pair["hr"]
     scores = {
         "bicubic": psnr(bicubic, hr),
-        "CrossNet, grey reference": psnr(grey.float().cpu().clamp(0, 1), hr),
+        "CrossNet, grey reference": psnr(grey, hr),
         "CrossNet": psnr(sr, hr),
     }
-    figure = refsr_figure(pair["lr"][0], pair["ref"][0], {"bicubic": bicubic[0], "CrossNet": sr[0]}, hr[0])
+    shown = {"bicubic": bicubic[0], "grey reference": grey[0], "CrossNet": sr[0]}
+    figure = refsr_figure(pair["lr"][0], pair["ref"][0], shown, hr[0])
     save_png(figure, args.out)
     print("PSNR against the ground truth (RGB, whole image):")
     for name, value in scores.items():

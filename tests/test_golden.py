@@ -19,8 +19,8 @@ from refsr_blocks.train.reference import prepare_reference
 from refsr_blocks.viz import bicubic_upsample
 
 #: Smallest acceptable reference gain on the shipped pair, dB (see the model card for the
-#: measured value; the margin leaves room for BLAS differences between machines).
-MIN_REFERENCE_GAIN_DB = 0.3
+#: measured value, +3.4 dB on this pair; the margin leaves room for BLAS differences between machines).
+MIN_REFERENCE_GAIN_DB = 1.0
 
 pytestmark = [
     pytest.mark.slow,

@@ -23,6 +23,7 @@ def test_paper_defaults() -> None:
     names = {slot: entry["name"] for slot, entry in spec["components"].items()}
     assert names == {
         "upsampler": "mdsr",
+        "prealign": "none",  # the paper has no pre-alignment
         "flow": "flownets_plus",
         "encoder": "crossnet",
         "warper": "bilinear",
