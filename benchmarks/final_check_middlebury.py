@@ -46,7 +46,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the default pretrained model")
     args = parser.parse_args()
     model = load_pretrained() if args.checkpoint is None else load_model(args.checkpoint).eval()
-    print(f"{'pair':<22} {'size':>9} {'bicubic':>8} {'grey ref':>9} {'bic. ref':>9} {'real ref':>9} {'ref gain':>9} {'s/pass':>7}")
+    print(
+        f"{'pair':<22} {'size':>9} {'bicubic':>8} {'grey ref':>9} {'bic. ref':>9} {'real ref':>9} {'ref gain':>9} {'s/pass':>7}"
+    )
     for name, (left, right) in _pairs().items():
         hr = crop_to_multiple(load_image(left), 4)[None]
         ref = crop_to_multiple(load_image(right), 4)[None]

@@ -75,7 +75,10 @@ def main() -> None:
         "results": results,
         "headline": [],
     }
-    for name, what in (("stereo_test", "real stereo test pairs"), ("photos_test", "synthetic-parallax pairs of the real test photos")):
+    for name, what in (
+        ("stereo_test", "real stereo test pairs"),
+        ("photos_test", "synthetic-parallax pairs of the real test photos"),
+    ):
         gain = results.get(name, {}).get("reference_gain", {}).get(NAME)
         if gain is not None:
             card["headline"].append(

@@ -377,8 +377,9 @@ def test_demo_uses_the_shipped_weights_and_pair_when_present(capsys, monkeypatch
     model = load_model(tiny_checkpoint_x4).eval()
     with torch.inference_mode():
         sr = model(lr, load_image(demo_dir / "ref.png")[None])
-    crossnet_line = next(line for line in out.splitlines() if line.strip().startswith("CrossNet"))
+    crossnet_line = next(line for line in out.splitlines() if line.split()[:1] == ["CrossNet"])
     assert f"{psnr(sr, hr):6.2f}" in crossnet_line
+    assert any("grey reference" in line for line in out.splitlines()), "the demo must print its control"
     assert out_path.is_file()
 
 

@@ -168,3 +168,19 @@ def test_dataset_errors(tmp_path, textured):
         SyntheticParallaxDataset(tmp_path)
     with pytest.raises(DataError, match="scale must be one of"):
         SyntheticParallaxDataset([textured], scale=16)
+
+
+def test_global_shift_reaches_wide_baselines_and_stays_aligned(textured, warp, psnr):
+    """A global offset moves the whole field beyond max_disparity; the flow still aligns the pair."""
+    ds = SyntheticParallaxDataset(
+        [textured], scale=4, crop=(48, 64), max_disparity=2.0, global_shift=20.0, photometric=None, seed=3, length=8
+    )
+    means = [float(ds[i]["flow"][0].mean()) for i in range(8)]
+    assert max(abs(m) for m in means) > 6.0, "the offset must take the flow well past max_disparity"
+    assert all(abs(m) <= 22.0 + 1e-3 for m in means)
+    item = ds[int(torch.tensor(means).abs().argmax())]
+    mask = item["valid"][0].bool() & _interior(item["hr"].shape, 4)
+    assert mask.float().mean() > 0.3
+    assert psnr(warp(item["ref"], item["flow"]), item["hr"], mask) > psnr(item["ref"], item["hr"], mask) + 3
+    with pytest.raises(DataError, match="global_shift"):
+        SyntheticParallaxDataset([textured], scale=4, global_shift=-1)
