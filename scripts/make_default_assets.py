@@ -72,6 +72,8 @@ def main() -> None:
         "steps": {"stage1_sisr": _steps(args.run / "stage1_sisr"), "stage2_refsr": _steps(args.run / "stage2_refsr")},
         "command": "bash scripts/train_default.sh && bash scripts/evaluate_default.sh",
         "held_out": "Middlebury images (refsr_blocks.data.real_photos.HELD_OUT) were never used",
+        "selection": "none: the weights are those of the last stage-2 step; the pre-alignment was chosen on the "
+        "validation split (benchmarks/prealign_selection.py)",
         "results": results,
         "headline": [],
     }

@@ -1,7 +1,7 @@
 """Image sources that need no download.
 
 :func:`builtin_images` returns sample photos shipped inside scikit-image's wheel
-(``skimage/data``: astronaut, coffee, chelsea, rocket, motorcycle) when scikit-image is
+(``skimage/data``: astronaut, coffee, chelsea, rocket) when scikit-image is
 installed, and deterministic :func:`~refsr_blocks.data.procedural.procedural_image` pictures
 otherwise. :func:`builtin_image_source` says which one ``"auto"`` picks. The photos are read
 straight from the package folder with Pillow; scikit-image itself is never imported.
@@ -23,12 +23,12 @@ from .procedural import procedural_image
 __all__ = ["SKIMAGE_PHOTOS", "builtin_image_source", "builtin_images", "load_image_folder"]
 
 #: Colour photographs (all ≥ 300×451) in ``skimage/data`` used by :func:`builtin_images`.
+#: (The motorcycle stereo pair there is Middlebury's: held out, see ``real_photos.HELD_OUT``.)
 SKIMAGE_PHOTOS: tuple[str, ...] = (
     "astronaut.png",
     "coffee.png",
     "chelsea.png",
     "rocket.jpg",
-    "motorcycle_left.png",
 )
 
 Source = Literal["auto", "skimage", "procedural"]
