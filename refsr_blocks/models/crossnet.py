@@ -144,12 +144,11 @@ class CrossNet(nn.Module):
             shift, B×2 whole pixels).
         """
         shift = self.prealign(upsampled, ref)
-        moved = bool(shift.abs().max() > 0) if shift.numel() else False
-        flows = self.flow(upsampled, shift_image(ref, shift) if moved else ref)
-        if moved:
-            s = shift.to(flows[0].dtype)[:, :, None, None]
-            flows = [f + s / 2**k for k, f in enumerate(flows)]
-        return flows, shift
+        if isinstance(self.prealign, NoPrealign):  # the paper's path: no gather, no device sync
+            return self.flow(upsampled, ref), shift
+        flows = self.flow(upsampled, shift_image(ref, shift))
+        s = shift.to(flows[0].dtype)[:, :, None, None]
+        return [f + s / 2**k for k, f in enumerate(flows)], shift
 
     def fuse(self, upsampled: Tensor, ref: Tensor, return_intermediates: bool = False) -> Tensor | CrossNetOutput:
         """Everything after the upsampler: alignment, encoders, warping and fusion.
