@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from .errors import DataError
 
 __all__ = ["MixedDataset"]
 
 
-class MixedDataset(Dataset):  # type: ignore[type-arg]
+class MixedDataset(ConcatDataset):  # type: ignore[type-arg]
     """The concatenation of ``parts``, each repeated ``repeats[i]`` times.
 
     Args:
@@ -35,15 +35,7 @@ class MixedDataset(Dataset):  # type: ignore[type-arg]
         if len(repeats) != len(parts) or not all(isinstance(r, int) and r >= 1 for r in repeats):
             raise DataError(f"repeats must list one int >= 1 per part ({len(parts)}), got {repeats!r}")
         self.parts = list(parts)
-        self.index: list[tuple[int, int]] = [
-            (k, i)
-            for k, (part, r) in enumerate(zip(self.parts, repeats))
-            for _ in range(r)
-            for i in range(len(part))  # type: ignore[arg-type]
-        ]
-
-    def __len__(self) -> int:
-        return len(self.index)
+        super().__init__([part for part, r in zip(self.parts, repeats) for _ in range(r)])
 
     def set_epoch(self, epoch: int) -> None:
         for part in self.parts:
@@ -51,8 +43,7 @@ class MixedDataset(Dataset):  # type: ignore[type-arg]
                 part.set_epoch(epoch)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        k, i = self.index[index]
-        item = dict(self.parts[k][i])
+        item = dict(super().__getitem__(index))
         if "flow" not in item:
             h, w = item["hr"].shape[-2:]
             item["flow"] = torch.zeros(2, h, w)

@@ -363,7 +363,7 @@ def _check_schedule(schedule: ScheduleConfig) -> ScheduleConfig:
 
 
 def _normalise_aux(term: Mapping[str, Any], path: str) -> dict[str, Any]:
-    from .objective import AUX_TERMS, IMAGE_OUTPUTS
+    from .objective import AUX_TERMS, IMAGE_OUTPUTS, aux_term_parameters
 
     unknown = set(term) - {"name", "weight", "on", "params"}
     if unknown:
@@ -379,7 +379,7 @@ def _normalise_aux(term: Mapping[str, Any], path: str) -> dict[str, Any]:
     if name in AUX_TERMS:
         if "on" in term:
             raise ConfigError(f"{path}.on", f"{name!r} reads the flows; 'on' applies to image losses only")
-        accepted = {"flow_epe": ("level_decay",), "warp": ("eps",)}[name]
+        accepted = aux_term_parameters(name)
         for key in params:
             if key not in accepted:
                 raise ConfigError(

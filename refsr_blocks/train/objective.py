@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,11 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data._warp import inside_frame
 from ..ops.flow import flow_pyramid
 from ..ops.warp import backward_warp
 from ..registry import get_component
 
-__all__ = ["AUX_TERMS", "IMAGE_OUTPUTS", "Objective", "flow_epe_loss", "warping_loss"]
+__all__ = ["AUX_TERMS", "IMAGE_OUTPUTS", "Objective", "aux_term_parameters", "flow_epe_loss", "warping_loss"]
 
 #: Model outputs an image loss may be applied to (compared with ``hr``).
 IMAGE_OUTPUTS = ("sr", "upsampled", "warped_image")
@@ -66,17 +68,20 @@ def warping_loss(ref: Tensor, flow: Tensor, hr: Tensor, eps: float = 1e-3) -> Te
     Shapes: ``ref``, ``hr`` B×C×H×W; ``flow`` B×2×H×W. Returns a scalar.
     """
     warped = backward_warp(ref.float(), flow.float())
-    h, w = ref.shape[-2:]
-    ys = torch.arange(h, device=ref.device, dtype=torch.float32).view(1, h, 1)
-    xs = torch.arange(w, device=ref.device, dtype=torch.float32).view(1, 1, w)
-    x, y = xs + flow[:, 0].float(), ys + flow[:, 1].float()
-    inside = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).unsqueeze(1).float().detach()
+    inside = inside_frame(flow.detach().float()).float()
     diff = torch.sqrt((warped - hr.float()) ** 2 + eps**2)
     return (diff * inside).sum() / (inside.sum() * ref.shape[1]).clamp_min(1.0)
 
 
-#: Auxiliary terms that need more than an image output.
-AUX_TERMS = ("flow_epe", "warp")
+#: Auxiliary terms that need more than an image output, and the function each calls (its
+#: parameters with defaults are what ``params`` may set).
+AUX_TERMS = {"flow_epe": flow_epe_loss, "warp": warping_loss}
+
+
+def aux_term_parameters(name: str) -> list[str]:
+    """The settable ``params`` of an auxiliary term (its function's defaulted arguments)."""
+    signature = inspect.signature(AUX_TERMS[name])
+    return [k for k, v in signature.parameters.items() if v.default is not inspect.Parameter.empty]
 
 
 class Objective(nn.Module):

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
@@ -47,8 +48,7 @@ def initialise_from(model: nn.Module, path: str | Path, parts: Sequence[str] | N
     for part in parts or ():
         _child(model, part, "init.parts")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            saved = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+        saved = load_file(str(path))
     except (OSError, SafetensorError) as err:
         raise CheckpointError(f"init.path: cannot read {str(path)!r} as a safetensors model file: {err}") from None
     own = model.state_dict()
