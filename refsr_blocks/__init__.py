@@ -19,10 +19,11 @@ except PackageNotFoundError:  # running from a source tree
 
 # Importing the component modules registers them.
 from . import decoders, encoders, flows, losses, models, prealign, upsamplers, warpers  # noqa: F401
-from .build import build_model
+from .build import build_model, create_component
 from .checkpoint import load_model, save_model
 from .errors import (
     CheckpointError,
+    InputError,
     PluginError,
     RefSRError,
     RegistryError,
@@ -30,7 +31,7 @@ from .errors import (
     UnknownComponentError,
 )
 from .hookspecs import hookimpl
-from .registry import KINDS, REGISTRY, get_component, list_components, register_component
+from .registry import REGISTRY, get_component, list_components, list_kinds, register_component, register_kind
 from .spec import list_models, register_preset, resolve_spec
 
 
@@ -57,8 +58,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "KINDS",
     "CheckpointError",
+    "InputError",
     "PluginError",
     "RefSRError",
     "RegistryError",
@@ -66,13 +67,16 @@ __all__ = [
     "UnknownComponentError",
     "__version__",
     "build_model",
+    "create_component",
     "get_component",
     "hookimpl",
     "list_components",
+    "list_kinds",
     "list_models",
     "list_plugins",
     "load_model",
     "register_component",
+    "register_kind",
     "register_plugin",
     "register_preset",
     "resolve_spec",

@@ -8,14 +8,30 @@ is accepted. They subclass the built-in exception a user would otherwise catch
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "CheckpointError",
+    "InputError",
     "PluginError",
     "RefSRError",
     "RegistryError",
     "SpecError",
     "UnknownComponentError",
+    "did_you_mean",
 ]
+
+
+def did_you_mean(name: object, choices: Iterable[str], n: int = 3) -> str:
+    """A " Did you mean 'x' or 'y'?" hint for ``name`` among ``choices`` ("" when none is close).
+
+    Example:
+        >>> did_you_mean("flwo", ["flow", "warper"])
+        " Did you mean 'flow'?"
+    """
+    close = difflib.get_close_matches(str(name), list(choices), n=n, cutoff=0.5)
+    return f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 class RefSRError(Exception):
@@ -34,10 +50,11 @@ class UnknownComponentError(RefSRError, KeyError):
 
 
 class SpecError(RefSRError, ValueError):
-    """A model spec is malformed.
+    """A spec or a configuration file is malformed (the one path-carrying error).
 
     Attributes:
-        path: dotted location of the mistake inside the spec, e.g. ``components.flow.params``.
+        path: dotted location of the mistake inside the document, e.g.
+            ``components.flow.params``.
     """
 
     def __init__(self, path: str, message: str) -> None:
@@ -52,3 +69,7 @@ class CheckpointError(RefSRError, ValueError):
 
 class PluginError(RefSRError, RuntimeError):
     """A plugin broke a rule that cannot be skipped (for example a name clash)."""
+
+
+class InputError(RefSRError, ValueError):
+    """A tensor or file handed to a model has the wrong shape, dtype, size or values."""

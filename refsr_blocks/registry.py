@@ -1,9 +1,12 @@
 """The component registry: every swappable part of a model, by kind and name.
 
-A *component* is a factory (usually an ``nn.Module`` subclass) registered under one of the
-:data:`KINDS`. Components of one kind honour the same call contract, so a spec can swap any
-two of them. Registration is explicit about clashes: registering a name twice raises an
-error naming both definitions unless ``override=True`` is passed.
+A *kind* names a call contract (``flow``: ``(a, b) -> flows per level``); a *component* is
+a factory (usually an ``nn.Module`` subclass) registered under a kind. Components of one
+kind honour the same contract, so a spec can swap any two of them. Kinds are open: an
+architecture or a plugin registers a new one with :func:`register_kind`, naming the
+conformance class its components must pass, and the registry-driven contract tests pick it
+up. Registration is explicit about clashes: registering a name twice raises an error naming
+both definitions unless ``override=True`` is passed.
 
 Example:
     >>> import torch
@@ -18,28 +21,27 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
+import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from .errors import RegistryError, UnknownComponentError
+from .errors import RegistryError, UnknownComponentError, did_you_mean
 
 __all__ = [
-    "KINDS",
     "REGISTRY",
     "Component",
+    "Kind",
     "Registry",
     "get_component",
     "list_components",
+    "list_kinds",
     "register_component",
+    "register_kind",
 ]
-
-#: The component kinds, in the order a model is assembled.
-KINDS: tuple[str, ...] = ("upsampler", "prealign", "flow", "warper", "encoder", "decoder", "loss", "model")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,11 +54,40 @@ def _describe(obj: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Kind:
+    """A component kind: a name and the contract its components honour.
+
+    Attributes:
+        name: what specs and :func:`register_component` call it.
+        contract: the conformance class (a subclass of
+            :class:`refsr_blocks.testing.ComponentContract`) or its ``"module:Class"`` path,
+            imported only when a test asks for it; ``None``: no contract checks.
+        model_part: components of this kind fill slots of architectures (``loss`` and
+            ``model`` are kinds, but not parts).
+        doc: one line for listings.
+        owner: who registered it: ``"refsr_blocks"`` or a plugin's distribution name.
+    """
+
+    name: str
+    contract: type | str | None = None
+    model_part: bool = True
+    doc: str = ""
+    owner: str = "refsr_blocks"
+
+    def contract_class(self) -> type | None:
+        """The conformance class, imported on first use."""
+        if not isinstance(self.contract, str):
+            return self.contract
+        module, _, attr = self.contract.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
 class Component:
     """One registered component.
 
     Attributes:
-        kind: one of :data:`KINDS`.
+        kind: a registered kind's name.
         name: the name specs use to refer to it.
         factory: the callable that builds it (a class or a function).
         owner: who registered it: ``"refsr_blocks"`` or the plugin's distribution name.
@@ -123,11 +154,6 @@ def _signature_defaults(factory: Callable[..., Any]) -> tuple[dict[str, Any], bo
     return defaults, var_kwargs
 
 
-def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
-    """Names in ``choices`` closest to ``name`` (for "did you mean" hints)."""
-    return difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
-
-
 class Registry:
     """Components by kind and name.
 
@@ -136,18 +162,67 @@ class Registry:
     :mod:`refsr_blocks.plugins`), through the ``before_lookup`` callback.
     """
 
-    def __init__(self, kinds: tuple[str, ...] = KINDS) -> None:
-        self.kinds = kinds
-        self._components: dict[str, dict[str, Component]] = {k: {} for k in kinds}
+    def __init__(self) -> None:
+        self._kinds: dict[str, Kind] = {}
+        self._components: dict[str, dict[str, Component]] = {}
         self.before_lookup: Callable[[], None] | None = None
         self._loading = threading.RLock()
 
-    # -- registration -------------------------------------------------------------------
+    # -- kinds --------------------------------------------------------------------------
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Kind names, in registration order (the built-ins in the order a model is assembled)."""
+        return tuple(self._kinds)
+
+    def register_kind(
+        self,
+        name: str,
+        *,
+        contract: type | str | None = None,
+        model_part: bool = True,
+        doc: str = "",
+        owner: str = "refsr_blocks",
+    ) -> Kind:
+        """Add a component kind (see :class:`Kind`); registering the same kind again is a no-op.
+
+        Raises:
+            RegistryError: the name is invalid, or another owner registered it differently
+                (the message names both).
+        """
+        _check_name(name, "kind")
+        kind = Kind(name, contract, model_part, doc, owner)
+        existing = self._kinds.get(name)
+        if existing is not None:
+            if existing == kind:
+                return existing
+            raise RegistryError(
+                f"component kind {name!r} is already registered by {existing.owner} "
+                f"(contract {existing.contract!r}); {owner} tried to register it again with "
+                f"contract {contract!r}. Pick another kind name."
+            )
+        self._kinds[name] = kind
+        self._components[name] = {}
+        return kind
+
+    def unregister_kind(self, name: str) -> None:
+        """Remove a kind and its components (for rolling back a failed plugin, and tests)."""
+        self._check_kind(name)
+        del self._kinds[name], self._components[name]
+
+    def get_kind(self, name: str) -> Kind:
+        """The :class:`Kind` record ``name`` (plugins loaded first)."""
+        self._ensure_loaded()
+        self._check_kind(name)
+        return self._kinds[name]
+
     def _check_kind(self, kind: str) -> None:
         if kind not in self._components:
-            hint = closest(kind, list(self.kinds))
-            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-            raise RegistryError(f"unknown component kind {kind!r}; kinds are {', '.join(self.kinds)}.{did_you_mean}")
+            raise RegistryError(
+                f"unknown component kind {kind!r}; kinds are {', '.join(self.kinds)}.{did_you_mean(kind, self.kinds)} "
+                "A new kind is added with register_kind()."
+            )
+
+    # -- registration -------------------------------------------------------------------
 
     def register(
         self,
@@ -166,10 +241,7 @@ class Registry:
                 is false (the message names both definitions).
         """
         self._check_kind(kind)
-        if not isinstance(name, str) or not name or any(c in name for c in " *?[]."):
-            raise RegistryError(
-                f"invalid component name {name!r}: use a non-empty string without spaces, dots or wildcard characters"
-            )
+        _check_name(name, "component")
         if not callable(factory):
             raise RegistryError(f"component {kind}/{name}: factory {factory!r} is not callable")
         existing = self._components[kind].get(name)
@@ -213,10 +285,8 @@ class Registry:
             return self._components[kind][name]
         except (KeyError, TypeError):
             names = sorted(self._components[kind])
-            hint = closest(str(name), names)
-            did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
             raise UnknownComponentError(
-                f"unknown {kind} {name!r}.{did_you_mean} Registered {kind} components: {', '.join(names) or '(none)'}."
+                f"unknown {kind} {name!r}.{did_you_mean(name, names)} Registered {kind} components: {', '.join(names) or '(none)'}."
             ) from None
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[str]:
@@ -238,8 +308,35 @@ class Registry:
         return kind in self._components and name in self._components[kind]
 
 
+def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
+    """Deprecated: use :func:`refsr_blocks.errors.did_you_mean`."""
+    import difflib
+
+    return difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name or any(c in name for c in " *?[]./"):
+        raise RegistryError(
+            f"invalid {what} name {name!r}: use a non-empty string without spaces, dots, slashes or wildcards"
+        )
+
+
 #: The library-wide registry.
 REGISTRY = Registry()
+
+_CONTRACTS = "refsr_blocks.testing.contracts"
+for _name, _doc in (
+    ("upsampler", "single-image upsampler: lr B×C×h×w -> B×C×(s·h)×(s·w)"),
+    ("prealign", "global shift of the reference: (upsampled, ref) -> B×2 whole pixels"),
+    ("flow", "flow estimator: (a, b) -> flows per level, finest first"),
+    ("warper", "backward warp: (x, flow) -> x sampled at p + flow(p)"),
+    ("encoder", "feature pyramid: B×C×H×W -> feature maps per level"),
+    ("decoder", "fusion decoder: (LR features, warped reference features) -> image"),
+):
+    REGISTRY.register_kind(_name, contract=f"{_CONTRACTS}:{_name.capitalize()}Contract", doc=_doc)
+REGISTRY.register_kind("loss", contract=f"{_CONTRACTS}:LossContract", model_part=False, doc="training loss")
+REGISTRY.register_kind("model", contract=f"{_CONTRACTS}:ModelContract", model_part=False, doc="RefSR architecture")
 
 
 @overload
@@ -252,7 +349,7 @@ def register_component(
     """Register a component; works as a decorator or as a plain call.
 
     Args:
-        kind: one of :data:`KINDS`.
+        kind: a registered kind (see :func:`register_kind`).
         name: the name specs will use.
         factory: the class or function building the component. Omit it to use the
             function as a decorator.
@@ -288,3 +385,23 @@ def list_components(kind: str | None = None, pattern: str = "*") -> list[str]:
         ['charbonnier']
     """
     return REGISTRY.list(kind, pattern)
+
+
+def register_kind(
+    name: str, *, contract: type | str | None = None, model_part: bool = True, doc: str = ""
+) -> Kind:
+    """Add a component kind to the library-wide registry (see :meth:`Registry.register_kind`).
+
+    Example:
+        >>> from refsr_blocks.registry import Registry
+        >>> registry = Registry()  # a private registry, so the example leaves the global one alone
+        >>> registry.register_kind("texture_matcher", doc="matches LR and reference textures")
+        Kind(name='texture_matcher', contract=None, model_part=True, doc='matches LR and reference textures', owner='refsr_blocks')
+    """
+    return REGISTRY.register_kind(name, contract=contract, model_part=model_part, doc=doc)
+
+
+def list_kinds(*, model_parts: bool = False) -> list[str]:
+    """Registered kind names (only those that fill architecture slots with ``model_parts``)."""
+    REGISTRY._ensure_loaded()
+    return [k for k in REGISTRY.kinds if not model_parts or REGISTRY.get_kind(k).model_part]

@@ -16,10 +16,11 @@ everything *before* any module is built and returns the fully resolved spec, in 
 every default is filled in. Errors are :class:`~refsr_blocks.errors.SpecError` naming the
 path inside the spec (``components.flow.params.widht``), what was wrong and what is accepted.
 
-Global parameters reach components by *injection*: an architecture declares which
-constructor arguments of each slot it supplies itself (the flow estimator's ``scales``, the
-upsampler's ``scale``); those are not settable per component, so the spec cannot disagree
-with itself.
+Global parameters reach components by *injection*: each slot of an architecture declares,
+once, which constructor arguments it supplies and from where (``Slot.inject``: the flow
+estimator's ``scales`` from the global ``scales``, the decoder's ``lr_channels`` from the
+built encoder); those are not settable per component, so the spec cannot disagree with
+itself.
 """
 
 from __future__ import annotations
@@ -32,24 +33,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError, UnknownComponentError
-from .registry import REGISTRY, Registry, closest
+from .errors import RegistryError, SpecError, UnknownComponentError, did_you_mean
+from .registry import REGISTRY, Component, Registry
 
 __all__ = [
+    "BUILT",
     "SPEC_VERSION",
     "Architecture",
     "GlobalParam",
+    "ModelEntry",
     "Slot",
     "apply_overrides",
+    "check_params",
     "get_preset",
     "list_models",
     "load_spec",
+    "model_entries",
     "register_preset",
     "resolve_spec",
 ]
 
-#: Version of the spec format, stored in every resolved spec.
-SPEC_VERSION = 1
+#: Version of the spec format, stored in every resolved spec. Version 1 specs (CrossNet's
+#: single ``encoder`` slot) are read and migrated by the architecture.
+SPEC_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+#: ``Slot.inject`` source for a constructor argument the builder computes from parts it has
+#: already built (the decoder's ``lr_channels`` from the encoder), rather than a global parameter.
+BUILT = "<built>"
 SPEC_KEYS = ("model", "params", "components", "version")
 
 
@@ -74,17 +85,28 @@ class Slot:
 
     Attributes:
         kind: the component kind it takes.
-        default: the component name used when the spec does not name one.
-        injected: constructor arguments the architecture supplies itself.
-        required: the subset of ``injected`` a component must accept to honour the contract.
+        default: the component name used when the spec does not name one; ``None`` with
+            ``same_as``.
+        inject: the constructor arguments the architecture supplies itself, each mapped to
+            its source: a global parameter's name, or :data:`BUILT` for a value the builder
+            passes to :func:`~refsr_blocks.build.instantiate`.
+        required: the subset of ``inject`` a component must accept to honour the contract.
         doc: one line for the spec reference.
+        same_as: another slot whose resolved entry this one copies when the spec leaves it
+            out (the reference encoder defaults to the LR encoder's spec).
     """
 
     kind: str
-    default: str
-    injected: tuple[str, ...] = ()
+    default: str | None
+    inject: Mapping[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     doc: str = ""
+    same_as: str | None = None
+
+    @property
+    def injected(self) -> tuple[str, ...]:
+        """Names of the constructor arguments the architecture supplies."""
+        return tuple(self.inject)
 
 
 @dataclass(frozen=True)
@@ -92,7 +114,12 @@ class Architecture:
     """A model template: global parameters, component slots and a builder.
 
     Registered as a component of kind ``"model"``; calling it with a resolved spec builds
-    the ``nn.Module``.
+    the ``nn.Module``. Slot declarations are checked when the architecture is created, so a
+    slot injecting an unknown global parameter fails at import, not at the first build.
+
+    Attributes:
+        migrate: rewrites an older spec layout into the current one (must be idempotent);
+            called on every spec before validation.
     """
 
     name: str
@@ -101,6 +128,22 @@ class Architecture:
     build: Callable[[dict[str, Any]], Any]
     doc: str = ""
     checks: tuple[Callable[[dict[str, Any]], tuple[str, str] | None], ...] = field(default=())
+    migrate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        for slot_name, slot in self.slots.items():
+            for arg, source in slot.inject.items():
+                if source != BUILT and source not in self.params:
+                    raise RegistryError(
+                        f"architecture {self.name!r}, slot {slot_name!r}: argument {arg!r} is injected from "
+                        f"{source!r}, which is not a global parameter ({', '.join(self.params)}) nor BUILT"
+                    )
+            if not set(slot.required) <= set(slot.inject):
+                raise RegistryError(f"architecture {self.name!r}, slot {slot_name!r}: required ⊄ inject")
+            if (slot.default is None) == (slot.same_as is None):
+                raise RegistryError(f"architecture {self.name!r}, slot {slot_name!r}: give a default or same_as")
+            if slot.same_as is not None and list(self.slots).index(slot.same_as) > list(self.slots).index(slot_name):
+                raise RegistryError(f"architecture {self.name!r}: slot {slot_name!r} must come after {slot.same_as!r}")
 
     def __call__(self, spec: dict[str, Any]) -> Any:
         return self.build(spec)
@@ -118,16 +161,18 @@ def register_preset(name: str, spec: Mapping[str, Any], doc: str = "", *, overri
 
 
 def get_preset(name: str) -> dict[str, Any]:
-    """A copy of the preset spec ``name``; unknown names list the presets."""
+    """The (partial) spec a model name stands for: a preset's, or ``{"model": name}`` for an
+    architecture that has no preset of that name; unknown names list both."""
     REGISTRY.list("model")  # make sure plugins (which may add presets) are loaded
-    if name not in _PRESETS:
-        hint = closest(name, sorted(_PRESETS))
-        did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
-        raise UnknownComponentError(
-            f"unknown model preset {name!r}.{did_you_mean} Presets: {', '.join(sorted(_PRESETS))}. "
-            "A path to a .json/.yaml spec or a spec dict is accepted too."
-        )
-    return copy.deepcopy(_PRESETS[name][0])
+    if name in _PRESETS:
+        return copy.deepcopy(_PRESETS[name][0])
+    if ("model", name) in REGISTRY:
+        return {"model": name}
+    names = list_models()
+    raise UnknownComponentError(
+        f"unknown model {name!r}.{did_you_mean(name, names)} Architectures and presets: {', '.join(names)}. "
+        "A path to a .json/.yaml spec or a spec dict is accepted too."
+    )
 
 
 def preset_doc(name: str) -> str:
@@ -135,18 +180,51 @@ def preset_doc(name: str) -> str:
     return _PRESETS[name][1]
 
 
+@dataclass(frozen=True)
+class ModelEntry:
+    """One name :func:`~refsr_blocks.build_model` accepts.
+
+    Attributes:
+        name: the name.
+        type: ``"architecture"`` (a registered builder, with its defaults) or ``"preset"``
+            (a named spec for an architecture).
+        architecture: the architecture it builds.
+        doc: one line.
+    """
+
+    name: str
+    type: str
+    architecture: str
+    doc: str
+
+
+def model_entries(pattern: str = "*") -> list[ModelEntry]:
+    """Every architecture and preset matching a wildcard pattern, sorted by name (the one listing).
+
+    An architecture that also has a preset of its own name is listed once, as the architecture.
+
+    Example:
+        >>> from refsr_blocks.spec import model_entries
+        >>> [(e.name, e.type) for e in model_entries("crossnet_i*")]
+        [('crossnet_iw', 'preset')]
+    """
+    import fnmatch
+
+    entries = {c.name: ModelEntry(c.name, "architecture", c.name, c.doc) for c in REGISTRY if c.kind == "model"}
+    for name, (spec, doc) in _PRESETS.items():
+        entries.setdefault(name, ModelEntry(name, "preset", str(spec.get("model")), doc))
+    return [entries[n] for n in sorted(entries) if fnmatch.fnmatchcase(n, pattern)]
+
+
 def list_models(pattern: str = "*") -> list[str]:
-    """Names of the model presets matching a wildcard pattern.
+    """Names :func:`~refsr_blocks.build_model` accepts (architectures and presets), by wildcard.
 
     Example:
         >>> from refsr_blocks import list_models
         >>> list_models("crossnet*")[:2]
         ['crossnet', 'crossnet_flownets']
     """
-    import fnmatch
-
-    REGISTRY.list("model")
-    return sorted(n for n in _PRESETS if fnmatch.fnmatchcase(n, pattern))
+    return [e.name for e in model_entries(pattern)]
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -230,12 +308,52 @@ def _type_error(value: Any, default: Any) -> str | None:
 
 
 def _unknown_key(path: str, key: str, accepted: list[str], what: str) -> SpecError:
-    hint = closest(key, accepted)
-    did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
     return SpecError(
         f"{path}.{key}" if path else key,
-        f"unknown {what}.{did_you_mean} Accepted: {', '.join(accepted) or '(none)'}.",
+        f"unknown {what}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted) or '(none)'}.",
     )
+
+
+def check_params(
+    component: Component, params: Mapping[str, Any], path: str, *, supplied: tuple[str, ...] = (), supplier: str = ""
+) -> dict[str, Any]:
+    """Validate keyword arguments for a component's factory against its signature.
+
+    Args:
+        component: the registered component.
+        params: the user's keyword arguments.
+        path: where they sit in the document, for messages (``components.flow.params``).
+        supplied: arguments someone else sets (an architecture's injected ones): not settable.
+        supplier: who sets them, for the message.
+
+    Returns:
+        Every settable parameter, as plain data, with defaults filled in.
+
+    Raises:
+        SpecError: an unknown or supplied name, a value of the wrong type, or a missing
+            required parameter, naming its path.
+    """
+    what = f"{component.kind} {component.name!r}"
+    settable = {k: v for k, v in component.defaults.items() if k not in supplied}
+    resolved: dict[str, Any] = {}
+    for key, value in params.items():
+        ppath = f"{path}.{key}"
+        if key in supplied:
+            raise SpecError(ppath, f"{key!r} is set by {supplier or 'someone else'}, not here")
+        if key not in settable and not component.accepts_var_kwargs:
+            raise _unknown_key(path, key, list(settable), f"parameter of {what}")
+        value = _plain(value, ppath)
+        problem = _type_error(value, settable.get(key))
+        if problem:
+            raise SpecError(ppath, problem)
+        resolved[key] = value
+    for key, default in settable.items():
+        if key in resolved:
+            continue
+        if default is inspect.Parameter.empty:
+            raise SpecError(f"{path}.{key}", f"{what} requires this parameter")
+        resolved[key] = _plain(default, f"{path}.{key}")
+    return resolved
 
 
 def _normalise_entry(entry: Any, path: str) -> dict[str, Any]:
@@ -269,8 +387,8 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
         if key not in SPEC_KEYS:
             raise _unknown_key("", key, list(SPEC_KEYS), "top-level spec key")
     version = spec.get("version", SPEC_VERSION)
-    if version != SPEC_VERSION:
-        raise SpecError("version", f"this refsr-blocks reads spec version {SPEC_VERSION}, got {version!r}")
+    if version not in READABLE_VERSIONS:
+        raise SpecError("version", f"this refsr-blocks reads spec versions {list(READABLE_VERSIONS)}, got {version!r}")
     model_name = spec.get("model")
     if not isinstance(model_name, str):
         raise SpecError("model", f"name the architecture, one of {registry.list('model')}; got {model_name!r}")
@@ -280,6 +398,8 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
         raise SpecError("model", str(err)) from None
     if not isinstance(arch, Architecture):
         raise SpecError("model", f"model component {model_name!r} is not an Architecture")
+    if arch.migrate is not None:
+        spec = arch.migrate(copy.deepcopy(dict(spec)))
 
     # Global parameters.
     given = spec.get("params", {}) or {}
@@ -306,8 +426,12 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
     components: dict[str, Any] = {}
     for slot_name, slot in arch.slots.items():
         path = f"components.{slot_name}"
-        entry = _normalise_entry(entries.get(slot_name, slot.default), path)
-        name = entry["name"] if entry["name"] is not None else slot.default
+        if slot.same_as is not None and slot_name not in entries:
+            components[slot_name] = copy.deepcopy(components[slot.same_as])
+            continue
+        default_name = slot.default if slot.same_as is None else components[slot.same_as]["name"]
+        entry = _normalise_entry(entries.get(slot_name, default_name), path)
+        name = entry["name"] if entry["name"] is not None else default_name
         if not isinstance(name, str):
             raise SpecError(f"{path}.name", f"expected a registered {slot.kind} name, got {name!r}")
         try:
@@ -321,30 +445,12 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
                 f"{slot.kind} {name!r} ({component.definition}) must accept the constructor "
                 f"argument(s) {missing} to fill this slot",
             )
-        settable = {k: v for k, v in component.defaults.items() if k not in slot.injected}
-        resolved: dict[str, Any] = {}
-        for key, value in entry["params"].items():
-            ppath = f"{path}.params.{key}"
-            if key in slot.injected:
-                raise SpecError(
-                    ppath,
-                    f"{key!r} is set by the {arch.name!r} architecture from its global parameters; "
-                    f"set it under 'params' instead (global parameters: {', '.join(arch.params)})",
-                )
-            if key not in settable and not component.accepts_var_kwargs:
-                raise _unknown_key(f"{path}.params", key, list(settable), f"parameter of {slot.kind} {name!r}")
-            value = _plain(value, ppath)
-            problem = _type_error(value, settable.get(key))
-            if problem:
-                raise SpecError(ppath, problem)
-            resolved[key] = value
-        for key, default in settable.items():
-            if key in resolved:
-                continue
-            if default is inspect.Parameter.empty:
-                raise SpecError(f"{path}.params.{key}", f"{slot.kind} {name!r} requires this parameter")
-            resolved[key] = _plain(default, f"{path}.params.{key}")
-        components[slot_name] = {"name": name, "params": resolved}
+        supplier = (
+            f"the {arch.name!r} architecture from its global parameters; set it under 'params' instead "
+            f"(global parameters: {', '.join(arch.params)})"
+        )
+        checked = check_params(component, entry["params"], f"{path}.params", supplied=slot.injected, supplier=supplier)
+        components[slot_name] = {"name": name, "params": checked}
 
     resolved_spec = {"version": SPEC_VERSION, "model": arch.name, "params": params, "components": components}
     for check in arch.checks:
@@ -377,14 +483,23 @@ def apply_overrides(
         raise SpecError("model", str(err)) from None
     if not isinstance(arch, Architecture):
         raise SpecError("model", f"cannot apply overrides: {model_name!r} is not a registered architecture")
+    if arch.migrate is not None:
+        out = arch.migrate(out)
     params = dict(out.get("params") or {})
     components = dict(out.get("components") or {})
     accepted = [*arch.params, *arch.slots, *(f"{s}.<param>" for s in arch.slots)]
+
+    def current_entry(slot: str) -> dict[str, Any]:
+        """The slot's entry as the spec stands (a ``same_as`` slot follows its source)."""
+        source = arch.slots[slot]
+        fallback = source.default if source.same_as is None else current_entry(source.same_as)
+        return copy.deepcopy(_normalise_entry(components.get(slot, fallback), f"components.{slot}"))
+
     for key, value in overrides.items():
         if key in arch.params:
             params[key] = value
         elif key in arch.slots:
-            current = _normalise_entry(components.get(key, arch.slots[key].default), f"components.{key}")
+            current = current_entry(key)
             if isinstance(value, str):
                 keep = value == current["name"]
                 components[key] = {"name": value, "params": current["params"] if keep else {}}
@@ -397,12 +512,12 @@ def apply_overrides(
                     components[key] = new
         elif "." in key and key.split(".", 1)[0] in arch.slots:
             slot, param = key.split(".", 1)
-            current = _normalise_entry(components.get(slot, arch.slots[slot].default), f"components.{slot}")
+            current = current_entry(slot)
             current["params"][param] = value
             components[slot] = current
         else:
-            hint = closest(key, accepted)
-            did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
-            raise SpecError(key, f"unknown override for {arch.name!r}.{did_you_mean} Accepted: {', '.join(accepted)}.")
+            raise SpecError(
+                key, f"unknown override for {arch.name!r}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted)}."
+            )
     out["params"], out["components"] = params, components
     return out

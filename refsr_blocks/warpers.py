@@ -7,7 +7,6 @@ replicate the border outside the image and return the dtype of ``x``. A zero flo
 
 from __future__ import annotations
 
-import kornia.geometry.transform as KT
 import torch
 from torch import Tensor, nn
 
@@ -52,11 +51,13 @@ class KorniaWarper(nn.Module):
     """
 
     def forward(self, x: Tensor, flow: Tensor) -> Tensor:
+        import kornia.geometry.transform  # imported on first use: kornia is slow to import
+
         check_warp_inputs(x, flow)
         _, _, h, w = x.shape
         with torch.autocast(device_type=x.device.type, enabled=False):
             coords = pixel_grid(h, w, x.device).double() + flow.double()
-            out = KT.remap(
+            out = kornia.geometry.transform.remap(
                 x.double(),
                 coords[:, 0],
                 coords[:, 1],

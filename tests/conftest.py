@@ -24,7 +24,8 @@ def fresh_registry(monkeypatch):
 
     from refsr_blocks import registry as registry_module
 
-    saved = copy.copy(registry_module.REGISTRY._components)
-    registry_module.REGISTRY._components = {k: dict(v) for k, v in saved.items()}
-    yield registry_module.REGISTRY
-    registry_module.REGISTRY._components = saved
+    registry = registry_module.REGISTRY
+    saved = copy.copy(registry._components), dict(registry._kinds)
+    registry._components = {k: dict(v) for k, v in saved[0].items()}
+    yield registry
+    registry._components, registry._kinds = saved

@@ -6,8 +6,8 @@ import pytest
 import torch
 from small import TINY_CROSSNET
 
-from refsr_blocks import build_model
-from refsr_blocks.models import CrossNetOutput
+from refsr_blocks import InputError, build_model
+from refsr_blocks.models.inputs import set_debug_checks
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +74,26 @@ def test_intermediates() -> None:
     model = build_model(TINY_CROSSNET).eval()
     lr, ref = torch.rand(1, 3, 11, 15), torch.rand(1, 3, 22, 30)
     with torch.no_grad():
-        out = model(lr, ref, return_intermediates=True)
+        out = model.forward_intermediates(lr, ref)
         plain = model(lr, ref)
-    assert isinstance(out, CrossNetOutput)
-    torch.testing.assert_close(out.sr, plain)
-    assert out.upsampled.shape == ref.shape
-    assert [tuple(f.shape) for f in out.flows] == [(1, 2, 22, 30), (1, 2, 11, 15), (1, 2, 6, 8)]
-    assert [f.shape[-2:] for f in out.warped_ref] == [f.shape[-2:] for f in out.flows]
-    assert out.warped_image is None
+    assert set(out) == {"sr", "upsampled", "flows", "warped_ref", "warped_image", "shift"}
+    torch.testing.assert_close(out["sr"], plain)
+    assert out["upsampled"].shape == ref.shape
+    assert [tuple(f.shape) for f in out["flows"]] == [(1, 2, 22, 30), (1, 2, 11, 15), (1, 2, 6, 8)]
+    assert [f.shape[-2:] for f in out["warped_ref"]] == [f.shape[-2:] for f in out["flows"]]
+    assert out["warped_image"] is None
+    with pytest.raises(TypeError):  # the old flag that changed the return type is gone
+        model(lr, ref, return_intermediates=True)
+
+
+@pytest.mark.parametrize("prealign", ["none", "phase_correlation"])
+def test_compiles_as_one_graph(prealign) -> None:
+    """No graph break anywhere in the forward: input checks read only metadata."""
+    model = build_model(TINY_CROSSNET, prealign=prealign).eval()
+    lr, ref = torch.rand(1, 3, 12, 16), torch.rand(1, 3, 24, 32)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")  # graph capture, no C++ toolchain
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(lr, ref), model(lr, ref))
 
 
 def test_flow_sees_the_upsampled_lr_not_the_ground_truth() -> None:
@@ -94,8 +106,8 @@ def test_flow_sees_the_upsampled_lr_not_the_ground_truth() -> None:
 
     model.flow.register_forward_hook(record)
     lr, ref = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 16, 16)
-    out = model(lr, ref, return_intermediates=True)
-    torch.testing.assert_close(seen["target"], out.upsampled)
+    out = model.forward_intermediates(lr, ref)
+    torch.testing.assert_close(seen["target"], out["upsampled"])
 
 
 def test_shared_encoder() -> None:
@@ -119,7 +131,6 @@ def test_upscale_8() -> None:
         (torch.rand(1, 1, 8, 8), torch.rand(1, 1, 16, 16), r"lr must have 3 channels"),
         (torch.rand(3, 8, 8), torch.rand(3, 16, 16), r"add a batch dimension"),
         (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), torch.rand(1, 3, 16, 16), r"x.float\(\) / 255"),
-        (torch.full((1, 3, 8, 8), float("nan")), torch.rand(1, 3, 16, 16), r"lr contains NaN"),
         (torch.rand(1, 3, 8, 8), torch.rand(2, 3, 16, 16), r"must be 2× the size"),
         (torch.rand(1, 3, 8, 8).numpy(), torch.rand(1, 3, 16, 16), r"must be a torch.Tensor"),
     ],
@@ -128,3 +139,26 @@ def test_bad_inputs(lr, ref, message) -> None:
     model = build_model(TINY_CROSSNET)
     with pytest.raises(ValueError, match=message):
         model(lr, ref)
+
+
+def test_value_checks_run_in_debug_mode_only() -> None:
+    model = build_model(TINY_CROSSNET)
+    lr, ref = torch.full((1, 3, 8, 8), float("nan")), torch.rand(1, 3, 16, 16)
+    assert torch.isnan(model(lr, ref)).any()  # by default forward reads no values (no device sync)
+    set_debug_checks(True)
+    try:
+        with pytest.raises(InputError, match="lr contains NaN"):
+            model(lr, ref)
+    finally:
+        set_debug_checks(False)
+
+
+def test_reference_encoder_can_differ_from_the_lr_encoder() -> None:
+    model = build_model(TINY_CROSSNET, ref_encoder="timm")
+    assert type(model.lr_encoder).__name__ == "CrossNetEncoder" and type(model.ref_encoder).__name__ == "TimmEncoder"
+    assert model.spec["components"]["ref_encoder"]["name"] == "timm"
+    out = model(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 16, 16))
+    assert out.shape == (1, 3, 16, 16)
+    # left out, the reference encoder follows the LR encoder's spec, swaps included
+    swapped = build_model(TINY_CROSSNET, lr_encoder="timm")
+    assert swapped.spec["components"]["ref_encoder"] == swapped.spec["components"]["lr_encoder"]

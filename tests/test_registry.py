@@ -7,15 +7,23 @@ from torch import nn
 
 import refsr_blocks
 from refsr_blocks import (
-    KINDS,
     RegistryError,
     UnknownComponentError,
     get_component,
     list_components,
+    list_kinds,
     list_models,
     register_component,
+    register_kind,
 )
 from refsr_blocks.registry import Registry
+
+
+def loss_registry() -> Registry:
+    """A private registry with one kind, ``loss``."""
+    registry = Registry()
+    registry.register_kind("loss", model_part=False)
+    return registry
 
 
 class Dummy(nn.Module):
@@ -76,12 +84,12 @@ def test_unknown_kind() -> None:
 @pytest.mark.parametrize("name", ["", "has space", "dotted.name", "wild*", 3])
 def test_invalid_names_rejected(name) -> None:
     with pytest.raises(RegistryError, match="invalid component name"):
-        Registry().register("loss", name, Dummy)
+        loss_registry().register("loss", name, Dummy)
 
 
 def test_factory_must_be_callable() -> None:
     with pytest.raises(RegistryError, match="not callable"):
-        Registry().register("loss", "x", 42)
+        loss_registry().register("loss", "x", 42)
 
 
 def test_wildcards_and_listing() -> None:
@@ -93,7 +101,7 @@ def test_wildcards_and_listing() -> None:
 
 
 def test_every_kind_lists_components() -> None:
-    for kind in KINDS:
+    for kind in list_kinds():
         assert list_components(kind), kind
 
 
@@ -104,7 +112,7 @@ def test_list_models() -> None:
 
 def test_lazy_hook_runs_once() -> None:
     calls = []
-    registry = Registry()
+    registry = loss_registry()
     registry.before_lookup = lambda: calls.append(1)
     registry.list("loss")
     registry.list("loss")
@@ -112,7 +120,7 @@ def test_lazy_hook_runs_once() -> None:
 
 
 def test_unregister() -> None:
-    registry = Registry()
+    registry = loss_registry()
     registry.register("loss", "tmp", Dummy)
     registry.unregister("loss", "tmp")
     assert ("loss", "tmp") not in registry
@@ -133,3 +141,43 @@ def test_parameter_free_modules_reject_unknown_parameters_up_front() -> None:
     with pytest.raises(SpecError) as err:
         build_model("crossnet_lite", **{"warper.fil": 0.5})
     assert err.value.path == "components.warper.params.fil"
+
+
+# -- open kinds -----------------------------------------------------------------------------
+def test_kinds_in_assembly_order_and_model_parts() -> None:
+    assert list_kinds()[:6] == ["upsampler", "prealign", "flow", "warper", "encoder", "decoder"]
+    assert "loss" in list_kinds() and "loss" not in list_kinds(model_parts=True)
+    assert "model" not in list_kinds(model_parts=True)
+
+
+def test_a_new_kind_takes_components_and_its_contract_loads_lazily(fresh_registry) -> None:
+    kind = register_kind("texture_matcher", contract="refsr_blocks.testing.contracts:LossContract", doc="matching")
+    assert kind.owner == "refsr_blocks" and "texture_matcher" in list_kinds(model_parts=True)
+    register_component("texture_matcher", "dummy", Dummy)
+    assert list_components("texture_matcher") == ["dummy"]
+    from refsr_blocks.testing.contracts import LossContract
+
+    assert fresh_registry.get_kind("texture_matcher").contract_class() is LossContract
+
+
+def test_registering_a_kind_again_is_a_no_op_but_a_different_one_clashes() -> None:
+    registry = loss_registry()
+    assert registry.register_kind("loss", model_part=False) is registry.get_kind("loss")
+    with pytest.raises(RegistryError) as err:
+        registry.register_kind("loss", contract=Dummy, owner="refsr-texture")
+    assert "registered by refsr_blocks" in str(err.value) and "refsr-texture" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["", "two words", "a/b", None])
+def test_invalid_kind_names_rejected(name) -> None:
+    with pytest.raises(RegistryError, match="invalid kind name"):
+        Registry().register_kind(name)
+
+
+def test_unregister_kind_removes_its_components() -> None:
+    registry = loss_registry()
+    registry.register("loss", "tmp", Dummy)
+    registry.unregister_kind("loss")
+    assert registry.kinds == ()
+    with pytest.raises(RegistryError, match="unknown component kind 'loss'"):
+        registry.list("loss")

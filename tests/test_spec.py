@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 from small import TINY_CROSSNET
 
@@ -25,7 +26,8 @@ def test_paper_defaults() -> None:
         "upsampler": "mdsr",
         "prealign": "none",  # the paper has no pre-alignment
         "flow": "flownets_plus",
-        "encoder": "crossnet",
+        "lr_encoder": "crossnet",
+        "ref_encoder": "crossnet",  # defaults to the LR encoder's spec
         "warper": "bilinear",
         "decoder": "unet_fusion",
     }
@@ -74,8 +76,8 @@ def test_swapping_a_component_drops_the_old_parameters() -> None:
             "set by the 'crossnet' architecture",
         ),
         (
-            {"model": "crossnet", "components": {"encoder": {"name": "crossnet", "params": {"channels": 8}}}},
-            "components.encoder.params.channels",
+            {"model": "crossnet", "components": {"lr_encoder": {"name": "crossnet", "params": {"channels": 8}}}},
+            "components.lr_encoder.params.channels",
             "global parameters",
         ),
         (
@@ -92,7 +94,12 @@ def test_swapping_a_component_drops_the_old_parameters() -> None:
         ({"model": "crossnet", "components": {"flow": 3}}, "components.flow", "component name"),
         ({"model": "crossnett"}, "model", "Did you mean 'crossnet'"),
         ({"modle": "crossnet"}, "modle", "top-level spec key"),
-        ({"model": "crossnet", "version": 2}, "version", "spec version 1"),
+        ({"model": "crossnet", "version": 3}, "version", "spec versions [1, 2]"),
+        (
+            {"model": "crossnet", "params": {"shared_encoder": True}, "components": {"ref_encoder": "timm"}},
+            "components.ref_encoder",
+            "shared_encoder=True",
+        ),
         ({"model": "crossnet", "params": {"residual": True}}, "components.decoder.params.output_activation", "'none'"),
         ({"model": "crossnet", "params": {"channels": object()}}, "params.channels", "not plain data"),
     ],
@@ -161,3 +168,56 @@ def test_model_spec_is_resolved_and_rebuilds() -> None:
     assert model.spec == resolve_spec(model.spec)
     again = build_model(model.spec)
     again.load_state_dict(model.state_dict(), strict=True)
+
+
+# -- spec version 1, architectures by name, create_component, slot declarations --------------
+def test_version_1_specs_migrate_to_two_encoder_slots() -> None:
+    v1 = {"version": 1, "model": "crossnet", "components": {"encoder": {"name": "timm", "params": {}}}}
+    spec = resolve_spec(v1)
+    assert spec["version"] == 2 and "encoder" not in spec["components"]
+    assert spec["components"]["lr_encoder"] == spec["components"]["ref_encoder"]
+    assert spec["components"]["lr_encoder"]["name"] == "timm"
+
+
+def test_every_architecture_builds_by_name(fresh_registry) -> None:
+    from refsr_blocks.models.crossnet import CROSSNET
+    from refsr_blocks.spec import model_entries
+
+    fresh_registry.register("model", "crossnet_copy", CROSSNET)  # an architecture with no preset
+    entries = {e.name: e for e in model_entries("crossnet*")}
+    assert entries["crossnet_copy"].type == "architecture" and entries["crossnet_iw"].type == "preset"
+    assert entries["crossnet_iw"].architecture == "crossnet"
+    assert get_preset("crossnet_copy") == {"model": "crossnet_copy"}
+    with pytest.raises(Exception, match="Architectures and presets: crossnet, crossnet_copy"):
+        get_preset("crossnet_cpy")
+
+
+def test_create_component_validates_like_a_spec() -> None:
+    from refsr_blocks import create_component
+
+    flow = create_component("flow", "flownets_plus", scales=3, width=0.125)
+    assert flow(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16))[2].shape == (1, 2, 4, 4)
+    with pytest.raises(SpecError) as err:
+        create_component("flow", "flownets_plus", widht=0.5)
+    assert err.value.path == "flow.flownets_plus.widht" and "Did you mean 'width'" in str(err.value)
+    with pytest.raises(SpecError, match="expected float"):
+        create_component("flow", "flownets_plus", width="wide")
+
+
+def test_slot_declarations_are_checked_when_the_architecture_is_made() -> None:
+    from refsr_blocks import RegistryError
+    from refsr_blocks.spec import Architecture, GlobalParam, Slot
+
+    with pytest.raises(RegistryError, match="injected from 'scale', which is not a global parameter"):
+        Architecture("bad", {"upscale": GlobalParam(4)}, {"up": Slot("upsampler", "mdsr", {"scale": "scale"})}, dict)
+
+
+def test_builder_and_slot_must_agree_on_built_arguments(fresh_registry) -> None:
+    from refsr_blocks import RegistryError
+    from refsr_blocks.build import instantiate
+
+    spec = resolve_spec(TINY_CROSSNET)
+    with pytest.raises(RegistryError, match="declares \\['lr_channels', 'ref_channels'\\] as BUILT"):
+        instantiate(spec, "decoder", lr_channels=[8, 8, 8])
+    with pytest.raises(RegistryError, match="declares \\[\\] as BUILT"):
+        instantiate(spec, "flow", scales=3)

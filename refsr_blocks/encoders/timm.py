@@ -9,7 +9,6 @@ or ``load_state_dict`` if you have them locally.
 
 from __future__ import annotations
 
-import timm
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -44,6 +43,8 @@ class TimmEncoder(nn.Module):
         channels: int = 64,
         pretrained: bool = False,
     ) -> None:
+        import timm  # imported on first build: it costs seconds, and most models do not need it
+
         super().__init__()
         if model_name not in timm.list_models() and model_name.split(".")[0] not in timm.list_models():
             raise ValueError(f"unknown timm model {model_name!r}; choose one of timm.list_models(), e.g. 'resnet18'")

@@ -1,5 +1,5 @@
 """Model architectures (components of kind ``"model"``) and their presets."""
 
-from .crossnet import CrossNet, CrossNetOutput
+from .crossnet import CrossNet
 
-__all__ = ["CrossNet", "CrossNetOutput"]
+__all__ = ["CrossNet"]

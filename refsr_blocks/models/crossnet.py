@@ -20,42 +20,21 @@ Inputs of any size work: the pair is padded once (replicate, bottom/right) to a 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from torch import Tensor, nn
 
 from ..build import instantiate
+from ..errors import InputError
 from ..ops.flow import crop_to, level_size, pad_to_multiple
 from ..prealign import NoPrealign, shift_image
 from ..registry import register_component
-from ..spec import Architecture, GlobalParam, Slot, register_preset
+from ..spec import BUILT, Architecture, GlobalParam, Slot, register_preset
 from .inputs import check_pair
 
-__all__ = ["CROSSNET", "CrossNet", "CrossNetOutput"]
+__all__ = ["CROSSNET", "CrossNet"]
 
 WARP_TARGETS = ("features", "image")
-
-
-class CrossNetOutput(NamedTuple):
-    """Everything a CrossNet forward computed, for inspection and visualisation.
-
-    Attributes:
-        sr: the super-resolved image, B×3×H×W.
-        upsampled: the upsampler's output, B×3×H×W.
-        flows: one flow per level, finest first, level k B×2×ceil(H/2^k)×ceil(W/2^k).
-        warped_ref: the warped reference features per level (for CrossNet-iw: the features
-            of the warped reference image).
-        warped_image: the reference image warped with the level-0 flow (CrossNet-iw only).
-        shift: the pre-alignment shift, B×2 (x, y) whole HR pixels (zeros without one);
-            already included in ``flows``.
-    """
-
-    sr: Tensor
-    upsampled: Tensor
-    flows: list[Tensor]
-    warped_ref: list[Tensor]
-    warped_image: Tensor | None
-    shift: Tensor | None = None
 
 
 class CrossNet(nn.Module):
@@ -109,32 +88,30 @@ class CrossNet(nn.Module):
         encoder = self.ref_encoder if self.ref_encoder is not None else self.lr_encoder
         return encoder(image)
 
-    def forward(self, lr: Tensor, ref: Tensor, return_intermediates: bool = False) -> Tensor | CrossNetOutput:
+    def forward(self, lr: Tensor, ref: Tensor) -> Tensor:
         """Super-resolve ``lr`` with the help of ``ref``.
 
         Args:
-            lr: B×3×h×w in [0, 1].
-            ref: B×3×(s·h)×(s·w) in [0, 1].
-            return_intermediates: return a :class:`CrossNetOutput` instead of the image
-                (prefer :meth:`forward_intermediates`).
+            lr: B×C×h×w in [0, 1].
+            ref: B×C×(s·h)×(s·w) in [0, 1].
 
         Returns:
-            B×3×(s·h)×(s·w), or a :class:`CrossNetOutput`.
+            B×C×(s·h)×(s·w).
         """
         check_pair(lr, ref, self.upscale, self.image_channels)
-        return self.fuse(self.upsampler(lr), ref, return_intermediates)
+        return self.fuse(self.upsampler(lr), ref)
 
     def forward_intermediates(self, lr: Tensor, ref: Tensor) -> dict[str, Any]:
         """Everything the forward pass computes, by name (what losses and viewers read).
 
         Returns:
-            A dict with ``sr`` and ``upsampled`` (B×3×H×W), ``flows`` (per level, finest
+            A dict with ``sr`` and ``upsampled`` (B×C×H×W), ``flows`` (per level, finest
             first, B×2×⌈H/2^k⌉×⌈W/2^k⌉, applying to the unshifted reference), ``warped_ref``
-            (per level), ``warped_image`` (B×3×H×W, CrossNet-iw only, else ``None``) and
+            (per level), ``warped_image`` (B×C×H×W, CrossNet-iw only, else ``None``) and
             ``shift`` (B×2, the pre-alignment shift in HR pixels).
         """
         check_pair(lr, ref, self.upscale, self.image_channels)
-        return self.fuse(self.upsampler(lr), ref, True)._asdict()  # type: ignore[union-attr]
+        return self.fuse_intermediates(self.upsampler(lr), ref)
 
     def align(self, upsampled: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
         """Flows from ``upsampled`` to ``ref`` (B×3×H×W each, H and W multiples of 2^(scales-1)).
@@ -150,18 +127,24 @@ class CrossNet(nn.Module):
         s = shift.to(flows[0].dtype)[:, :, None, None]
         return [f + s / 2**k for k, f in enumerate(flows)], shift
 
-    def fuse(self, upsampled: Tensor, ref: Tensor, return_intermediates: bool = False) -> Tensor | CrossNetOutput:
+    def fuse(self, upsampled: Tensor, ref: Tensor) -> Tensor:
         """Everything after the upsampler: alignment, encoders, warping and fusion.
 
         The authors precompute the MDSR output; this entry point takes it directly.
 
         Args:
-            upsampled: the upsampled LR image, B×3×H×W.
-            ref: the reference, B×3×H×W.
-            return_intermediates: return a :class:`CrossNetOutput` instead of the image.
+            upsampled: the upsampled LR image, B×C×H×W.
+            ref: the reference, B×C×H×W.
+
+        Returns:
+            B×C×H×W.
         """
+        return self.fuse_intermediates(upsampled, ref)["sr"]
+
+    def fuse_intermediates(self, upsampled: Tensor, ref: Tensor) -> dict[str, Any]:
+        """:meth:`fuse`, returning every intermediate (see :meth:`forward_intermediates`)."""
         if upsampled.shape != ref.shape:
-            raise ValueError(f"upsampled {tuple(upsampled.shape)} and ref {tuple(ref.shape)} must have the same shape")
+            raise InputError(f"upsampled {tuple(upsampled.shape)} and ref {tuple(ref.shape)} must have the same shape")
         multiple = 2 ** (self.scales - 1)
         up_padded, size = pad_to_multiple(upsampled, multiple)
         ref_padded, _ = pad_to_multiple(ref, multiple)
@@ -179,17 +162,15 @@ class CrossNet(nn.Module):
         out = self.decoder(lr_feats, warped_ref)
         if self.residual:
             out = out + up_padded
-        sr = crop_to(out, size)
-        if not return_intermediates:
-            return sr
-        return CrossNetOutput(
-            sr=sr,
-            upsampled=upsampled,
-            flows=[crop_to(f, level_size(*size, k)) for k, f in enumerate(flows)],
-            warped_ref=[crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
-            warped_image=None if warped_image is None else crop_to(warped_image, size),
-            shift=shift,
-        )
+        # Cropping is a view: returning the intermediates costs no copies.
+        return {
+            "sr": crop_to(out, size),
+            "upsampled": upsampled,
+            "flows": [crop_to(f, level_size(*size, k)) for k, f in enumerate(flows)],
+            "warped_ref": [crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
+            "warped_image": None if warped_image is None else crop_to(warped_image, size),
+            "shift": shift,
+        }
 
 
 def _one_of(options: tuple[Any, ...]) -> Any:
@@ -211,30 +192,42 @@ def _check_residual(spec: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _migrate(spec: dict[str, Any]) -> dict[str, Any]:
+    """Spec version 1 had one ``encoder`` slot built twice: it becomes ``lr_encoder`` (and the
+    reference encoder, left out, follows it)."""
+    components = spec.get("components")
+    if isinstance(components, dict) and "encoder" in components and "lr_encoder" not in components:
+        components = dict(components)
+        components["lr_encoder"] = components.pop("encoder")
+        spec = {**spec, "components": components}
+    return spec
+
+
+def _check_shared_encoder(spec: dict[str, Any]) -> tuple[str, str] | None:
+    lr, ref = spec["components"]["lr_encoder"], spec["components"]["ref_encoder"]
+    if spec["params"]["shared_encoder"] and lr != ref:
+        return (
+            "components.ref_encoder",
+            "shared_encoder=True uses the LR encoder for the reference too; leave ref_encoder out "
+            f"(it differs: {ref} vs {lr}) or set shared_encoder=False",
+        )
+    return None
+
+
 def build_crossnet(spec: dict[str, Any]) -> CrossNet:
     """Assemble :class:`CrossNet` from a resolved spec."""
     p = spec["params"]
-    image = {"in_channels": p["image_channels"]}
-    encoder_args = {"scales": p["scales"], "channels": p["channels"], **image}
-    lr_encoder = instantiate(spec, "encoder", **encoder_args)
-    ref_encoder = None if p["shared_encoder"] else instantiate(spec, "encoder", **encoder_args)
-    channels = getattr(lr_encoder, "out_channels", None)
-    if channels is None or len(channels) != p["scales"]:
-        raise ValueError(f"encoder must expose out_channels with {p['scales']} entries, got {channels!r}")
+    lr_encoder = instantiate(spec, "lr_encoder")
+    ref_encoder = None if p["shared_encoder"] else instantiate(spec, "ref_encoder")
+    lr_channels = list(_pyramid_channels(lr_encoder, p["scales"], "lr_encoder"))
+    ref_channels = lr_channels if ref_encoder is None else list(_pyramid_channels(ref_encoder, p["scales"], "ref_encoder"))
     return CrossNet(
-        upsampler=instantiate(spec, "upsampler", scale=p["upscale"], **image),
-        flow=instantiate(spec, "flow", scales=p["scales"], **image),
+        upsampler=instantiate(spec, "upsampler"),
+        flow=instantiate(spec, "flow"),
         lr_encoder=lr_encoder,
         ref_encoder=ref_encoder,
         warper=instantiate(spec, "warper"),
-        decoder=instantiate(
-            spec,
-            "decoder",
-            lr_channels=list(channels),
-            ref_channels=list(channels),
-            out_channels=p["image_channels"],
-            channels=p["channels"],
-        ),
+        decoder=instantiate(spec, "decoder", lr_channels=lr_channels, ref_channels=ref_channels),
         upscale=p["upscale"],
         scales=p["scales"],
         image_channels=p["image_channels"],
@@ -243,6 +236,15 @@ def build_crossnet(spec: dict[str, Any]) -> CrossNet:
         prealign=instantiate(spec, "prealign"),
     )
 
+
+def _pyramid_channels(encoder: nn.Module, scales: int, slot: str) -> list[int]:
+    channels = getattr(encoder, "out_channels", None)
+    if channels is None or len(channels) != scales:
+        raise ValueError(f"{slot} must expose out_channels with {scales} entries, got {channels!r}")
+    return list(channels)
+
+
+_ENCODER_INJECT = {"scales": "scales", "channels": "channels", "in_channels": "image_channels"}
 
 CROSSNET = register_component(
     "model",
@@ -260,23 +262,29 @@ CROSSNET = register_component(
             "residual": GlobalParam(False, doc="add the decoder output to the upsampled LR"),
         },
         slots={
-            "upsampler": Slot("upsampler", "mdsr", ("scale", "in_channels"), ("scale",), "SISR upsampler"),
+            "upsampler": Slot(
+                "upsampler", "mdsr", {"scale": "upscale", "in_channels": "image_channels"}, ("scale",), "SISR upsampler"
+            ),
             "prealign": Slot("prealign", "none", doc="global shift of the reference before flow estimation"),
-            "flow": Slot("flow", "flownets_plus", ("scales", "in_channels"), ("scales",), "cross-scale flow"),
-            "encoder": Slot(
-                "encoder", "crossnet", ("scales", "in_channels", "channels"), ("scales",), "LR and reference encoders"
+            "flow": Slot(
+                "flow", "flownets_plus", {"scales": "scales", "in_channels": "image_channels"}, ("scales",), "cross-scale flow"
+            ),
+            "lr_encoder": Slot("encoder", "crossnet", _ENCODER_INJECT, ("scales",), "encoder of the upsampled LR image"),
+            "ref_encoder": Slot(
+                "encoder", None, _ENCODER_INJECT, ("scales",), "reference encoder (default: as lr_encoder)", "lr_encoder"
             ),
             "warper": Slot("warper", "bilinear", doc="backward warp of reference features"),
             "decoder": Slot(
                 "decoder",
                 "unet_fusion",
-                ("lr_channels", "ref_channels", "out_channels", "channels"),
+                {"lr_channels": BUILT, "ref_channels": BUILT, "out_channels": "image_channels", "channels": "channels"},
                 ("lr_channels", "ref_channels"),
                 "fusion decoder",
             ),
         },
         build=build_crossnet,
-        checks=(_check_residual,),
+        checks=(_check_residual, _check_shared_encoder),
+        migrate=_migrate,
     ),
 )
 

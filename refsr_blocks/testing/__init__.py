@@ -19,7 +19,6 @@ subclassing :class:`WarperProperties` (needs ``hypothesis``).
 """
 
 from .contracts import (
-    CONTRACTS,
     ComponentContract,
     DecoderContract,
     EncoderContract,
@@ -30,10 +29,10 @@ from .contracts import (
     UpsamplerContract,
     WarperContract,
     check_component,
+    contract_for,
 )
 
 __all__ = [
-    "CONTRACTS",
     "ComponentContract",
     "DecoderContract",
     "EncoderContract",
@@ -46,6 +45,7 @@ __all__ = [
     "WarperContract",
     "WarperProperties",
     "check_component",
+    "contract_for",
     "warp_cases",
 ]
 
