@@ -1,12 +1,23 @@
-"""Layers shared by components: ``nn.Conv2d`` / ``nn.ConvTranspose2d`` subclasses with the same
-parameters and state_dict keys, and faster CPU inference paths.
+"""Layers shared by components.
 
-- :class:`FewOutputConv2d`: convolutions with 2-3 output channels (flow heads, image output).
+- :mod:`~refsr_blocks.layers.blocks`: same-size convolutions, :class:`ResBlock`,
+  :class:`PixelShuffleUpsampler` (MDSR's parts, for any SR network).
+- :class:`FewOutputConv2d`: ``nn.Conv2d`` with 2-3 output channels (flow heads, image output)
+  and a faster CPU path, same parameters and state_dict keys.
 - :class:`PrepackedConv2d`, :class:`PrepackedConvTranspose2d`: weight-heavy convolutions on
   small maps (FlowNetS's deep layers), whose weight is kept in oneDNN's layout between calls.
 """
 
+from .blocks import PixelShuffleUpsampler, ResBlock, conv
 from .few_output import FewOutputConv2d
 from .prepacked import PrepackedConv2d, PrepackedConvTranspose2d, flop_formulas
 
-__all__ = ["FewOutputConv2d", "PrepackedConv2d", "PrepackedConvTranspose2d", "flop_formulas"]
+__all__ = [
+    "FewOutputConv2d",
+    "PixelShuffleUpsampler",
+    "PrepackedConv2d",
+    "PrepackedConvTranspose2d",
+    "ResBlock",
+    "conv",
+    "flop_formulas",
+]

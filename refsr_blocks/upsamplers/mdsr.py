@@ -7,54 +7,19 @@ three ×2 pixel-shuffle stages; ×3 one ×3 stage.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ..layers.blocks import PixelShuffleUpsampler, ResBlock, conv
 from ..registry import register_component
 
-__all__ = ["MDSR", "PixelShuffleUpsampler", "ResBlock"]
+__all__ = ["MDSR"]
 
 #: Mean RGB of DIV2K, subtracted at the input and added back at the output (as in EDSR).
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 SUPPORTED_SCALES = (2, 3, 4, 8)
-
-
-def conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
-    """A same-size convolution."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-
-
-class ResBlock(nn.Module):
-    """conv → ReLU → conv, plus the input (no batch norm, as in EDSR/MDSR). B×C×H×W → same."""
-
-    def __init__(self, channels: int, kernel_size: int = 3) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            conv(channels, channels, kernel_size),
-            nn.ReLU(inplace=True),
-            conv(channels, channels, kernel_size),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
-
-
-class PixelShuffleUpsampler(nn.Sequential):
-    """Upsampling by ``scale`` with conv + pixel shuffle: log2(scale) ×2 stages, or one ×3."""
-
-    def __init__(self, channels: int, scale: int) -> None:
-        layers: list[nn.Module] = []
-        if scale == 3:
-            layers += [conv(channels, 9 * channels, 3), nn.PixelShuffle(3)]
-        elif scale & (scale - 1) == 0:
-            for _ in range(int(math.log2(scale))):
-                layers += [conv(channels, 4 * channels, 3), nn.PixelShuffle(2)]
-        else:
-            raise ValueError(f"pixel-shuffle upsampling supports 2, 3, 4 and 8, got {scale}")
-        super().__init__(*layers)
 
 
 @register_component("upsampler", "mdsr")
