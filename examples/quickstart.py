@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     # 1. What is there: model presets, and components of one kind.
-    print("presets:", ", ".join(list_models()))
+    print("models (architectures and presets):", ", ".join(list_models()))
     print("flow estimators:", ", ".join(list_components("flow")))
 
     # 2. Build a model from a preset. Keyword overrides change global parameters
@@ -39,15 +39,15 @@ def main(argv: list[str] | None = None) -> None:
 
     with torch.inference_mode():
         sr = model(lr, ref)  # B×3×H×W
-        out = model(lr, ref, return_intermediates=True)  # a CrossNetOutput
+        out = model.forward_intermediates(lr, ref)  # a dict of everything the forward computed
     print(f"lr {tuple(lr.shape)} + ref {tuple(ref.shape)} -> sr {tuple(sr.shape)}")
     print(f"PSNR against the ground truth (random weights, so low): {psnr(sr, hr):.2f} dB")
 
     # 4. The intermediates: the upsampler's output, one flow per pyramid level (finest
     #    first, level k is 1/2^k of the size, channel 0 = x, 1 = y, in pixels of that level)
     #    and the warped reference features.
-    print("upsampled:", tuple(out.upsampled.shape))
-    for k, (flow, feat) in enumerate(zip(out.flows, out.warped_ref)):
+    print("upsampled:", tuple(out["upsampled"].shape))
+    for k, (flow, feat) in enumerate(zip(out["flows"], out["warped_ref"])):
         print(f"level {k}: flow {tuple(flow.shape)}, warped reference features {tuple(feat.shape)}")
 
     # 5. model.spec is the fully resolved spec: it rebuilds the same architecture...

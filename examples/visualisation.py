@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     path = save_png(flow_convention_panel(pair["hr"], pair["ref"], pair["flow"]), args.out_dir / "flow-convention.png")
     print("wrote", path)
 
-    # 2. The model's intermediates, from one return_intermediates=True forward.
+    # 2. The model's intermediates, from one forward_intermediates call.
     for name, path in render_intermediates(model, pair["lr"], pair["ref"], args.out_dir, hr=pair["hr"]).items():
         print(f"wrote {path}  ({name})")
 

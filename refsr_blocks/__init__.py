@@ -31,6 +31,7 @@ from .errors import (
     UnknownComponentError,
 )
 from .hookspecs import hookimpl
+from .models.inputs import set_debug_checks
 from .registry import REGISTRY, get_component, list_components, list_kinds, register_component, register_kind
 from .spec import list_models, register_preset, resolve_spec
 
@@ -81,4 +82,5 @@ __all__ = [
     "register_preset",
     "resolve_spec",
     "save_model",
+    "set_debug_checks",
 ]
