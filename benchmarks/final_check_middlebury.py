@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from refsr_blocks import load_model
+from refsr_blocks.assets import load_pretrained
 from refsr_blocks.data import crop_to_multiple, downsample, load_image
 from refsr_blocks.data.real_photos import _package_dir
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.pretrained import load_pretrained
 from refsr_blocks.train.reference import prepare_reference
 from refsr_blocks.viz import bicubic_upsample
 

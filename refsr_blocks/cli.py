@@ -2,7 +2,7 @@
 
 Subcommands::
 
-    refsr-blocks list [KIND] [--pattern P]            components and presets
+    refsr-blocks list [KIND] [--pattern P]            components, architectures and presets
     refsr-blocks spec MODEL [KEY=VALUE ...]           the resolved spec (--format json|yaml)
     refsr-blocks summary MODEL [KEY=VALUE ...]        parameters per component
     refsr-blocks sr --checkpoint C --lr L --ref R --out O
@@ -11,10 +11,19 @@ Subcommands::
     refsr-blocks plugins                              installed plugins and their components
     refsr-blocks train CONFIG ...                     = python -m refsr_blocks.train
     refsr-blocks eval ...                             = python -m refsr_blocks.evaluation
-    refsr-blocks bench ...                            = python benchmarks/run.py
+    refsr-blocks bench                                says how to run the benchmarks (source checkouts)
 
-A user mistake (unknown model, malformed ``KEY=VALUE``, missing file, invalid spec) ends
-with one ``error: ...`` line on stderr and exit status 2, never a traceback.
+Every subcommand is an argparse sub-parser (``train`` and ``eval`` are built from
+:func:`refsr_blocks.train.command.add_train_arguments` and
+:func:`refsr_blocks.evaluation.command.add_eval_arguments`), so a malformed command line is
+argparse's usage error (exit status 2). A mistake the library detects while running (an
+unknown model, an invalid spec or checkpoint, a missing or unreadable image) is a
+:class:`~refsr_blocks.errors.RefSRError`: it ends with one ``error: ...`` line on stderr and
+exit status 2. Any other exception is a bug and surfaces as a traceback.
+
+Importing this module, and ``refsr-blocks --help``, imports no torch-using module: each
+command imports what it needs, and the ``train``/``eval`` sub-parsers get their options only
+when chosen.
 
 Example:
     >>> from refsr_blocks.cli import main
@@ -26,54 +35,29 @@ Example:
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
-import runpy
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RefSRError
+from . import assets
+from .errors import CheckpointError, InputError, RefSRError, did_you_mean
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-__all__ = [
-    "DEMO_DIR",
-    "SHIPPED_WEIGHTS",
-    "CommandError",
-    "build_parser",
-    "demo_pair_files",
-    "main",
-    "shipped_weights",
-]
+__all__ = ["EXIT_NOTHING_FOUND", "EXIT_OK", "EXIT_USER_ERROR", "CommandError", "build_parser", "main"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-#: Where the shipped demo pair lives (``lr.png``, ``ref.png``, ``hr.png``).
-DEMO_DIR = PACKAGE_DIR / "assets" / "demo"
-#: File name of the default pretrained weights, inside ``refsr_blocks/assets``.
-SHIPPED_WEIGHTS = "crossnet_real_x4.safetensors"
-
-#: Subcommands whose arguments are handed, untouched, to another entry point.
-PASSTHROUGH = ("train", "eval", "bench")
+#: Exit statuses of :func:`main` (``train`` adds 3: the loss diverged).
+EXIT_OK, EXIT_NOTHING_FOUND, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: ``list`` accepts this as another name of the ``model`` listing.
+PRESET_ALIAS = "preset"
 
 
 class CommandError(RefSRError):
     """A command cannot run as asked (missing optional part, wrong combination of options)."""
-
-
-def shipped_weights() -> Path:
-    """Path of the default pretrained weights (see :mod:`refsr_blocks.pretrained`)."""
-    from .pretrained import pretrained_path
-
-    return pretrained_path()
-
-
-def demo_pair_files() -> dict[str, Path]:
-    """The shipped demo pair: ``{"lr": ..., "ref": ..., "hr": ...}`` (files may be missing)."""
-    return {name: DEMO_DIR / f"{name}.png" for name in ("lr", "ref", "hr")}
 
 
 def _one_line(err: BaseException) -> str:
@@ -92,23 +76,59 @@ def _print_rows(rows: list[tuple[str, str]], indent: str = "") -> None:
         print(f"{indent}{name.ljust(width)}  {doc}".rstrip())
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    """Print registered components (of one kind) and presets, with their descriptions."""
-    from .registry import KINDS, REGISTRY
-    from .spec import list_models, preset_doc
+def _owner_suffix(owner: str) -> str:
+    return "" if owner == "refsr_blocks" else f" [{owner}]"
 
-    kinds = [*KINDS, "preset"] if args.kind is None else [args.kind]
+
+def _component_doc(kind: str, name: str) -> str:
+    """One line about a registered component, with its plugin's name in brackets."""
+    from .registry import REGISTRY
+
+    component = REGISTRY.get(kind, name)
+    doc = getattr(component.factory, "doc", "") or component.doc  # an Architecture carries its own doc
+    return _first_line(doc) + _owner_suffix(component.owner)
+
+
+def _component_rows(kind: str, pattern: str) -> list[tuple[str, str]]:
+    from .registry import REGISTRY
+
+    return [(name, _component_doc(kind, name)) for name in REGISTRY.list(kind, pattern)]
+
+
+def _model_rows(pattern: str) -> list[tuple[str, str]]:
+    """Architectures and presets in one listing, each marked as which it is."""
+    from .spec import model_entries
+
+    entries = model_entries(pattern)
+    labels = [
+        "architecture" if entry.type == "architecture" else f"preset of {entry.architecture}" for entry in entries
+    ]
+    width = max(map(len, labels), default=0)
+    rows = []
+    for entry, label in zip(entries, labels):
+        doc = _component_doc("model", entry.name) if entry.type == "architecture" else _first_line(entry.doc)
+        rows.append((entry.name, f"{label.ljust(width)}  {doc}".rstrip()))
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print registered components (of one kind), architectures and presets, with their descriptions."""
+    from .registry import REGISTRY
+
+    REGISTRY.list("model")  # loads the plugins, which may add kinds
+    kinds = list(REGISTRY.kinds)
+    if args.kind is None:
+        shown = kinds
+    elif args.kind in (*kinds, PRESET_ALIAS):
+        shown = ["model" if args.kind == PRESET_ALIAS else args.kind]
+    else:
+        raise CommandError(
+            f"unknown kind {args.kind!r}.{did_you_mean(args.kind, kinds)} Kinds: {', '.join(kinds)} "
+            f"('model' lists architectures and presets)"
+        )
     found = 0
-    for kind in kinds:
-        if kind == "preset":
-            rows = [(name, preset_doc(name)) for name in list_models(args.pattern)]
-        else:
-            rows = []
-            for name in REGISTRY.list(kind, args.pattern):
-                component = REGISTRY.get(kind, name)
-                doc = getattr(component.factory, "doc", "") or component.doc
-                owner = "" if component.owner == "refsr_blocks" else f" [{component.owner}]"
-                rows.append((name, _first_line(doc) + owner))
+    for kind in shown:
+        rows = _model_rows(args.pattern) if kind == "model" else _component_rows(kind, args.pattern)
         found += len(rows)
         if args.kind is None:
             if rows:
@@ -117,44 +137,50 @@ def cmd_list(args: argparse.Namespace) -> int:
         else:
             _print_rows(rows)
     if not found:
-        what = "components or presets" if args.kind is None else f"{args.kind} entries"
+        what = "components or models" if args.kind is None else f"{args.kind} entries"
         print(f"no {what} match {args.pattern!r}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_NOTHING_FOUND
+    return EXIT_OK
 
 
-def _resolved(model: str, overrides: Sequence[str]) -> dict[str, Any]:
-    from .build import spec_from
-    from .spec import apply_overrides, resolve_spec
-    from .summary import parse_overrides
+def _override(text: str) -> tuple[str, Any]:
+    """argparse type of a ``KEY=VALUE`` override: ``(KEY, VALUE parsed as JSON, else the string)``."""
+    from .summary import parse_value
 
-    parsed = parse_overrides(overrides)
-    spec = spec_from(model)
-    if parsed:
-        spec = apply_overrides(spec, parsed)
-    return resolve_spec(spec)
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"override {text!r} must look like KEY=VALUE (e.g. upscale=8 or flow.width=0.5)"
+        )
+    return key, parse_value(value)
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    """Print the fully resolved spec of a preset or spec file, with overrides applied."""
-    spec = _resolved(args.model, args.overrides)
+    """Print the fully resolved spec of a model name or spec file, with overrides applied."""
+    from .build import spec_from
+    from .spec import apply_overrides, resolve_spec
+
+    spec = spec_from(args.model)
+    if args.overrides:
+        spec = apply_overrides(spec, dict(args.overrides))
+    spec = resolve_spec(spec)
     if args.format == "yaml":
         import yaml
 
         print(yaml.safe_dump(spec, sort_keys=False), end="")
     else:
         print(json.dumps(spec, indent=2))
-    return 0
+    return EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the parameter count of each component of a model."""
     from .build import build_model
-    from .summary import format_summary, parse_overrides, summarize
+    from .summary import format_summary, summarize
 
-    model = build_model(args.model, **parse_overrides(args.overrides))
+    model = build_model(args.model, **dict(args.overrides))
     print(format_summary(summarize(model)))
-    return 0
+    return EXIT_OK
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -162,34 +188,39 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import print_plugins
 
     print_plugins(as_json=args.json)
-    return 0
+    return EXIT_OK
 
 
 # -- images and models ------------------------------------------------------------------------
 def _load_image(path: Path, what: str) -> Tensor:
-    """The image at ``path`` as a 1×3×H×W float tensor in [0, 1]."""
+    """The image at ``path`` as a 1×3×H×W float tensor in [0, 1].
+
+    Raises:
+        InputError: the file is missing or is not an image.
+    """
+    from PIL import UnidentifiedImageError
+
     from .data import load_image
 
     if not path.is_file():
-        raise FileNotFoundError(f"{what} image {str(path)!r} does not exist")
-    return load_image(path).unsqueeze(0)
+        raise InputError(f"{what} image {str(path)!r} does not exist")
+    try:
+        return load_image(path).unsqueeze(0)
+    except UnidentifiedImageError:
+        raise InputError(f"{what} image {str(path)!r} is not an image file (PNG, JPEG, ...)") from None
 
 
 def _load_checkpoint(path: Path | None, device: str) -> nn.Module:
-    """The model in ``path`` (the shipped weights when ``None``), in eval mode on ``device``."""
+    """The model in ``path`` (the default shipped weights when ``None``), in eval mode on ``device``."""
     from .checkpoint import load_model
 
     if path is None:
-        weights = shipped_weights()
-        if not weights.is_file():
-            raise CommandError(
-                f"the shipped weights ({SHIPPED_WEIGHTS}) are not in this installation yet; pass "
-                "--checkpoint PATH with a file written by refsr_blocks.save_model (for example the "
-                "output of `refsr-blocks train`)"
+        path = assets.pretrained_path()
+        if not path.is_file():
+            raise CheckpointError(
+                f"the shipped weights ({path.name}) are not in this installation; pass --checkpoint PATH "
+                "with a file written by refsr_blocks.save_model (for example the output of `refsr-blocks train`)"
             )
-        path = weights
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     return load_model(path, map_location=device).to(device).eval()
 
 
@@ -201,38 +232,26 @@ def _upscale(model: nn.Module) -> int:
     return scale
 
 
-def _windowing(scale: int, window: int | None, stride: int | None) -> tuple[int, int]:
-    """Window and stride in output pixels: CrossNet's 512/256, rounded to multiples of ``scale``."""
-    window = window if window is not None else max(scale, 512 // scale * scale)
-    stride = stride if stride is not None else max(scale, window // 2 // scale * scale)
-    return window, stride
-
-
-def super_resolve(
-    model: nn.Module, lr: Tensor, ref: Tensor, *, window: int | None = None, stride: int | None = None
-) -> Tensor:
-    """Super-resolve one pair with sliding-window inference (:func:`refsr_blocks.infer.super_resolve`).
-
-    Windows of ``window`` output pixels every ``stride`` pixels (default: CrossNet's 512 and
-    256, rounded to multiples of the scale) keep the memory of large images bounded; an
-    image smaller than a window goes through the model whole. The result is clamped to [0, 1].
-    """
-    from .infer import super_resolve as windowed
-
-    scale = _upscale(model)
-    window, stride = _windowing(scale, window, stride)
-    return windowed(model, lr, ref, window=window, stride=stride, progress=False).clamp(0.0, 1.0)
-
-
 def _check_pair_sizes(lr: Tensor, ref: Tensor, scale: int, hr: Tensor | None = None) -> None:
     expected = (lr.shape[-2] * scale, lr.shape[-1] * scale)
     if tuple(ref.shape[-2:]) != expected:
-        raise CommandError(
+        raise InputError(
             f"the model is ×{scale}: the reference must be {expected[0]}×{expected[1]} for a "
             f"{lr.shape[-2]}×{lr.shape[-1]} LR image, got {ref.shape[-2]}×{ref.shape[-1]}"
         )
     if hr is not None and tuple(hr.shape[-2:]) != expected:
-        raise CommandError(f"the ground truth must be {expected[0]}×{expected[1]}, got {hr.shape[-2]}×{hr.shape[-1]}")
+        raise InputError(f"the ground truth must be {expected[0]}×{expected[1]}, got {hr.shape[-2]}×{hr.shape[-1]}")
+
+
+def _super_resolve(model: nn.Module, lr: Tensor, ref: Tensor, args: argparse.Namespace) -> Tensor:
+    """:func:`refsr_blocks.infer.super_resolve` with the ``--window/--stride/--device`` options,
+    clamped to [0, 1], on the CPU."""
+    from .infer import super_resolve
+
+    sr = super_resolve(
+        model, lr.to(args.device), ref.to(args.device), window=args.window, stride=args.stride, progress=False
+    )
+    return sr.float().cpu().clamp_(0.0, 1.0)
 
 
 def cmd_sr(args: argparse.Namespace) -> int:
@@ -245,20 +264,20 @@ def cmd_sr(args: argparse.Namespace) -> int:
     ref = _load_image(args.ref, "reference")
     model = _load_checkpoint(args.checkpoint, args.device)
     _check_pair_sizes(lr, ref, _upscale(model))
-    sr = super_resolve(model, lr.to(args.device), ref.to(args.device), window=args.window, stride=args.stride)
-    save_image(sr[0].float().cpu(), args.out)
+    sr = _super_resolve(model, lr, ref, args)
+    save_image(sr[0], args.out)
     print(f"wrote {args.out} ({sr.shape[-2]}×{sr.shape[-1]})")
-    return 0
+    return EXIT_OK
 
 
-def _pair_from_args(args: argparse.Namespace, scale: int, *, default_synthetic: bool) -> dict[str, Any]:
-    """(lr, ref, hr) from ``--lr/--ref/--hr``; ``lr`` may be derived from ``hr``."""
+def _pair_from_args(args: argparse.Namespace, scale: int) -> dict[str, Any]:
+    """(lr, ref, hr) from ``--lr/--ref/--hr`` (``lr`` may be made from ``hr``), or a synthetic pair."""
     from .data import downsample
     from .viz import synthetic_pair
 
     if args.lr is None and args.ref is None and args.hr is None:
-        if not default_synthetic:
-            raise CommandError("pass --lr and --ref (and --hr for errors), or none for a synthetic pair")
+        if args.size[0] % scale or args.size[1] % scale:
+            raise InputError(f"--size {args.size[0]} {args.size[1]} must be multiples of the model's scale {scale}")
         pair = synthetic_pair(scale, tuple(args.size), args.seed)
         return {"lr": pair["lr"][None], "ref": pair["ref"][None], "hr": pair["hr"][None], "source": "synthetic"}
     if args.ref is None or (args.lr is None and args.hr is None):
@@ -274,7 +293,6 @@ def cmd_viz(args: argparse.Namespace) -> int:
     import torch
 
     from .build import build_model
-    from .summary import parse_overrides
     from .viz import render_intermediates
 
     if args.checkpoint is not None and (args.model is not None or args.overrides):
@@ -283,154 +301,142 @@ def cmd_viz(args: argparse.Namespace) -> int:
         model = _load_checkpoint(args.checkpoint, "cpu")
     else:
         torch.manual_seed(args.seed)
-        model = build_model(args.model or "crossnet_lite", **parse_overrides(args.overrides)).eval()
+        model = build_model(args.model or "crossnet_lite", **dict(args.overrides)).eval()
     if args.checkpoint is None and args.model is None:
         print("note: no --checkpoint: drawing a crossnet_lite with random weights", file=sys.stderr)
     scale = _upscale(model)
-    pair = _pair_from_args(args, scale, default_synthetic=True)
+    pair = _pair_from_args(args, scale)
     _check_pair_sizes(pair["lr"], pair["ref"], scale, pair["hr"])
     paths = render_intermediates(model, pair["lr"], pair["ref"], args.out_dir, hr=pair["hr"])
     for name, path in paths.items():
         print(f"{name:<11} {path}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Super-resolve the shipped pair with the shipped (or given) weights; compare with the controls."""
-    from .pretrained import pretrained_card
+    from .evaluation.metrics import psnr
     from .train.reference import prepare_reference
-    from .viz import bicubic_upsample, psnr, refsr_figure, save_png
+    from .viz import bicubic_upsample, refsr_figure, save_png
 
     model = _load_checkpoint(args.checkpoint, args.device)
     scale = _upscale(model)
-    files = demo_pair_files()
-    if args.lr is None and args.ref is None and args.hr is None and all(p.is_file() for p in files.values()):
-        args.lr, args.ref, args.hr = files["lr"], files["ref"], files["hr"]
-    elif args.lr is None and args.ref is None and args.hr is None:
-        print(f"note: the shipped demo pair is not installed ({DEMO_DIR}); using a synthetic pair", file=sys.stderr)
-    pair = _pair_from_args(args, scale, default_synthetic=True)
+    if args.lr is None and args.ref is None and args.hr is None:
+        files = assets.demo_pair_files()
+        if all(path.is_file() for path in files.values()):
+            args.lr, args.ref, args.hr = files["lr"], files["ref"], files["hr"]
+        else:
+            print("note: the shipped demo pair is not installed; using a synthetic pair", file=sys.stderr)
+    pair = _pair_from_args(args, scale)
     if pair["hr"] is None:
         raise CommandError("the demo compares against the ground truth: pass --hr as well")
-    _check_pair_sizes(pair["lr"], pair["ref"], scale, pair["hr"])
-    sr = super_resolve(
-        model, pair["lr"].to(args.device), pair["ref"].to(args.device), window=args.window, stride=args.stride
-    )
-    sr = sr.float().cpu().clamp(0, 1)
+    lr, ref, hr = pair["lr"], pair["ref"], pair["hr"]
+    _check_pair_sizes(lr, ref, scale, hr)
+    sr = _super_resolve(model, lr, ref, args)
     # The control: the same model with a reference that carries no information.
-    grey = super_resolve(
-        model,
-        pair["lr"].to(args.device),
-        prepare_reference(pair["ref"], "blank").to(args.device),
-        window=args.window,
-        stride=args.stride,
-    )
-    grey = grey.float().cpu().clamp(0, 1)
-    bicubic = bicubic_upsample(pair["lr"], scale)
-    hr = pair["hr"]
-    scores = {
-        "bicubic": psnr(bicubic, hr),
-        "CrossNet, grey reference": psnr(grey, hr),
-        "CrossNet": psnr(sr, hr),
-    }
+    grey = _super_resolve(model, lr, prepare_reference(ref, "blank"), args)
+    bicubic = bicubic_upsample(lr, scale)
+    results = {"bicubic": bicubic, "CrossNet, grey reference": grey, "CrossNet": sr}
+    scores = {name: float(psnr(image, hr)[0]) for name, image in results.items()}
     shown = {"bicubic": bicubic[0], "grey reference": grey[0], "CrossNet": sr[0]}
-    figure = refsr_figure(pair["lr"][0], pair["ref"][0], shown, hr[0])
-    save_png(figure, args.out)
+    save_png(refsr_figure(lr[0], ref[0], shown, hr[0]), args.out)
     print("PSNR against the ground truth (RGB, whole image):")
     for name, value in scores.items():
         print(f"  {name:<25} {value:6.2f} dB" if math.isfinite(value) else f"  {name:<25}    inf dB")
     print(f"  gain over bicubic         {scores['CrossNet'] - scores['bicubic']:+6.2f} dB")
     print(f"  reference gain            {scores['CrossNet'] - scores['CrossNet, grey reference']:+6.2f} dB")
     if args.checkpoint is None:
-        card = pretrained_card()
-        for line in card.get("headline", []):
+        for line in assets.pretrained_card().get("headline", []):
             print(line)
     print(f"wrote {args.out}")
-    return 0
+    return EXIT_OK
 
 
-# -- delegations -------------------------------------------------------------------------------
-def _import_entry(module: str, function: str, what: str) -> Callable[[list[str]], Any]:
-    """``module.function``, or a :class:`CommandError` saying why it cannot be imported."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        missing = err.name or ""
-        if missing and (module == missing or module.startswith(missing + ".")):
-            raise CommandError(f"{what} is not available: {module} is not part of this installation") from None
-        raise CommandError(f"{what} needs the package {missing!r}, which is not installed: {err}") from None
-    entry = getattr(mod, function, None)
-    if not callable(entry):
-        raise CommandError(f"{what} is not available: {module} has no {function}()")
-    return entry
+# -- train, eval, bench ---------------------------------------------------------------------------
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    from .train.command import DESCRIPTION, add_train_arguments
+
+    parser.description = DESCRIPTION
+    add_train_arguments(parser)
 
 
-def _call(entry: Callable[[list[str]], Any], argv: list[str]) -> int:
-    """Call an entry point ``entry(argv)``; its ``SystemExit`` (argparse) becomes the status."""
-    try:
-        status = entry(argv)
-    except SystemExit as exit_:
-        return _exit_status(exit_)
-    return int(status or 0)
+def cmd_train(args: argparse.Namespace) -> int:
+    """``refsr-blocks train CONFIG ...``: :func:`refsr_blocks.train.command.run_train`."""
+    from .train.command import run_train
+
+    return run_train(args)
 
 
-def _exit_status(exit_: SystemExit) -> int:
-    code = exit_.code
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    print(code, file=sys.stderr)
-    return 1
+def _add_eval_options(parser: argparse.ArgumentParser) -> None:
+    from .evaluation.command import DESCRIPTION, add_eval_arguments
+
+    parser.description = DESCRIPTION
+    add_eval_arguments(parser)
 
 
-def cmd_train(argv: list[str]) -> int:
-    """``refsr-blocks train CONFIG ...`` → ``refsr_blocks.train.__main__.train_main(argv)``."""
-    return _call(_import_entry("refsr_blocks.train.__main__", "train_main", "training"), argv)
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``refsr-blocks eval ...``: :func:`refsr_blocks.evaluation.command.run_eval`."""
+    from .evaluation.command import run_eval
+
+    return run_eval(args)
 
 
-def cmd_eval(argv: list[str]) -> int:
-    """``refsr-blocks eval ...`` → ``refsr_blocks.evaluation.__main__.eval_main(argv)``."""
-    return _call(_import_entry("refsr_blocks.evaluation.__main__", "eval_main", "evaluation"), argv)
+BENCH_MESSAGE = (
+    "the benchmarks are not part of the installed package: in a refsr-blocks source checkout, run "
+    "`python benchmarks/run.py` (latency, FLOPs, memory; --help for its options) or another "
+    "`python benchmarks/<name>.py`"
+)
 
 
-def benchmark_script() -> Path | None:
-    """``benchmarks/run.py`` of the working directory or of the source checkout, if any."""
-    for root in (Path.cwd(), PACKAGE_DIR.parent):
-        script = root / "benchmarks" / "run.py"
-        if script.is_file():
-            return script
-    return None
-
-
-def cmd_bench(argv: list[str]) -> int:
-    """``refsr-blocks bench ...`` → ``python benchmarks/run.py ...`` (source checkouts only).
-
-    The script runs in this process as ``__main__``, with ``sys.argv`` and ``sys.path[0]``
-    set as ``python benchmarks/run.py ARGS`` would set them.
-    """
-    script = benchmark_script()
-    if script is None:
-        raise CommandError(
-            "the benchmarks are not part of the installed package: run `refsr-blocks bench` (or "
-            "`python benchmarks/run.py`) from a refsr-blocks source checkout"
-        )
-    saved_argv, saved_path = sys.argv, list(sys.path)
-    sys.argv = [str(script), *argv]
-    sys.path.insert(0, str(script.parent))
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as exit_:
-        return _exit_status(exit_)
-    finally:
-        sys.argv = saved_argv
-        sys.path[:] = saved_path
-    return 0
-
-
-DELEGATES: dict[str, Callable[[list[str]], int]] = {"train": cmd_train, "eval": cmd_eval, "bench": cmd_bench}
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``refsr-blocks bench``: say how to run the benchmarks, which live in a source checkout."""
+    raise CommandError(BENCH_MESSAGE)
 
 
 # -- parser ------------------------------------------------------------------------------------
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of one subcommand.
+
+    ``populate`` adds options on first use (parsing or help), so a subcommand whose options
+    come from a heavy module (``train``, ``eval``) costs nothing until it is chosen. Leftover
+    arguments are this subcommand's usage error, not the top-level parser's; with
+    ``keep_extras`` they are stored in ``args.extras`` instead.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        populate: Callable[[argparse.ArgumentParser], None] | None = None,
+        keep_extras: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+        self._keep_extras = keep_extras
+
+    def _ensure_populated(self) -> None:
+        if self._populate is not None:
+            populate, self._populate = self._populate, None
+            populate(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        self._ensure_populated()
+        namespace, extras = super().parse_known_args(args, namespace)
+        if self._keep_extras:
+            namespace.extras, extras = extras, []
+        elif extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    def format_usage(self) -> str:
+        self._ensure_populated()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ensure_populated()
+        return super().format_help()
+
+
 def _add_window_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--window",
@@ -441,43 +447,47 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=int, default=None, help="step between windows in output pixels (default: window/2)")
 
 
-def _add_pair_options(p: argparse.ArgumentParser, *, size: bool = True) -> None:
+def _add_pair_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=Path, help="low-resolution image (PNG, JPEG, ...)")
     p.add_argument("--ref", type=Path, help="reference image, s times the LR size")
     p.add_argument("--hr", type=Path, help="ground truth; without --lr, the LR image is made from it")
-    if size:
-        p.add_argument(
-            "--size",
-            type=int,
-            nargs=2,
-            default=(96, 128),
-            metavar=("H", "W"),
-            help="HR size of the synthetic pair used when no image is given (default: 96 128)",
-        )
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(96, 128),
+        metavar=("H", "W"),
+        help="HR size of the synthetic pair used when no image is given (default: 96 128)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic pair and random weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``refsr-blocks`` argument parser."""
+    """The ``refsr-blocks`` argument parser (building it imports no torch-using module)."""
     from . import __version__
-    from .registry import KINDS
 
     parser = argparse.ArgumentParser(
         prog="refsr-blocks",
         description="Reference-based super-resolution building blocks: list components, inspect "
-        "specs, super-resolve images, draw pictures, train, evaluate and benchmark.",
+        "specs, super-resolve images, draw pictures, train and evaluate.",
         epilog="Run `refsr-blocks COMMAND --help` for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"refsr-blocks {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
 
     p = sub.add_parser(
         "list",
-        help="list registered components and model presets",
-        description="List registered components (by kind) and model presets, with a description. "
-        "Exit status 1 when nothing matches.",
+        help="list registered components, architectures and presets",
+        description="List registered components by kind, with a description; the 'model' kind lists "
+        "architectures and presets together, saying which each name is. Exit status 1 when nothing matches.",
     )
-    p.add_argument("kind", nargs="?", choices=[*KINDS, "preset"], metavar="KIND", help="one of: %(choices)s")
+    p.add_argument(
+        "kind",
+        nargs="?",
+        metavar="KIND",
+        help="a component kind (upsampler, flow, warper, ..., plugins may add more), or 'model' "
+        "(also 'preset'); default: every kind",
+    )
     p.add_argument("--pattern", default="*", help="shell-style wildcard on the name, e.g. 'crossnet*'")
     p.set_defaults(handler=cmd_list)
 
@@ -485,11 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "spec",
         help="print the fully resolved spec of a model",
-        description="Validate a preset or spec file with overrides and print the resolved spec, every "
-        "default filled in. build_model() accepts the output as it is.",
+        description="Validate a model (architecture or preset) or spec file with overrides and print the "
+        "resolved spec, every default filled in. build_model() accepts the output as it is.",
     )
-    p.add_argument("model", metavar="MODEL", help="a preset name (see `list preset`) or a .json/.yaml spec file")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=override_help)
+    p.add_argument("model", metavar="MODEL", help="an architecture or preset (see `list model`) or a .json/.yaml spec")
+    p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help=override_help)
     p.add_argument("--format", choices=("json", "yaml"), default="json", help="output format (default: json)")
     p.set_defaults(handler=cmd_spec)
 
@@ -498,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="parameter count per component",
         description="Build a model and print the number of parameters of each component.",
     )
-    p.add_argument("model", metavar="MODEL", help="a preset name or a .json/.yaml spec file")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=override_help)
+    p.add_argument("model", metavar="MODEL", help="an architecture or preset, or a .json/.yaml spec file")
+    p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help=override_help)
     p.set_defaults(handler=cmd_summary)
 
     p = sub.add_parser(
@@ -521,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="super-resolve the shipped demo pair and compare with bicubic",
         description="Super-resolve the demo pair shipped with the package using the shipped weights "
-        f"({SHIPPED_WEIGHTS}) or --checkpoint, print PSNRs (bicubic, the model with a grey "
+        f"({assets.DEFAULT_PRETRAINED}) or --checkpoint, print PSNRs (bicubic, the model with a grey "
         "reference, the model) and write a picture: LR | reference | bicubic | CrossNet | ground "
         "truth, with zoomed crops.",
     )
@@ -535,14 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "viz",
         help="draw flows, the warped reference, comparisons and error maps",
-        description="Run a model once with return_intermediates=True and write flows.png (flow per "
+        description="Run a model's forward_intermediates(lr, ref) once and write flows.png (flow per "
         "level), warp.png (the reference warped onto the upsampled LR), comparison.png (bicubic | "
         "SISR | CrossNet | ground truth) and errors.png (absolute errors as heat maps). Without "
         "images, a synthetic pair is used.",
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides for --model")
+    p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help="overrides for --model")
     p.add_argument("--checkpoint", type=Path, default=None, help="trained weights (a save_model file)")
-    p.add_argument("--model", default=None, help="a preset or spec file, random weights (default: crossnet_lite)")
+    p.add_argument("--model", default=None, help="a model name or spec file, random weights (default: crossnet_lite)")
     p.add_argument("--out-dir", type=Path, default=Path("refsr-viz"), help="output folder (default: refsr-viz)")
     _add_pair_options(p)
     p.set_defaults(handler=cmd_viz)
@@ -556,42 +566,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_plugins)
 
-    passthrough_help = {
-        "train": ("train a model from a config (= python -m refsr_blocks.train CONFIG ...)", "CONFIG ..."),
-        "eval": ("evaluate a checkpoint (= python -m refsr_blocks.evaluation ...)", "..."),
-        "bench": ("run the benchmarks (= python benchmarks/run.py ..., source checkouts)", "..."),
-    }
-    for name, (help_text, usage) in passthrough_help.items():
-        p = sub.add_parser(
-            name,
-            help=help_text,
-            add_help=False,
-            usage=f"refsr-blocks {name} {usage}",
-            description=f"{help_text[0].upper()}{help_text[1:]}. Every argument is passed on; "
-            f"`refsr-blocks {name} --help` shows them.",
-        )
-        p.add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser(
+        "train", help="train a model from a config (= python -m refsr_blocks.train)", populate=_add_train_options
+    )
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser(
+        "eval", help="evaluate checkpoints (= python -m refsr_blocks.evaluation)", populate=_add_eval_options
+    )
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser(
+        "bench",
+        help="how to run the benchmarks (python benchmarks/run.py, in a source checkout)",
+        description=f"Only says how to run the benchmarks (any argument is ignored): {BENCH_MESSAGE}.",
+        keep_extras=True,
+    )
+    p.set_defaults(handler=cmd_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 nothing found, 2 user error)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line; returns the exit status.
+
+    0 ok, 1 nothing found (``list``), 2 a usage error or a library error (one line on stderr),
+    3 ``train``: the loss diverged, 130 interrupted. Other exceptions propagate.
+    """
+    parser = build_parser()
     try:
-        if argv and argv[0] in DELEGATES:
-            return DELEGATES[argv[0]](argv[1:])
-        parser = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exit_:
-            return _exit_status(exit_)
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
+        return EXIT_OK if exit_.code is None else exit_.code if isinstance(exit_.code, int) else EXIT_USER_ERROR
+    try:
         return int(args.handler(args) or 0)
-    except (RefSRError, ValueError, FileNotFoundError, OSError) as err:
+    except RefSRError as err:
         print(f"error: {_one_line(err)}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

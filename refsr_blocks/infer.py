@@ -5,7 +5,11 @@ the output grid is super-resolved on its own from the matching LR and reference 
 results are blended with a weight window that ramps up over the overlap and never reaches
 zero, so every pixel, including those at the image border, is covered. Tiles are processed
 one at a time into a preallocated output, so peak memory is that of one window (plus the
-output itself) whatever the image size.
+output itself) whatever the image size. Without ``window``/``stride``, :func:`default_windowing`
+picks CrossNet's sizes rounded to multiples of the model's scale, so any scale works.
+
+Mistakes in the inputs or the windowing raise :class:`~refsr_blocks.errors.InputError` (a
+``ValueError``), which the command line reports as one line.
 
 Example:
     >>> import torch
@@ -25,9 +29,13 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["BLEND_MODES", "blend_window", "count_tiles", "super_resolve", "tile_starts"]
+from .errors import InputError
+
+__all__ = ["BLEND_MODES", "blend_window", "count_tiles", "default_windowing", "super_resolve", "tile_starts"]
 
 BLEND_MODES = ("linear", "mean")
+#: CrossNet's window and stride, in output pixels.
+CROSSNET_WINDOW, CROSSNET_STRIDE = 512, 256
 RefSRCallable = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -50,6 +58,18 @@ def tile_starts(size: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+def default_windowing(scale: int) -> tuple[int, int]:
+    """CrossNet's window and stride (512 and 256 output pixels) rounded down to multiples of ``scale``.
+
+    Example:
+        >>> default_windowing(4), default_windowing(3)
+        ((512, 256), (510, 255))
+    """
+    window = max(scale, CROSSNET_WINDOW // scale * scale)
+    stride = max(scale, CROSSNET_STRIDE // scale * scale)
+    return window, stride
+
+
 def blend_window(length: int, overlap: int, mode: str = "linear") -> Tensor:
     """1-D weights of a window of ``length`` pixels (float32, shape ``length``).
 
@@ -59,7 +79,7 @@ def blend_window(length: int, overlap: int, mode: str = "linear") -> Tensor:
     ``"mean"``: all ones (overlapping predictions are averaged).
     """
     if mode not in BLEND_MODES:
-        raise ValueError(f"blend must be one of {list(BLEND_MODES)}, got {mode!r}")
+        raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {mode!r}")
     if mode == "mean" or overlap <= 0:
         return torch.ones(length)
     pos = torch.arange(length, dtype=torch.float32) + 0.5
@@ -70,39 +90,41 @@ def blend_window(length: int, overlap: int, mode: str = "linear") -> Tensor:
 def _check_windowing(window: int, stride: int, scale: int) -> None:
     for name, value in (("window", window), ("stride", stride)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int (output pixels), got {value!r}")
+            raise InputError(f"{name} must be a positive int (output pixels), got {value!r}")
         if value % scale:
             lower, upper = value // scale * scale, -(-value // scale) * scale
             suggestion = f"{upper}" if lower == 0 else f"{lower} or {upper}"
-            raise ValueError(
+            raise InputError(
                 f"{name}={value} must be a multiple of the upscale factor {scale} (it is in output "
                 f"pixels, and a window must cover whole LR pixels); try {suggestion}"
             )
     if stride > window:
-        raise ValueError(f"stride={stride} must not exceed window={window}: pixels between windows would be missed")
+        raise InputError(f"stride={stride} must not exceed window={window}: pixels between windows would be missed")
 
 
 def _scale_of(lr: Tensor, ref: Tensor, model: object) -> int:
     if lr.ndim != 4 or ref.ndim != 4:
-        raise ValueError(f"lr and ref must be B×C×h×w and B×C×H×W, got {tuple(lr.shape)} and {tuple(ref.shape)}")
+        raise InputError(f"lr and ref must be B×C×h×w and B×C×H×W, got {tuple(lr.shape)} and {tuple(ref.shape)}")
     (h, w), (H, W) = lr.shape[-2:], ref.shape[-2:]
     if lr.shape[0] != ref.shape[0] or H % h or W % w or H // h != W // w:
-        raise ValueError(
+        raise InputError(
             f"ref must be an integer multiple s of lr in both dimensions (same batch): lr {tuple(lr.shape)}, ref {tuple(ref.shape)}"
         )
-    scale = H // h
     model_scale = getattr(model, "upscale", None)
-    if model_scale is not None and model_scale != scale:
-        raise ValueError(f"the model upscales by {model_scale}, but ref is {scale}× the size of lr")
-    return scale
+    if isinstance(model_scale, int) and H // h != model_scale:
+        raise InputError(
+            f"the model upscales by {model_scale}: for a {h}×{w} LR image the reference must be "
+            f"{h * model_scale}×{w * model_scale}, got {H}×{W}"
+        )
+    return H // h
 
 
 def super_resolve(
     model: nn.Module | RefSRCallable,
     lr: Tensor,
     ref: Tensor,
-    window: int = 512,
-    stride: int = 256,
+    window: int | None = None,
+    stride: int | None = None,
     blend: Literal["linear", "mean"] = "linear",
     progress: bool = True,
 ) -> Tensor:
@@ -114,8 +136,10 @@ def super_resolve(
         lr: B×C×h×w in [0, 1].
         ref: B×C×H×W, H = s·h, W = s·w.
         window: window side in output (HR) pixels, a multiple of s; images smaller than the
-            window are processed whole.
+            window are processed whole. Default: CrossNet's 512, rounded down to a multiple
+            of s (:func:`default_windowing`).
         stride: step between windows in output pixels, a multiple of s, at most ``window``.
+            Default: CrossNet's 256, rounded down to a multiple of s.
         blend: ``"linear"`` (weights ramp over the overlap) or ``"mean"``.
         progress: show a tqdm bar over the windows.
 
@@ -123,12 +147,16 @@ def super_resolve(
         B×C×H×W on ``lr``'s device, float32 (or ``lr``'s dtype if it is float64).
 
     Raises:
-        ValueError: window/stride not multiples of s, stride > window, mismatched inputs.
+        InputError: window/stride not multiples of s, stride > window, mismatched inputs
+            (a ``ValueError``).
     """
     scale = _scale_of(lr, ref, model)
+    default_window, default_stride = default_windowing(scale)
+    window = default_window if window is None else window
+    stride = default_stride if stride is None else stride
     _check_windowing(window, stride, scale)
     if blend not in BLEND_MODES:
-        raise ValueError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
+        raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
     b, _, H, W = ref.shape
     win_h, win_w = min(window, H), min(window, W)
     ys, xs = tile_starts(H, win_h, stride), tile_starts(W, win_w, stride)
@@ -163,6 +191,6 @@ def super_resolve(
     return out.clone()  # a normal tensor (not an inference tensor) that callers may modify
 
 
-def count_tiles(height: int, width: int, window: int = 512, stride: int = 256) -> int:
+def count_tiles(height: int, width: int, window: int = CROSSNET_WINDOW, stride: int = CROSSNET_STRIDE) -> int:
     """How many windows :func:`super_resolve` runs for an H×W output."""
     return len(tile_starts(height, min(window, height), stride)) * len(tile_starts(width, min(window, width), stride))

@@ -210,7 +210,11 @@ def model_entries(pattern: str = "*") -> list[ModelEntry]:
     """
     import fnmatch
 
-    entries = {c.name: ModelEntry(c.name, "architecture", c.name, c.doc) for c in REGISTRY if c.kind == "model"}
+    entries = {
+        c.name: ModelEntry(c.name, "architecture", c.name, getattr(c.factory, "doc", "") or c.doc)
+        for c in REGISTRY
+        if c.kind == "model"
+    }
     for name, (spec, doc) in _PRESETS.items():
         entries.setdefault(name, ModelEntry(name, "preset", str(spec.get("model")), doc))
     return [entries[n] for n in sorted(entries) if fnmatch.fnmatchcase(n, pattern)]

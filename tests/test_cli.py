@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,13 @@ import yaml
 from PIL import Image
 from small import TINY_CROSSNET
 
-from refsr_blocks import build_model, cli, resolve_spec, save_model
+from refsr_blocks import assets, build_model, resolve_spec, save_model
 from refsr_blocks.cli import main
 from refsr_blocks.data import load_image, save_image
 from refsr_blocks.errors import SpecError
 from refsr_blocks.spec import apply_overrides, get_preset
 
-PASSTHROUGH = ("train", "eval", "bench")
-COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", *PASSTHROUGH)
+COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", "train", "eval", "bench")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -90,7 +90,7 @@ def test_help_lists_every_command(capsys):
         assert command in out
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in PASSTHROUGH])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(capsys, command):
     status, out, _ = run(capsys, command, "--help")
     assert status == 0
@@ -115,10 +115,13 @@ def test_unknown_command_is_a_usage_error(capsys):
 
 # -- list -----------------------------------------------------------------------------------------
 def test_list_everything_groups_by_kind(capsys):
+    from refsr_blocks.registry import REGISTRY
+
     status, out, _ = run(capsys, "list")
     assert status == 0
-    for header in ("upsampler:", "flow:", "warper:", "loss:", "model:", "preset:"):
-        assert header in out.splitlines()
+    headers = [line[:-1] for line in out.splitlines() if not line.startswith(" ")]
+    assert headers == [kind for kind in REGISTRY.kinds if REGISTRY.list(kind)]
+    assert {"upsampler", "flow", "warper", "loss", "model"} <= set(headers)
     assert "  flownets_plus" in out and "  crossnet_lite" in out
 
 
@@ -129,11 +132,29 @@ def test_list_one_kind_with_pattern(capsys):
     assert names == ["flownets", "flownets_plus"]
 
 
-def test_list_presets(capsys):
-    status, out, _ = run(capsys, "list", "preset")
+def model_listing(out: str) -> dict[str, str]:
+    """``name -> the rest of its line`` of a ``list model`` output."""
+    return {line.split()[0]: line.split(maxsplit=1)[1] for line in out.splitlines()}
+
+
+def test_list_model_says_which_names_are_architectures_and_presets(capsys):
+    from refsr_blocks.spec import model_entries
+
+    status, out, _ = run(capsys, "list", "model")
     assert status == 0
-    names = [line.split()[0] for line in out.splitlines()]
-    assert {"crossnet", "crossnet_lite", "crossnet_iw", "crossnet_flownets"} <= set(names)
+    listing = model_listing(out)
+    assert list(listing) == [entry.name for entry in model_entries()]
+    assert listing["crossnet"].startswith("architecture ")
+    assert "CrossNet" in listing["crossnet"]  # the architecture's own description
+    for preset in ("crossnet_lite", "crossnet_iw", "crossnet_flownets"):
+        assert listing[preset].startswith("preset of crossnet "), listing[preset]
+
+
+def test_list_preset_is_the_model_listing(capsys):
+    _, models, _ = run(capsys, "list", "model", "--pattern", "crossnet*")
+    status, presets, _ = run(capsys, "list", "preset", "--pattern", "crossnet*")
+    assert status == 0 and presets == models
+    assert {"crossnet", "crossnet_lite", "crossnet_iw", "crossnet_flownets"} <= set(model_listing(presets))
 
 
 def test_list_no_match_exits_1(capsys):
@@ -144,7 +165,17 @@ def test_list_no_match_exits_1(capsys):
 
 def test_list_unknown_kind(capsys):
     status, _, err = run(capsys, "list", "flows")
-    assert_user_error(status, err, "flows")
+    assert_user_error(status, err, "flows", "Did you mean 'flow'", "model")
+
+
+def test_list_shows_kinds_added_by_plugins(capsys, fresh_registry):
+    fresh_registry.register_kind("texture_matcher", doc="matches textures", owner="refsr-cli-test")
+    fresh_registry.register("texture_matcher", "cli_matcher", torch.nn.Identity, owner="refsr-cli-test")
+    status, out, _ = run(capsys, "list", "texture_matcher")
+    assert status == 0
+    assert out.split()[0] == "cli_matcher" and "[refsr-cli-test]" in out
+    status, out, _ = run(capsys, "list")
+    assert status == 0 and "texture_matcher:" in out.splitlines()
 
 
 def test_list_shows_plugin_owner(capsys, fresh_registry):
@@ -334,13 +365,12 @@ def test_sr_needs_all_its_options(capsys):
 @pytest.fixture
 def no_shipped_assets(monkeypatch, tmp_path):
     """Pretend the package ships neither weights nor demo pair (whatever the checkout has)."""
-    monkeypatch.setattr(cli, "shipped_weights", lambda: tmp_path / "absent" / cli.SHIPPED_WEIGHTS)
-    monkeypatch.setattr(cli, "DEMO_DIR", tmp_path / "absent" / "demo")
+    monkeypatch.setattr(assets, "ASSETS_DIR", tmp_path / "absent")
 
 
 def test_demo_without_weights_says_what_to_do(capsys, no_shipped_assets):
     status, _, err = run(capsys, "demo")
-    assert_user_error(status, err, cli.SHIPPED_WEIGHTS, "--checkpoint")
+    assert_user_error(status, err, f"{assets.DEFAULT_PRETRAINED}.safetensors", "--checkpoint")
 
 
 def test_demo_with_a_checkpoint_on_a_synthetic_pair(capsys, tmp_path, tiny_checkpoint_x4, no_shipped_assets):
@@ -358,27 +388,29 @@ def test_demo_with_a_checkpoint_on_a_synthetic_pair(capsys, tmp_path, tiny_check
 
 def test_demo_uses_the_shipped_weights_and_pair_when_present(capsys, monkeypatch, tmp_path, tiny_checkpoint_x4):
     """When the weights file and the demo pair appear in the package, `demo` just works."""
-    demo_dir = tmp_path / "demo"
-    demo_dir.mkdir()
+    assets_dir = tmp_path / "assets"
+    demo_dir = assets_dir / "demo"
+    demo_dir.mkdir(parents=True)
     write_pair(demo_dir, scale=4)
-    monkeypatch.setattr(cli, "shipped_weights", lambda: tiny_checkpoint_x4)
-    monkeypatch.setattr(cli, "DEMO_DIR", demo_dir)
+    shutil.copy(tiny_checkpoint_x4, assets_dir / f"{assets.DEFAULT_PRETRAINED}.safetensors")
+    monkeypatch.setattr(assets, "ASSETS_DIR", assets_dir)
     out_path = tmp_path / "demo.png"
     status, out, err = run(capsys, "demo", "--out", str(out_path))
     assert status == 0, err
     assert "synthetic" not in err
     # the printed PSNRs are those of the shipped pair
     from refsr_blocks import load_model
-    from refsr_blocks.viz import bicubic_upsample, psnr
+    from refsr_blocks.evaluation.metrics import psnr
+    from refsr_blocks.viz import bicubic_upsample
 
     lr, hr = load_image(demo_dir / "lr.png")[None], load_image(demo_dir / "hr.png")[None]
     bicubic_line = next(line for line in out.splitlines() if line.strip().startswith("bicubic"))
-    assert f"{psnr(bicubic_upsample(lr, 4), hr):6.2f}" in bicubic_line
+    assert f"{psnr(bicubic_upsample(lr, 4), hr).item():6.2f}" in bicubic_line
     model = load_model(tiny_checkpoint_x4).eval()
     with torch.inference_mode():
         sr = model(lr, load_image(demo_dir / "ref.png")[None])
     crossnet_line = next(line for line in out.splitlines() if line.split()[:1] == ["CrossNet"])
-    assert f"{psnr(sr, hr):6.2f}" in crossnet_line
+    assert f"{psnr(sr, hr).item():6.2f}" in crossnet_line
     assert any("grey reference" in line for line in out.splitlines()), "the demo must print its control"
     assert out_path.is_file()
 
@@ -463,67 +495,76 @@ def test_plugins_json(capsys):
     assert json.loads(out) == [r.as_dict() for r in list_plugins()]
 
 
-# -- delegations ----------------------------------------------------------------------------------
-def fake_entry(monkeypatch, package: str, function: str, behaviour):
-    """Install ``package.__main__.function`` as a fake module; returns the recorded calls."""
-    calls: list[list[str]] = []
-
-    def entry(argv):
-        calls.append(list(argv))
-        return behaviour(argv)
-
-    parent = types.ModuleType(package)
-    parent.__path__ = []  # a package
-    child = types.ModuleType(f"{package}.__main__")
-    setattr(child, function, entry)
-    monkeypatch.setitem(sys.modules, package, parent)
-    monkeypatch.setitem(sys.modules, f"{package}.__main__", child)
-    return calls
+# -- train, eval -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("command", "option"), [("train", "--max-steps"), ("eval", "--controls")])
+def test_train_and_eval_help_is_argparse_help(capsys, command, option):
+    status, out, _ = run(capsys, command, "--help")
+    assert status == 0
+    assert out.startswith(f"usage: refsr-blocks {command} [-h]")
+    assert option in out
 
 
-DELEGATED = [("train", "refsr_blocks.train", "train_main"), ("eval", "refsr_blocks.evaluation", "eval_main")]
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (("train", "config.yaml", "--bogus"), ("usage: refsr-blocks train", "unrecognized arguments: --bogus")),
+        (("train", "config.yaml", "--max-steps", "many"), ("usage: refsr-blocks train", "--max-steps", "many")),
+        (("train",), ("usage: refsr-blocks train", "config")),
+        (("eval", "--out", "x"), ("usage: refsr-blocks eval", "--data")),
+    ],
+)
+def test_train_and_eval_bad_options_are_usage_errors(capsys, argv, fragments):
+    status, out, err = run(capsys, *argv)
+    assert out == ""
+    assert_user_error(status, err, *fragments)
 
 
-@pytest.mark.parametrize(("command", "package", "function"), DELEGATED)
-def test_delegation_passes_every_argument(capsys, monkeypatch, command, package, function):
-    calls = fake_entry(monkeypatch, package, function, lambda argv: 0)
-    argv = ["config.yaml", "--max-steps", "3", "--help", "--set", "a.b=1"]
-    assert main([command, *argv]) == 0
-    assert calls == [argv]
+def test_train_runs_with_the_parsed_options(capsys, monkeypatch):
+    seen = []
+
+    def run_train(args):
+        seen.append(args)
+        return 3  # the trainer's "diverged" status comes back unchanged
+
+    monkeypatch.setattr("refsr_blocks.train.command.run_train", run_train)
+    assert main(["train", "config.yaml", "--max-steps", "3", "--set", "a.b=1", "--set", "c=2", "--resume"]) == 3
+    (args,) = seen
+    assert args.config == Path("config.yaml") and args.max_steps == 3 and args.resume
+    assert args.assignments == ["a.b=1", "c=2"] and args.out is None
 
 
-@pytest.mark.parametrize(("command", "package", "function"), DELEGATED)
-def test_delegation_returns_the_status(capsys, monkeypatch, command, package, function):
-    fake_entry(monkeypatch, package, function, lambda argv: 3)
-    assert main([command, "x"]) == 3
-
-    def argparse_exit(argv):
-        raise SystemExit(2)
-
-    fake_entry(monkeypatch, package, function, argparse_exit)
-    assert main([command]) == 2
+def test_eval_runs_with_the_parsed_options(capsys, monkeypatch):
+    seen = []
+    monkeypatch.setattr("refsr_blocks.evaluation.command.run_eval", lambda args: seen.append(args) or 0)
+    argv = ["eval", "--checkpoint", "a=x.safetensors", "--checkpoint", "y.safetensors", "--data", "d", "--out", "o"]
+    assert main([*argv, "--window", "64"]) == 0
+    (args,) = seen
+    assert args.checkpoint == ["a=x.safetensors", "y.safetensors"] and args.window == 64 and args.out == Path("o")
 
 
-@pytest.mark.parametrize(("command", "package", "function"), DELEGATED)
-def test_delegation_user_errors_are_one_line(capsys, monkeypatch, command, package, function):
-    def fails(argv):
+def test_library_errors_are_one_line(capsys, monkeypatch):
+    def fails(args):
         raise SpecError("model", "bad spec")
 
-    fake_entry(monkeypatch, package, function, fails)
-    status, _, err = run(capsys, command, "x")
+    monkeypatch.setattr("refsr_blocks.train.command.run_train", fails)
+    status, _, err = run(capsys, "train", "x.yaml")
     assert_user_error(status, err, "model: bad spec")
 
 
-@pytest.mark.parametrize(("command", "package", "function"), DELEGATED)
-def test_delegation_to_a_missing_module(capsys, monkeypatch, command, package, function):
-    monkeypatch.setitem(sys.modules, f"{package}.__main__", None)  # importing it raises ModuleNotFoundError
-    status, _, err = run(capsys, command, "x")
-    assert_user_error(status, err, "not available", package)
+@pytest.mark.parametrize("error", [ValueError("a bug"), FileNotFoundError("a bug"), RuntimeError("a bug")])
+def test_other_errors_are_not_swallowed(capsys, monkeypatch, error):
+    """Only the library's own errors are user mistakes; anything else is a bug, with its traceback."""
+
+    def fails(args):
+        raise error
+
+    monkeypatch.setattr("refsr_blocks.train.command.run_train", fails)
+    with pytest.raises(type(error), match="a bug"):
+        main(["train", "x.yaml"])
 
 
-def test_train_delegates_to_the_real_trainer(capsys, tmp_path):
-    """The real entry point is found and its validation errors come back as one line."""
-    pytest.importorskip("refsr_blocks.train.__main__")
+def test_train_reports_the_real_trainers_errors(capsys, tmp_path):
+    """The real trainer's validation errors come back as one line."""
     config = tmp_path / "config.yaml"
     config.write_text("model: crossnet_lite\ndata: {train: {kind: synthetic, images: {builtin: procedural}}}\n")
     status, _, err = run(
@@ -533,69 +574,57 @@ def test_train_delegates_to_the_real_trainer(capsys, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_eval_delegates_to_the_real_evaluation(capsys, tmp_path):
-    pytest.importorskip("refsr_blocks.evaluation.__main__")
-    status, _, err = run(
-        capsys,
-        "eval",
-        "--checkpoint",
-        str(tmp_path / "none.safetensors"),
-        "--data",
-        "synthetic:x",
-        "--out",
-        str(tmp_path),
-    )
+def test_eval_reports_the_real_evaluations_errors(capsys, tmp_path):
+    argv = ["eval", "--checkpoint", str(tmp_path / "none.safetensors"), "--data", "synthetic:x", "--out", str(tmp_path)]
+    status, _, err = run(capsys, *argv)
     assert_user_error(status, err, "none.safetensors")
 
 
-def test_bench_runs_the_script_as_main(capsys, monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("entry", "prog"),
+    [
+        ("refsr_blocks.train.command:train_main", "python -m refsr_blocks.train"),
+        ("refsr_blocks.evaluation.command:eval_main", "python -m refsr_blocks.evaluation"),
+    ],
+)
+def test_python_m_entry_points_still_work(capsys, entry, prog):
+    import importlib
+
+    module, _, function = entry.partition(":")
+    entry_point = getattr(importlib.import_module(module), function)
+    with pytest.raises(SystemExit) as exit_:
+        entry_point(["--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: {prog} [-h]")
+
+
+# -- bench ----------------------------------------------------------------------------------------
+def test_bench_points_at_the_scripts_and_runs_nothing(capsys, monkeypatch, tmp_path):
+    """``bench`` never runs a file of the working directory; it says how to run the benchmarks."""
     script = tmp_path / "benchmarks" / "run.py"
     script.parent.mkdir()
-    record = tmp_path / "argv.json"
-    script.write_text(
-        "import argparse, json, sys\n"
-        "def main(argv=None):\n"
-        "    parser = argparse.ArgumentParser()\n"
-        "    parser.add_argument('--only', default='')\n"
-        "    parser.add_argument('--repeats', type=int, default=5)\n"
-        "    args = parser.parse_args(argv)\n"
-        f"    open({str(record)!r}, 'w').write(json.dumps([sys.argv[0], vars(args), sys.path[0]]))\n"
-        "    return 0\n"
-        "if __name__ == '__main__':\n"
-        "    sys.exit(main())\n"
+    marker = tmp_path / "ran"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["bench"], ["bench", "--only", "bf16", "--repeats", "1"]):
+        status, out, err = run(capsys, *argv)
+        assert out == ""
+        assert_user_error(status, err, "python benchmarks/run.py", "source checkout")
+    assert not marker.exists()
+
+
+# -- import cost ----------------------------------------------------------------------------------
+def test_help_imports_no_heavy_module():
+    """``refsr-blocks --help`` adds no torch-using module to what ``import refsr_blocks`` loads."""
+    code = (
+        "import sys, refsr_blocks\n"
+        "before = set(sys.modules)\n"
+        "from refsr_blocks.cli import main\n"
+        "assert main(['--help']) == 0\n"
+        "heavy = ('torch', 'timm', 'kornia', 'torchvision', 'refsr_blocks.train', 'refsr_blocks.evaluation',\n"
+        "         'refsr_blocks.infer', 'refsr_blocks.viz', 'refsr_blocks.summary')\n"
+        "added = sorted(m for m in set(sys.modules) - before if m.startswith(heavy))\n"
+        "assert not added, added\n"
     )
-    monkeypatch.chdir(tmp_path)
-    argv_before = list(sys.argv)
-    assert main(["bench", "--only", "bf16", "--repeats", "1"]) == 0
-    program, args, path0 = json.loads(record.read_text())
-    assert Path(program).resolve() == script.resolve()
-    assert args == {"only": "bf16", "repeats": 1}
-    assert Path(path0).resolve() == script.parent.resolve()
-    assert sys.argv == argv_before
-    status, _, err = run(capsys, "bench", "--bogus")
-    assert status == 2 and "--bogus" in err
-
-
-def test_bench_runs_a_script_without_main(capsys, monkeypatch, tmp_path):
-    script = tmp_path / "benchmarks" / "run.py"
-    script.parent.mkdir()
-    script.write_text("import sys\nprint('argv', sys.argv[1:])\nsys.exit(4)\n")
-    monkeypatch.chdir(tmp_path)
-    status, out, _ = run(capsys, "bench", "--full")
-    assert status == 4
-    assert "argv ['--full']" in out
-
-
-def test_bench_outside_a_checkout(capsys, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "PACKAGE_DIR", tmp_path / "site-packages" / "refsr_blocks")
-    status, _, err = run(capsys, "bench")
-    assert_user_error(status, err, "source checkout")
-
-
-def test_bench_finds_the_repository_script():
-    """From this checkout, ``bench`` finds ``benchmarks/run.py`` next to the package."""
-    script = cli.benchmark_script()
-    if not (Path(cli.PACKAGE_DIR).parent / "benchmarks" / "run.py").is_file():
-        pytest.skip("no benchmarks/run.py in this checkout")
-    assert script is not None and script.name == "run.py"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from refsr_blocks.assets import ASSETS_DIR, load_pretrained, pretrained_path
 from refsr_blocks.data import load_image
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.pretrained import ASSETS_DIR, load_pretrained, pretrained_path
 from refsr_blocks.train.reference import prepare_reference
 from refsr_blocks.viz import bicubic_upsample
 

@@ -5,6 +5,9 @@ with its reference controls (``--controls``): a flat grey reference, the bicubic
 its own LR as the reference, and, for items with ground-truth flow, the reference warped by
 that flow (the oracle); next to bicubic and its SISR upsampler alone (``--baselines``). The
 report gives each model's reference gain over the no-information references.
+
+The options are added by :func:`add_eval_arguments` and carried out by :func:`run_eval`, so
+``refsr-blocks eval`` embeds the same command as a sub-parser.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from .harness import evaluate
 from .references import CONTROLS
 from .report import write_report
 
-__all__ = ["add_eval_arguments", "dataset_from_argument", "eval_main"]
+__all__ = ["DESCRIPTION", "add_eval_arguments", "dataset_from_argument", "eval_main", "run_eval"]
+
+#: What the command does, for its ``--help``.
+DESCRIPTION = "Evaluate RefSR checkpoints and baselines (PSNR/SSIM per image and per view)."
 
 BASELINES = ("bicubic", "upsampler")
 _KIND_FIELD = {"lightfield": "root", "pairs": "root", "synthetic": "images"}
@@ -181,19 +187,25 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
     return paths
 
 
+def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate as the options of :func:`add_eval_arguments` say and write the report; returns 0.
+
+    Raises:
+        RefSRError: bad options, checkpoints or data (the callers report it as one line).
+    """
+    paths = _run(args)
+    print(f"wrote {paths['markdown']}, {paths['csv']} and {paths['summary']}")
+    return 0
+
+
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation command line; returns the exit status (0 ok, 2 bad arguments or data)."""
     parser = add_eval_arguments(
-        argparse.ArgumentParser(
-            prog="python -m refsr_blocks.evaluation",
-            description="Evaluate RefSR checkpoints and baselines (PSNR/SSIM per image and per view).",
-        )
+        argparse.ArgumentParser(prog="python -m refsr_blocks.evaluation", description=DESCRIPTION)
     )
     args = parser.parse_args(argv)
     try:
-        paths = _run(args)
-    except (RefSRError, ValueError, FileNotFoundError) as err:
+        return run_eval(args)
+    except RefSRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {paths['markdown']}, {paths['csv']} and {paths['summary']}")
-    return 0

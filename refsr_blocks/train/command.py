@@ -1,4 +1,8 @@
-"""``python -m refsr_blocks.train CONFIG [--resume] [--max-steps N] [--out DIR]``."""
+"""``python -m refsr_blocks.train CONFIG [--resume] [--max-steps N] [--out DIR]``.
+
+The options are added by :func:`add_train_arguments` and carried out by :func:`run_train`, so
+``refsr-blocks train`` embeds the same command as a sub-parser.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import RefSRError
-from .checkpoints import RunExistsError
-from .config import ConfigError, load_config
-from .trainer import TrainingDivergedError, train
 
-__all__ = ["add_train_arguments", "train_main"]
+__all__ = ["DESCRIPTION", "add_train_arguments", "run_train", "train_main"]
 
 #: Exit codes of :func:`train_main`.
 EXIT_OK, EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
+#: What the command does, for its ``--help``.
+DESCRIPTION = (
+    "Train a RefSR model from a configuration file. Exit status: 0 done (or stopped by --max-steps or "
+    "a time limit: resumable), 2 invalid configuration or run directory, 3 the loss diverged, 130 "
+    "interrupted (a checkpoint of the last step was written)."
+)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -47,20 +54,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return parser
 
 
-def train_main(argv: Sequence[str] | None = None) -> int:
-    """Run the training command line; returns the exit status.
+def run_train(args: argparse.Namespace) -> int:
+    """Train as the options of :func:`add_train_arguments` say; returns the exit status.
 
-    Exit status: 0 done (or stopped by ``--max-steps``/time limit, resumable), 2 invalid
-    configuration or run directory, 3 the loss diverged, 130 interrupted (a checkpoint of
-    the last step was written).
+    A diverged loss is reported here (exit status 3); every other mistake (configuration, run
+    directory, data) is raised as a :class:`~refsr_blocks.errors.RefSRError` for the caller to report.
     """
-    parser = add_train_arguments(
-        argparse.ArgumentParser(prog="python -m refsr_blocks.train", description="Train a RefSR model.")
-    )
-    args = parser.parse_args(argv)
+    from .config import load_config
+    from .trainer import TrainingDivergedError, train
+
     out = args.out if args.out is not None else Path("runs") / args.config.stem
+    config = load_config(args.config, args.assignments)
     try:
-        config = load_config(args.config, args.assignments)
         result = train(
             config,
             out,
@@ -69,15 +74,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             max_steps=args.max_steps,
             progress=False if args.no_progress else None,
         )
-    except (ConfigError, RunExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_ERROR
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
-    except RefSRError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_ERROR
     if result.rank != 0:
         return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
     state = "finished" if result.finished else "stopped (continue with --resume)"
@@ -85,3 +84,19 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     val = f", validation PSNR {result.val_psnr:.3f} dB" if result.val_psnr is not None else ""
     print(f"{state} at step {result.step}{timing}{val}; weights: {result.final_model}")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """Run the training command line; returns the exit status.
+
+    Exit status: 0 done (or stopped by ``--max-steps``/time limit, resumable), 2 invalid
+    configuration or run directory, 3 the loss diverged, 130 interrupted (a checkpoint of
+    the last step was written).
+    """
+    parser = add_train_arguments(argparse.ArgumentParser(prog="python -m refsr_blocks.train", description=DESCRIPTION))
+    args = parser.parse_args(argv)
+    try:
+        return run_train(args)
+    except RefSRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from refsr_blocks import build_model
+from refsr_blocks.errors import InputError
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.infer import blend_window, count_tiles, super_resolve, tile_starts
+from refsr_blocks.infer import blend_window, count_tiles, default_windowing, super_resolve, tile_starts
 from refsr_blocks.upsamplers.bicubic import BicubicUpsampler
 
 
@@ -123,19 +124,43 @@ def test_tile_layout() -> None:
 )
 def test_bad_windows_are_rejected(window, stride, message) -> None:
     lr, ref = _pair(8, 8)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         super_resolve(PointwiseRefSR(), lr, ref, window=window, stride=stride, progress=False)
 
 
 def test_bad_inputs_are_rejected() -> None:
+    """Library errors (InputError, still a ValueError) that say what was expected."""
     lr, ref = _pair(8, 8)
-    with pytest.raises(ValueError, match="integer multiple"):
+    with pytest.raises(InputError, match="integer multiple"):
         super_resolve(PointwiseRefSR(), lr, ref[..., :15, :], progress=False)
     lr4, ref4 = _pair(8, 8, scale=4)
-    with pytest.raises(ValueError, match="upscales by 2"):
+    with pytest.raises(InputError, match="upscales by 2: for a 8×8 LR image the reference must be 16×16, got 32×32"):
         super_resolve(PointwiseRefSR(), lr4, ref4, progress=False)
-    with pytest.raises(ValueError, match="blend"):
+    with pytest.raises(InputError, match="blend"):
         super_resolve(PointwiseRefSR(), lr, ref, blend="max", progress=False)
+    with pytest.raises(ValueError):
+        super_resolve(PointwiseRefSR(), lr, ref[..., :15, :], progress=False)
+
+
+class PointwiseRefSR3(PointwiseRefSR):
+    upscale = 3
+
+    def forward(self, lr: Tensor, ref: Tensor) -> Tensor:
+        return 0.7 * F.interpolate(lr, scale_factor=3, mode="nearest") + 0.3 * ref
+
+
+def test_default_windows_are_crossnets_rounded_to_the_scale() -> None:
+    assert default_windowing(2) == default_windowing(4) == default_windowing(8) == (512, 256)
+    assert default_windowing(3) == (510, 255)
+    # ×3 with the defaults: 600×630 outputs need several windows, which must be multiples of 3
+    model = PointwiseRefSR3()
+    lr, ref = _pair(200, 210, scale=3)
+    whole = model(lr, ref)
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape[-2:])))
+    out = super_resolve(model, lr, ref, progress=False)
+    torch.testing.assert_close(out, whole, rtol=0, atol=1e-6)
+    assert set(calls) == {(170, 170)} and len(calls) == count_tiles(600, 630, 510, 255) == 4
 
 
 def test_mode_is_restored_and_output_is_a_normal_tensor() -> None:
