@@ -24,8 +24,12 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import inspect
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -39,6 +43,7 @@ __all__ = [
     "get_component",
     "list_components",
     "list_kinds",
+    "recording",
     "register_component",
     "register_kind",
 ]
@@ -167,6 +172,7 @@ class Registry:
         self._components: dict[str, dict[str, Component]] = {}
         self.before_lookup: Callable[[], None] | None = None
         self._loading = threading.RLock()
+        self._in_hook = False
 
     # -- kinds --------------------------------------------------------------------------
     @property
@@ -181,15 +187,18 @@ class Registry:
         contract: type | str | None = None,
         model_part: bool = True,
         doc: str = "",
-        owner: str = "refsr_blocks",
+        owner: str | None = None,
     ) -> Kind:
         """Add a component kind (see :class:`Kind`); registering the same kind again is a no-op.
+
+        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
 
         Raises:
             RegistryError: the name is invalid, or another owner registered it differently
                 (the message names both).
         """
         _check_name(name, "kind")
+        owner, log = _attribution(owner)
         kind = Kind(name, contract, model_part, doc, owner)
         existing = self._kinds.get(name)
         if existing is not None:
@@ -202,6 +211,8 @@ class Registry:
             )
         self._kinds[name] = kind
         self._components[name] = {}
+        if log is not None:
+            log.append((self, kind, None))
         return kind
 
     def unregister_kind(self, name: str) -> None:
@@ -231,9 +242,11 @@ class Registry:
         factory: Callable[..., Any],
         *,
         override: bool = False,
-        owner: str = "refsr_blocks",
+        owner: str | None = None,
     ) -> Component:
         """Register ``factory`` as component ``name`` of ``kind``.
+
+        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
 
         Raises:
             RegistryError: the kind is unknown, the name is not a valid identifier-like
@@ -245,6 +258,7 @@ class Registry:
         if not callable(factory):
             raise RegistryError(f"component {kind}/{name}: factory {factory!r} is not callable")
         existing = self._components[kind].get(name)
+        owner, log = _attribution(owner)
         defaults, var_kwargs = _signature_defaults(factory)
         component = Component(kind, name, factory, owner, defaults, var_kwargs)
         if existing is not None and not override and existing.factory is not factory:
@@ -254,6 +268,8 @@ class Registry:
                 "pass override=True to replace it on purpose."
             )
         self._components[kind][name] = component
+        if log is not None:
+            log.append((self, component, existing))
         return component
 
     def unregister(self, kind: str, name: str) -> None:
@@ -265,12 +281,16 @@ class Registry:
     def _ensure_loaded(self) -> None:
         if self.before_lookup is None:
             return
-        # A second thread's first lookup waits until the first has finished loading
-        # (re-entrant: the hook registers components and may look them up).
+        # A second thread's first lookup waits here until the first has finished loading:
+        # ``before_lookup`` is cleared only then. The hook's own lookups (same thread, the
+        # lock is re-entrant) pass through.
         with self._loading:
-            if self.before_lookup is not None:
-                hook, self.before_lookup = self.before_lookup, None
-                hook()
+            if self.before_lookup is not None and not self._in_hook:
+                self._in_hook = True
+                try:
+                    self.before_lookup()
+                finally:
+                    self._in_hook, self.before_lookup = False, None
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``.
@@ -313,6 +333,52 @@ def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
     import difflib
 
     return difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+
+
+#: One registration, as :func:`recording` logs it: (registry, new record, record it replaced).
+Change = tuple[Registry, Kind | Component, Kind | Component | None]
+_RECORDING: ContextVar[tuple[str, list[Change]] | None] = ContextVar("refsr_blocks_recording", default=None)
+
+
+@contextmanager
+def recording(owner: str) -> Iterator[list[Change]]:
+    """Attribute the registrations made in this context (thread) to ``owner``, and log them.
+
+    The plugin loader wraps the import of a plugin and its hook in this: inside it,
+    :meth:`Registry.register` and :meth:`Registry.register_kind` (hence
+    :func:`register_component` and :func:`register_kind`) default their ``owner`` to
+    ``owner``, and append every change to the yielded list so that it can be undone.
+    """
+    log: list[Change] = []
+    token = _RECORDING.set((owner, log))
+    try:
+        yield log
+    finally:
+        _RECORDING.reset(token)
+
+
+def _attribution(owner: str | None) -> tuple[str, list[Change] | None]:
+    """The owner of a registration and the log it goes to (``None`` outside :func:`recording`).
+
+    A registration made by refsr_blocks' own code stays the library's even while a plugin
+    loads: a library module imported for the first time by the plugin registers its parts
+    then, and they must not be removed with the plugin.
+    """
+    scope = _RECORDING.get()
+    if scope is None or _called_from_library():
+        return owner or "refsr_blocks", None
+    return owner or scope[0], scope[1]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _called_from_library() -> bool:
+    """Whether the code that called into this module is a file of the refsr_blocks package."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
 
 
 def _check_name(name: object, what: str) -> None:
@@ -387,9 +453,7 @@ def list_components(kind: str | None = None, pattern: str = "*") -> list[str]:
     return REGISTRY.list(kind, pattern)
 
 
-def register_kind(
-    name: str, *, contract: type | str | None = None, model_part: bool = True, doc: str = ""
-) -> Kind:
+def register_kind(name: str, *, contract: type | str | None = None, model_part: bool = True, doc: str = "") -> Kind:
     """Add a component kind to the library-wide registry (see :meth:`Registry.register_kind`).
 
     Example:

@@ -25,6 +25,7 @@ def fresh_registry(monkeypatch):
     from refsr_blocks import registry as registry_module
 
     registry = registry_module.REGISTRY
+    registry.list()  # load plugins first, so they are part of the copy and survive the test
     saved = copy.copy(registry._components), dict(registry._kinds)
     registry._components = {k: dict(v) for k, v in saved[0].items()}
     yield registry

@@ -3,9 +3,9 @@
 Each test installs fake distributions into a temporary folder on ``sys.path``: a module
 copied from ``tests/plugin_fixtures/`` plus a ``<name>-<version>.dist-info/`` folder with
 ``METADATA`` and ``entry_points.txt``, which ``importlib.metadata`` discovers like any
-installed package. Tests use a fresh :class:`Registry` and :class:`PluginManager`; the few
-that exercise the module-level functions swap in a fresh manager, so the global registry is
-never changed.
+installed package. Most tests use a fresh :class:`Registry` and :class:`PluginManager`; the
+ones that build models load their plugin into the global registry through a manager of their
+own, and remove it again (``fresh_registry`` restores the registry as well).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import json
 import runpy
 import shutil
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,19 +26,21 @@ import pytest
 import torch
 from torch import nn
 
-from refsr_blocks import plugins
+from refsr_blocks import build_model, list_kinds, plugins, register_component
 from refsr_blocks.errors import PluginError, RegistryError
 from refsr_blocks.hookspecs import ENTRY_POINT_GROUP, hookimpl
-from refsr_blocks.plugins import (
-    DISABLE_ENV_VAR,
-    PluginInfo,
-    PluginManager,
-    PluginRegistrar,
-    RefSRPluginWarning,
-)
-from refsr_blocks.registry import Registry
+from refsr_blocks.plugins import DISABLE_ENV_VAR, PluginInfo, PluginManager, RefSRPluginWarning
+from refsr_blocks.registry import REGISTRY, Registry, recording
+from refsr_blocks.spec import model_entries
+from refsr_blocks.testing import check_component
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 FIXTURES = Path(__file__).parent / "plugin_fixtures"
+TEXTURE = FIXTURES / "texture_plugin"
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "custom_flow_plugin"
 
@@ -61,9 +65,14 @@ class FakeSite:
         version: str = "1.0",
         entry_point: str | None = None,
         source: Path | None = None,
+        text: str | None = None,
     ) -> None:
-        """Copy a fixture module and write the dist-info declaring it as a plugin."""
-        shutil.copy(source or FIXTURES / f"{module}.py", self.root / f"{module}.py")
+        """Write a fixture module (``text``, or a copy of ``source``) and the dist-info declaring it."""
+        target = self.root / f"{module}.py"
+        if text is not None:
+            target.write_text(text)
+        else:
+            shutil.copy(source or FIXTURES / f"{module}.py", target)
         dist_info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
         dist_info.mkdir()
         (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
@@ -71,6 +80,14 @@ class FakeSite:
         (dist_info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{name} = {module}\n")
         self.distributions.add(dist)
         self.modules.add(module)
+
+    def install_project(self, folder: Path, **kwargs) -> str:
+        """Install a plugin project (pyproject.toml + one module) as its metadata declares; its name."""
+        meta = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+        ((ep_name, module),) = meta["entry-points"][ENTRY_POINT_GROUP].items()
+        options = {"entry_point": ep_name, "source": folder / f"{module}.py", "version": meta["version"]}
+        self.install(meta["name"], module, **{**options, **kwargs})
+        return meta["name"]
 
     def discover(self) -> list[metadata.EntryPoint]:
         """The real entry points of the group, limited to this site's distributions."""
@@ -88,6 +105,7 @@ class FakeSite:
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    REGISTRY.list()  # the global registry loads its own plugins now, before this site is on sys.path
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(DISABLE_ENV_VAR, raising=False)
     fake = FakeSite(tmp_path)
@@ -98,8 +116,10 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
 
 @pytest.fixture
 def registry() -> Registry:
-    """A registry holding two "library" components, owned by refsr_blocks."""
+    """A registry with two kinds and two "library" components, owned by refsr_blocks."""
     fresh = Registry()
+    fresh.register_kind("flow")
+    fresh.register_kind("loss", model_part=False)
     fresh.register("flow", "base_flow", BaseFlow)
     fresh.register("loss", "base_loss", nn.MSELoss)
     return fresh
@@ -142,15 +162,15 @@ def test_a_good_plugin_registers_through_its_entry_point(registry, site) -> None
             version="1.2.3",
             entry_point="good",
             value="refsr_fixture_good",
+            kinds=(),
             components=("flow/fixture_flow",),
             status="loaded",
         )
     ]
 
 
-def test_default_discovery_reads_installed_metadata(site) -> None:
+def test_default_discovery_reads_installed_metadata(registry, site) -> None:
     site.install("refsr-fixture-good", "refsr_fixture_good")
-    registry = Registry()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RefSRPluginWarning)  # whatever else is installed
         records = PluginManager(registry).list_plugins()
@@ -182,8 +202,32 @@ def test_loading_is_lazy_and_happens_once(registry, site) -> None:
     assert calls == [1]
 
 
+def test_concurrent_first_lookups_wait_for_the_plugins(registry, site) -> None:
+    site.install("refsr-fixture-good", "refsr_fixture_good")
+
+    def slow_discover() -> list[metadata.EntryPoint]:
+        time.sleep(0.3)  # every other thread's first lookup arrives while this one loads
+        return site.discover()
+
+    registry.before_lookup = PluginManager(registry, discover=slow_discover).load
+    start = threading.Barrier(4)
+    owners: list[str] = []
+
+    def first_lookup() -> None:
+        start.wait()
+        owners.append(registry.get("flow", "fixture_flow").owner)
+
+    threads = [threading.Thread(target=first_lookup) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert owners == ["refsr-fixture-good"] * 4  # a lookup before the hook ran would have raised
+    assert site.events() == ["refsr_fixture_good import", "refsr_fixture_good hook"]
+
+
 # ---------------------------------------------------------------------------------------
-# broken plugins: one warning each, everything else keeps working
+# broken plugins: one warning each, everything they registered undone
 # ---------------------------------------------------------------------------------------
 def test_a_plugin_that_fails_to_import_is_skipped_with_one_warning(registry, site) -> None:
     site.install("refsr-fixture-broken", "refsr_fixture_broken_import", version="0.4.1")
@@ -229,12 +273,13 @@ def test_a_clash_with_the_library_names_both_owners_and_skips_the_plugin(registr
         manager.load()
     assert len(caught) == 1
     message = str(caught[0].message)
-    assert "'refsr-fixture-clash' 0.1" in message and "PluginError" in message
-    assert "plugin 'refsr-fixture-clash' tried to register flow component 'base_flow'" in message
-    assert "already registered by 'refsr_blocks'" in message
+    assert "'refsr-fixture-clash' 0.1" in message and "RegistryError" in message
+    assert "flow component 'base_flow' is already registered by" in message
+    assert "BaseFlow (registered by refsr_blocks)" in message
+    assert "ClashingFlow (registered by refsr-fixture-clash) tried to register it again" in message
     assert "override=True" in message
     (record,) = manager.list_plugins()
-    assert isinstance(record.error, PluginError)
+    assert isinstance(record.error, RegistryError)
     assert registry.get("flow", "base_flow").factory is BaseFlow
     assert "fixture_clash_ok" not in registry.list("loss")
 
@@ -247,7 +292,8 @@ def test_a_clash_between_two_plugins_names_both_distributions(registry, site) ->
         manager.load()
     (warning,) = caught
     assert "'refsr-fixture-good'" in str(warning.message)
-    assert "already registered by 'refsr-other-plugin'" in str(warning.message)
+    assert "(registered by refsr-other-plugin)" in str(warning.message)
+    assert "(registered by refsr-fixture-good) tried to register it again" in str(warning.message)
 
 
 def test_override_true_replaces_and_unregistering_restores(registry, site) -> None:
@@ -289,18 +335,18 @@ def test_an_invalid_hook_implementation_is_reported(registry, site, module, expe
     manager._pm.check_pending()
 
 
-def test_a_plugin_using_an_unknown_kind_fails_with_the_registry_error(registry) -> None:
+def test_a_registration_that_fails_undoes_the_plugin(registry) -> None:
     class UnknownKind:
         @hookimpl
         def register_components(self, registry):
+            registry.register("loss", "registered_first", nn.L1Loss)
             registry.register("flows", "x", BaseFlow)
 
-    manager = PluginManager(registry, discover=lambda: [])
-    manager.register_plugin(UnknownKind(), name="unknown-kind")
-    with plugin_warnings() as caught:
-        manager.load()
-    (warning,) = caught
-    assert "RegistryError" in str(warning.message) and "Did you mean 'flow'" in str(warning.message)
+    manager = PluginManager(registry, discover=list)
+    with pytest.raises(PluginError, match="RegistryError: unknown component kind 'flows'.*Did you mean 'flow'"):
+        manager.register_plugin(UnknownKind(), name="unknown-kind")
+    assert registry.list("loss") == ["base_loss"]
+    assert manager.list_plugins() == []
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,13 +369,13 @@ def test_the_disable_switch(registry, site, monkeypatch, value, disabled) -> Non
 
 def test_in_process_plugins_still_load_when_entry_points_are_disabled(registry, monkeypatch) -> None:
     monkeypatch.setenv(DISABLE_ENV_VAR, "1")
-    manager = PluginManager(registry, discover=lambda: [])
+    manager = PluginManager(registry, discover=list)
     manager.register_plugin(L1Plugin(), name="in-process")
     assert [p.status for p in manager.list_plugins()] == ["loaded"]
 
 
 # ---------------------------------------------------------------------------------------
-# in-process plugins
+# in-process plugins, and who owns what
 # ---------------------------------------------------------------------------------------
 class L1Plugin:
     """A plugin object registering ``loss/plugin_l1``."""
@@ -342,18 +388,21 @@ class L1Plugin:
         registry.register("loss", "plugin_l1", nn.L1Loss, override=self.override)
 
 
-def test_register_plugin_before_loading_defers_the_hook(registry) -> None:
-    manager = PluginManager(registry, discover=lambda: [])
+def test_register_plugin_loads_the_entry_points_first_then_runs_the_hook(registry, site) -> None:
+    site.install("refsr-fixture-good", "refsr_fixture_good")
+    manager = manager_for(registry, site)
     info = manager.register_plugin(L1Plugin(), name="l1")
-    assert (info.status, info.components) == ("pending", ())
-    assert "plugin_l1" not in registry.list("loss")
-    manager.load()
+    assert (info.status, info.components) == ("loaded", ("loss/plugin_l1",))
+    assert manager.loaded and site.events() == ["refsr_fixture_good import", "refsr_fixture_good hook"]
     assert registry.get("loss", "plugin_l1").owner == "l1"
-    assert [(p.name, p.components, p.status) for p in manager.list_plugins()] == [("l1", ("loss/plugin_l1",), "loaded")]
+    assert [(p.name, p.components, p.status) for p in manager.list_plugins()] == [
+        ("good", ("flow/fixture_flow",), "loaded"),
+        ("l1", ("loss/plugin_l1",), "loaded"),
+    ]
 
 
 def test_register_plugin_after_loading_runs_the_hook_now(registry) -> None:
-    manager = PluginManager(registry, discover=lambda: [])
+    manager = PluginManager(registry, discover=list)
     manager.load()
     info = manager.register_plugin(L1Plugin())
     assert (info.name, info.status, info.components) == ("L1Plugin", "loaded", ("loss/plugin_l1",))
@@ -375,27 +424,24 @@ def test_register_plugin_raises_for_broken_plugins_and_keeps_nothing(registry) -
         def register_componnets(self, registry):
             pass
 
-    manager = PluginManager(registry, discover=lambda: [])
-    manager.load()
-    with pytest.raises(PluginError, match="'raising' failed in register_components: ValueError: bad plugin"):
+    class Clash:
+        @hookimpl
+        def register_components(self, registry):
+            registry.register("flow", "base_flow", nn.Identity)
+
+    manager = PluginManager(registry, discover=list)
+    with pytest.raises(PluginError, match="'raising' failed: ValueError: bad plugin"):
         manager.register_plugin(Raising(), name="raising")
     with pytest.raises(PluginError, match="unknown hook 'register_componnets'"):
         manager.register_plugin(Misspelled(), name="misspelled")
-    with pytest.raises(PluginError, match="already registered by 'refsr_blocks'"):
-        manager.register_plugin(
-            type(
-                "Clash",
-                (),
-                {
-                    "register_components": staticmethod(
-                        hookimpl(lambda registry: registry.register("flow", "base_flow", nn.Identity))
-                    )
-                },
-            )(),
-            name="clash",
-        )
+    with pytest.raises(
+        PluginError, match=r"BaseFlow \(registered by refsr_blocks\); .*Identity \(registered by clash\)"
+    ):
+        manager.register_plugin(Clash(), name="clash")
     assert "half_done" not in registry.list("loss")
+    assert registry.get("flow", "base_flow").factory is BaseFlow
     assert manager.list_plugins() == []
+    manager._pm.check_pending()  # nothing half-registered left in pluggy
     manager.register_plugin(L1Plugin(), name="l1")
     with pytest.raises(PluginError, match="named 'l1' is already registered"):
         manager.register_plugin(L1Plugin(), name="l1")
@@ -413,24 +459,168 @@ def test_in_process_plugins_run_after_entry_points_so_they_can_override(registry
 
     manager = manager_for(registry, site)
     manager.register_plugin(Replacement(), name="mine")
-    manager.load()
     assert [p.name for p in manager.list_plugins()] == ["good", "mine"]
     assert registry.get("flow", "fixture_flow").owner == "mine"
     manager.unregister_all()
     assert registry.list("flow") == ["base_flow"]
 
 
-def test_registrar_records_additions_and_forwards_errors(registry) -> None:
-    registrar = PluginRegistrar(registry, owner="some-dist")
-    assert registrar.kinds == registry.kinds
-    registrar.register("loss", "a", nn.L1Loss)
-    registrar.register("loss", "base_loss", nn.L1Loss, override=True)
-    assert registrar.added == ("loss/a", "loss/base_loss")
-    with pytest.raises(RegistryError, match="invalid component name"):
-        registrar.register("loss", "has space", nn.L1Loss)
-    registrar.rollback()
-    assert registry.list("loss") == ["base_loss"]
-    assert registry.get("loss", "base_loss").factory is nn.MSELoss
+def test_recording_owns_and_logs_registrations_and_nothing_else(registry) -> None:
+    with recording("some-dist") as log:
+        kind = registry.register_kind("texture")
+        added = registry.register("loss", "a", nn.L1Loss)
+        replaced = registry.register("loss", "base_loss", nn.L1Loss, override=True)
+        with pytest.raises(RegistryError, match="invalid component name"):
+            registry.register("loss", "has space", nn.L1Loss)
+        assert registry.register_kind("texture") is kind  # the same kind again: no change, not logged
+    outside = registry.register("loss", "b", nn.L1Loss)
+    assert (kind.owner, added.owner, replaced.owner, outside.owner) == ("some-dist",) * 3 + ("refsr_blocks",)
+    assert [(new.name, old and old.factory) for _, new, old in log] == [
+        ("texture", None),
+        ("a", None),
+        ("base_loss", nn.MSELoss),
+    ]
+    assert all(r is registry for r, _, _ in log)
+
+
+def test_the_library_decorator_is_owned_by_the_plugin_that_runs_it(fresh_registry) -> None:
+    class Decorating:
+        @hookimpl
+        def register_components(self, registry):
+            @register_component("loss", "decorated_plugin_loss")
+            class DecoratedLoss(nn.L1Loss):
+                pass
+
+    manager = PluginManager(REGISTRY, discover=list)
+    info = manager.register_plugin(Decorating(), name="decorating")
+    assert info.components == ("loss/decorated_plugin_loss",)
+    assert REGISTRY.get("loss", "decorated_plugin_loss").owner == "decorating"
+    manager.unregister_plugin("decorating")
+    assert "decorated_plugin_loss" not in REGISTRY.list("loss")
+
+
+def test_a_library_module_first_imported_by_a_plugin_stays_the_librarys(registry) -> None:
+    # Stands for a lazily imported refsr_blocks module (refsr_blocks.data registers the kind
+    # "dataset" when first imported): its registrations must survive the plugin's failure.
+    import refsr_blocks
+
+    library_file = str(Path(refsr_blocks.__file__).parent / "lazily_imported_part.py")
+    library_code = compile(
+        'registry.register_kind("dataset")\nregistry.register("dataset", "library_data", nn.Identity)',
+        library_file,
+        "exec",
+    )
+
+    class ImportsALibraryModule:
+        @hookimpl
+        def register_components(self, registry):
+            exec(library_code, {"registry": registry, "nn": nn})
+            registry.register("loss", "plugin_loss", nn.L1Loss)
+            raise RuntimeError("fails after")
+
+    with pytest.raises(PluginError, match="fails after"):
+        PluginManager(registry, discover=list).register_plugin(ImportsALibraryModule(), name="importer")
+    assert registry.get_kind("dataset").owner == registry.get("dataset", "library_data").owner == "refsr_blocks"
+    assert "plugin_loss" not in registry.list("loss")
+
+
+def test_a_kind_clash_names_both_owners(registry) -> None:
+    class NewFlowKind:
+        @hookimpl
+        def register_components(self, registry):
+            registry.register_kind("flow", contract="my_plugin:FlowContract")
+
+    with pytest.raises(PluginError, match="kind 'flow' is already registered by refsr_blocks .*; new-flow tried"):
+        PluginManager(registry, discover=list).register_plugin(NewFlowKind(), name="new-flow")
+    assert registry.get_kind("flow").owner == "refsr_blocks"
+
+
+# ---------------------------------------------------------------------------------------
+# a plugin that adds a kind and an architecture (tests/plugin_fixtures/texture_plugin)
+# ---------------------------------------------------------------------------------------
+@pytest.fixture
+def texture_plugin(site, fresh_registry) -> Iterator[PluginManager]:
+    """refsr-texture installed and loaded into the global registry, then removed again."""
+    site.install_project(TEXTURE)
+    manager = PluginManager(REGISTRY, discover=site.discover)
+    with plugin_warnings() as caught:
+        manager.load()
+    assert caught == [], [str(w.message) for w in caught]
+    yield manager
+    manager.unregister_all()
+
+
+def test_a_plugin_adds_a_kind_its_components_and_an_architecture(texture_plugin) -> None:
+    (info,) = texture_plugin.list_plugins()
+    assert (info.distribution, info.kinds, info.status) == ("refsr-texture", ("texture_matcher",), "loaded")
+    assert set(info.components) == {"texture_matcher/cosine", "texture_matcher/projected", "model/texture_transfer"}
+    assert REGISTRY.get_kind("texture_matcher").owner == "refsr-texture"
+    assert {REGISTRY.get(*c.split("/")).owner for c in info.components} == {"refsr-texture"}
+    assert "texture_matcher" in list_kinds(model_parts=True)
+    (entry,) = [e for e in model_entries() if e.name == "texture_transfer"]
+    assert (entry.type, entry.architecture) == ("architecture", "texture_transfer")
+
+
+def test_the_plugin_architecture_builds_runs_and_round_trips(texture_plugin) -> None:
+    torch.manual_seed(0)
+    model = build_model("texture_transfer").eval()
+    assert model.spec["components"]["matcher"] == {"name": "cosine", "params": {}}
+    lr, ref = torch.rand(2, 3, 6, 7), torch.rand(2, 3, 24, 28)
+    with torch.no_grad():
+        sr = model(lr, ref)
+        out = model.forward_intermediates(lr, ref)
+    assert sr.shape == (2, 3, 24, 28)
+    assert torch.equal(out["sr"], sr) and out["index"].shape == (2, 6, 7)
+    again = build_model(json.loads(json.dumps(model.spec)))
+    assert again.spec == model.spec
+    again.load_state_dict(model.state_dict(), strict=True)
+    other = build_model("texture_transfer", upscale=2, matcher={"name": "projected", "params": {"dim": 4}})
+    assert other.matcher.project.in_channels == 16 and other.matcher.project.out_channels == 4  # channels injected
+    assert other(lr, torch.rand(2, 3, 12, 14)).shape == (2, 3, 12, 14)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("texture_matcher", "cosine"), ("texture_matcher", "projected")])
+def test_the_plugin_kind_has_a_contract_its_components_pass(texture_plugin, kind, name) -> None:
+    check_component(kind, name)
+
+
+def test_the_plugin_architecture_passes_the_model_contract(texture_plugin) -> None:
+    check_component("model", "texture_transfer", {"params": {"channels": 4}})
+
+
+def test_the_plugin_kind_contract_catches_a_bad_matcher(texture_plugin, fresh_registry) -> None:
+    class Negated(nn.Module):
+        """Scores the best match lowest."""
+
+        def forward(self, query, key):
+            return -REGISTRY.get("texture_matcher", "cosine").factory()(query, key)
+
+    fresh_registry.register("texture_matcher", "negated", Negated)
+    with pytest.raises(AssertionError, match="test_a_map_matches_itself"):
+        check_component("texture_matcher", "negated")
+
+
+def test_a_broken_plugin_that_added_a_kind_is_undone_kind_and_all(site, fresh_registry) -> None:
+    source = (TEXTURE / "refsr_texture.py").read_text()
+    site.install(
+        "refsr-texture-broken",
+        "refsr_texture_broken",
+        text=source + "\nraise RuntimeError('broken after registering')\n",
+    )
+    site.install("refsr-fixture-good", "refsr_fixture_good")
+    kinds_before, models_before = REGISTRY.kinds, REGISTRY.list("model")
+    manager = PluginManager(REGISTRY, discover=site.discover)
+    with plugin_warnings() as caught:
+        manager.load()
+    (warning,) = caught
+    assert "'refsr-texture-broken'" in str(warning.message) and "broken after registering" in str(warning.message)
+    assert REGISTRY.kinds == kinds_before and "texture_matcher" not in list_kinds()
+    assert REGISTRY.list("model") == models_before
+    records = by_name(manager)
+    assert (records["refsr_texture_broken"].kinds, records["refsr_texture_broken"].components) == ((), ())
+    assert records["refsr_texture_broken"].status == "failed: RuntimeError: broken after registering"
+    assert (records["good"].status, records["good"].components) == ("loaded", ("flow/fixture_flow",))
+    manager.unregister_all()
 
 
 # ---------------------------------------------------------------------------------------
@@ -439,31 +629,18 @@ def test_registrar_records_additions_and_forwards_errors(registry) -> None:
 @pytest.fixture
 def global_manager(registry, site, monkeypatch) -> Callable[[], PluginManager]:
     """Point the module-level functions at a fresh registry (the global one is untouched)."""
-    monkeypatch.setattr(plugins, "REGISTRY", registry)
-    monkeypatch.setattr(plugins, "_MANAGER", None)
-    monkeypatch.setattr(plugins, "_default_discover", lambda group: site.discover)
-    return plugins.get_plugin_manager
+    monkeypatch.setattr(plugins, "_MANAGER", manager_for(registry, site))
+    return lambda: plugins._MANAGER
 
 
 def test_module_level_functions_share_one_manager(registry, site, global_manager) -> None:
     site.install("refsr-fixture-good", "refsr_fixture_good", version="1.2.3")
-    assert global_manager() is global_manager()
     plugins.register_plugin(L1Plugin(), name="l1")
     plugins.load_plugins()
     assert [(p.name, p.status) for p in plugins.list_plugins()] == [("good", "loaded"), ("l1", "loaded")]
+    assert global_manager().loaded
     plugins.unregister_plugin("l1")
     assert "plugin_l1" not in registry.list("loss")
-
-
-def test_reset_for_tests_removes_plugin_components_and_rearms(registry, site, global_manager) -> None:
-    site.install("refsr-fixture-good", "refsr_fixture_good")
-    plugins.load_plugins()
-    assert "fixture_flow" in registry.list("flow")
-    plugins._reset_for_tests()
-    assert registry.before_lookup is plugins.load_plugins
-    assert plugins._MANAGER is None
-    registry.before_lookup = None
-    assert registry.list("flow") == ["base_flow"]
 
 
 def test_the_table_and_json_listing(site, global_manager, capsys) -> None:
@@ -472,17 +649,23 @@ def test_the_table_and_json_listing(site, global_manager, capsys) -> None:
     with plugin_warnings():
         assert plugins.main([]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["distribution", "version", "entry", "point", "components", "status"]
+    assert lines[0].split() == ["distribution", "version", "entry", "point", "kinds", "components", "status"]
     good = next(line for line in lines if line.startswith("refsr-fixture-good"))
-    assert good.split() == ["refsr-fixture-good", "1.2.3", "good", "flow/fixture_flow", "loaded"]
+    assert good.split() == ["refsr-fixture-good", "1.2.3", "good", "-", "flow/fixture_flow", "loaded"]
     broken = next(line for line in lines if line.startswith("refsr-fixture-broken"))
     assert "failed: ModuleNotFoundError" in broken
     assert plugins.main(["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert {d["distribution"]: d["components"] for d in data} == {
-        "refsr-fixture-good": ["flow/fixture_flow"],
-        "refsr-fixture-broken": [],
+    assert {d["distribution"]: (d["kinds"], d["components"]) for d in data} == {
+        "refsr-fixture-good": ([], ["flow/fixture_flow"]),
+        "refsr-fixture-broken": ([], []),
     }
+
+
+def test_the_table_lists_kinds(texture_plugin) -> None:
+    table = plugins.format_plugin_table(texture_plugin.list_plugins())
+    (row,) = [line for line in table.splitlines() if line.startswith("refsr-texture")]
+    assert row.split()[:5] == ["refsr-texture", "0.1.0", "texture", "texture_matcher", "texture_matcher/cosine,"]
 
 
 def test_the_table_says_when_there_is_no_plugin() -> None:
@@ -500,7 +683,7 @@ def test_python_m_refsr_blocks_plugins_runs_main(site, global_manager, monkeypat
             runpy.run_module("refsr_blocks.plugins", run_name="__main__")
     assert exit_info.value.code == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "refsr-fixture-good" in line)
-    assert row.split() == ["refsr-fixture-good", "1.2.3", "good", "flow/fixture_flow", "loaded"]
+    assert row.split() == ["refsr-fixture-good", "1.2.3", "good", "-", "flow/fixture_flow", "loaded"]
     assert global_manager().loaded
 
 
@@ -508,20 +691,11 @@ def test_python_m_refsr_blocks_plugins_runs_main(site, global_manager, monkeypat
 # the example plugin of the documentation
 # ---------------------------------------------------------------------------------------
 def test_the_example_plugin_loads_and_honours_the_flow_contract(site) -> None:
-    import tomllib
-
     from refsr_blocks.testing import FlowContract
 
-    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
-    ((ep_name, module),) = meta["project"]["entry-points"]["refsr_blocks"].items()
-    site.install(
-        meta["project"]["name"],
-        module,
-        entry_point=ep_name,
-        source=EXAMPLE / f"{module}.py",
-        version=meta["project"]["version"],
-    )
+    site.install_project(EXAMPLE)
     registry = Registry()
+    registry.register_kind("flow")
     manager = manager_for(registry, site)
     with plugin_warnings() as caught:
         manager.load()

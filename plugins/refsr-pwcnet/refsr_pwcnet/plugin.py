@@ -7,12 +7,13 @@ and calls :func:`register_components`.
 
 from __future__ import annotations
 
-from refsr_blocks.hookspecs import ComponentRegistrar, hookimpl
+from refsr_blocks.hookspecs import hookimpl
+from refsr_blocks.registry import Registry
 
 from .model import PWCNet
 
 
 @hookimpl
-def register_components(registry: ComponentRegistrar) -> None:
+def register_components(registry: Registry) -> None:
     """Register :class:`~refsr_pwcnet.model.PWCNet` as the ``flow`` component ``pwcnet``."""
     registry.register("flow", "pwcnet", PWCNet)

@@ -127,7 +127,8 @@ def test_pyproject_declares_the_entry_point_and_it_registers_pwcnet() -> None:
     import refsr_pwcnet.plugin
 
     registry = Registry()
-    manager = PluginManager(registry, discover=lambda: [])
+    registry.register_kind("flow")
+    manager = PluginManager(registry, discover=list)
     manager.register_plugin(refsr_pwcnet.plugin, name="refsr-pwcnet")
     (info,) = manager.list_plugins()
     assert (info.status, info.components) == ("loaded", ("flow/pwcnet",))
