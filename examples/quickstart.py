@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from refsr_blocks import build_model, list_components, list_models, load_model, save_model
-from refsr_blocks.viz import psnr, synthetic_pair
+from refsr_blocks.evaluation.metrics import psnr
+from refsr_blocks.viz import synthetic_pair
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         sr = model(lr, ref)  # B×3×H×W
         out = model.forward_intermediates(lr, ref)  # a dict of everything the forward computed
     print(f"lr {tuple(lr.shape)} + ref {tuple(ref.shape)} -> sr {tuple(sr.shape)}")
-    print(f"PSNR against the ground truth (random weights, so low): {psnr(sr, hr):.2f} dB")
+    print(f"PSNR against the ground truth (random weights, so low): {float(psnr(sr, hr)[0]):.2f} dB")
 
     # 4. The intermediates: the upsampler's output, one flow per pyramid level (finest
     #    first, level k is 1/2^k of the size, channel 0 = x, 1 = y, in pixels of that level)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from refsr_blocks import build_model, get_component, save_model
 from refsr_blocks.data import SyntheticParallaxDataset, builtin_images
-from refsr_blocks.viz import psnr
+from refsr_blocks.evaluation.metrics import psnr
 
 #: A very small CrossNet (×4, 3 pyramid levels, 8 channels) for --tiny.
 TINY_SPEC = {
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     model.eval()
     with torch.inference_mode():
         scores = [
-            psnr(model(s["lr"][None], s["ref"][None]), s["hr"]) for s in (val_set[i] for i in range(len(val_set)))
+            float(psnr(model(s["lr"][None], s["ref"][None]), s["hr"][None])[0])
+            for s in (val_set[i] for i in range(len(val_set)))
         ]
     print(f"validation PSNR: {sum(scores) / len(scores):.2f} dB over {len(scores)} pairs")
 

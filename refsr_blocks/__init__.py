@@ -17,8 +17,8 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
-# Importing the component modules registers them.
-from . import decoders, encoders, flows, losses, models, prealign, upsamplers, warpers  # noqa: F401
+# Importing the component modules registers them (and the datasets, kind "dataset").
+from . import data, decoders, encoders, flows, losses, models, prealign, upsamplers, warpers  # noqa: F401
 from .build import build_model, create_component
 from .checkpoint import load_model, save_model
 from .errors import (

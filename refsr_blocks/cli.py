@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import assets
-from .errors import CheckpointError, InputError, RefSRError, did_you_mean
+from .errors import CheckpointError, InputError, RefSRError, SpecError, did_you_mean
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -144,15 +144,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _override(text: str) -> tuple[str, Any]:
-    """argparse type of a ``KEY=VALUE`` override: ``(KEY, VALUE parsed as JSON, else the string)``."""
-    from .summary import parse_value
+    """argparse type of a ``KEY=VALUE`` override (see :mod:`refsr_blocks.overrides`)."""
+    from .overrides import parse_override
 
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(
-            f"override {text!r} must look like KEY=VALUE (e.g. upscale=8 or flow.width=0.5)"
-        )
-    return key, parse_value(value)
+    try:
+        return parse_override(text)
+    except SpecError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def cmd_spec(args: argparse.Namespace) -> int:

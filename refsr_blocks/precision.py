@@ -21,17 +21,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["PrecisionReport", "compare_autocast", "psnr", "smooth_pair"]
+from .evaluation.metrics import psnr
+
+__all__ = ["PrecisionReport", "compare_autocast", "smooth_pair"]
 
 
-def psnr(a: Tensor, b: Tensor, peak: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB between two tensors (computed in float64); ``inf`` if equal."""
-    return kornia.metrics.psnr(a.double(), b.double(), peak).item()
+def _psnr_all(a: Tensor, b: Tensor, peak: float = 1.0) -> float:
+    """:func:`~refsr_blocks.evaluation.metrics.psnr` of ``a`` against ``b`` taken as one sample.
+
+    One MSE over every element (whatever the shape, batch included) and no clamping: the
+    outputs compared here are raw model outputs, not images. ``inf`` when equal.
+    """
+    return psnr(a.reshape(1, 1, 1, -1), b.reshape(1, 1, 1, -1), peak=peak, clamp=False).item()
 
 
 def smooth_pair(
@@ -103,6 +108,6 @@ def compare_autocast(model: nn.Module, *inputs: Tensor, dtype: torch.dtype = tor
         output_dtype=str(out.dtype).removeprefix("torch."),
         max_abs_diff=diff.max().item(),
         mean_abs_diff=diff.mean().item(),
-        psnr_db=psnr(out, reference),
-        psnr_range_db=psnr(out, reference, peak=value_range),
+        psnr_db=_psnr_all(out, reference),
+        psnr_range_db=_psnr_all(out, reference, peak=value_range),
     )

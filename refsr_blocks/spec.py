@@ -341,7 +341,7 @@ def check_params(
     settable = {k: v for k, v in component.defaults.items() if k not in supplied}
     resolved: dict[str, Any] = {}
     for key, value in params.items():
-        ppath = f"{path}.{key}"
+        ppath = f"{path}.{key}" if path else key
         if key in supplied:
             raise SpecError(ppath, f"{key!r} is set by {supplier or 'someone else'}, not here")
         if key not in settable and not component.accepts_var_kwargs:
@@ -355,7 +355,7 @@ def check_params(
         if key in resolved:
             continue
         if default is inspect.Parameter.empty:
-            raise SpecError(f"{path}.{key}", f"{what} requires this parameter")
+            raise SpecError(f"{path}.{key}" if path else key, f"{what} requires this parameter")
         resolved[key] = _plain(default, f"{path}.{key}")
     return resolved
 
@@ -521,7 +521,8 @@ def apply_overrides(
             components[slot] = current
         else:
             raise SpecError(
-                key, f"unknown override for {arch.name!r}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted)}."
+                key,
+                f"unknown override for {arch.name!r}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted)}.",
             )
     out["params"], out["components"] = params, components
     return out

@@ -10,11 +10,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
 from torch import nn
+
+# The one override syntax (YAML values); re-exported because the CLI imported it from here.
+from .overrides import parse_overrides
 
 __all__ = ["format_summary", "main", "summarize"]
 
@@ -30,8 +32,7 @@ def summarize(model: nn.Module) -> list[tuple[str, str, int]]:
     names = {slot: entry["name"] for slot, entry in spec.get("components", {}).items()}
     rows = []
     for child_name, child in model.named_children():
-        slot = "encoder" if child_name.endswith("_encoder") else child_name
-        rows.append((child_name, names.get(slot, type(child).__name__), count_parameters(child)))
+        rows.append((child_name, names.get(child_name, type(child).__name__), count_parameters(child)))
     rows.append(("total", spec.get("model", type(model).__name__), count_parameters(model)))
     return rows
 
@@ -41,25 +42,6 @@ def format_summary(rows: Sequence[tuple[str, str, int]]) -> str:
     lines = ["| part | component | parameters |", "| --- | --- | ---: |"]
     lines += [f"| {part} | {name} | {count:,} |" for part, name, count in rows]
     return "\n".join(lines)
-
-
-def parse_value(text: str) -> object:
-    """A command-line value: JSON if it parses (numbers, true, lists), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, object]:
-    """``["upscale=8", "flow.width=0.5"]`` → ``{"upscale": 8, "flow.width": 0.5}``."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} must look like KEY=VALUE (e.g. upscale=8 or flow.width=0.5)")
-        out[key] = parse_value(value)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,8 +13,8 @@ the documentation shows:
 - :func:`comparison_panel`: named results side by side, with their PSNR against the ground
   truth in the labels;
 - :func:`error_panel`: absolute errors as heat maps on one shared scale;
-- :func:`render_intermediates`: all of the above from one ``return_intermediates=True``
-  forward of a CrossNet model, written to a folder.
+- :func:`render_intermediates`: all of the above from one ``forward_intermediates`` call
+  of a model (every CrossNet variant has it), written to a folder.
 
 Only torch, torchvision (for the flow colour wheel) and Pillow (for the labels) are used.
 
@@ -53,7 +53,7 @@ __all__ = [
     "grid",
     "hstack",
     "labelled",
-    "psnr",
+    "model_intermediates",
     "refsr_figure",
     "render_intermediates",
     "save_png",
@@ -195,27 +195,14 @@ def save_png(image: Tensor, path: str | Path) -> Path:
 
 
 # -- measures and colour maps -------------------------------------------------------------
-def psnr(pred: Tensor, target: Tensor, *, shave: int = 0) -> float:
-    """PSNR in dB of one image against another (``inf`` when equal), for labels.
-
-    The measure of :func:`refsr_blocks.evaluation.metrics.psnr` (RGB, prediction clamped
-    to [0, 1], float64), for one 3×H×W (or 1×3×H×W) image.
-
-    Args:
-        pred, target: same shape, values in [0, 1].
-        shave: pixels ignored at each border (0, the whole image, as the CrossNet paper).
-
-    Example:
-        >>> import torch
-        >>> round(psnr(torch.full((3, 8, 8), 0.5), torch.full((3, 8, 8), 0.6)), 2)
-        20.0
-    """
-    from .evaluation.metrics import psnr as batch_psnr
+def _psnr_db(pred: Tensor, target: Tensor, *, border: int = 0) -> float:
+    """:func:`refsr_blocks.evaluation.metrics.psnr` of one image (3×H×W or 1×3×H×W), for labels."""
+    from .evaluation.metrics import psnr
 
     a, b = _image(pred, "pred"), _image(target, "target")
     if a.shape != b.shape:
         raise ValueError(f"pred {tuple(a.shape)} and target {tuple(b.shape)} must have the same shape")
-    return float(batch_psnr(a[None], b[None], border=shave)[0])
+    return float(psnr(a[None], b[None], border=border)[0])
 
 
 def colorize(values: Tensor, vmax: float | None = None) -> Tensor:
@@ -280,7 +267,7 @@ def flow_levels_panel(flows: Sequence[Tensor], *, min_width: int = MIN_PANEL_WID
     the levels line up; labels give each level's true size.
 
     Args:
-        flows: level k as 2×h_k×w_k or 1×2×h_k×w_k (e.g. ``CrossNetOutput.flows``).
+        flows: level k as 2×h_k×w_k or 1×2×h_k×w_k (e.g. ``forward_intermediates(lr, ref)["flows"]``).
     """
     if not flows:
         raise ValueError("flows is empty")
@@ -347,7 +334,7 @@ def comparison_panel(
     images: Mapping[str, Tensor],
     ground_truth: Tensor | None = None,
     *,
-    shave: int = 0,
+    border: int = 0,
     min_width: int = MIN_PANEL_WIDTH,
 ) -> Tensor:
     """Named results side by side, then the ground truth; labels carry PSNR when it is given.
@@ -355,7 +342,8 @@ def comparison_panel(
     Args:
         images: label → 3×H×W result, in display order (e.g. bicubic, SISR, CrossNet).
         ground_truth: the HR image; when given, each label reads ``"name 27.41 dB"``.
-        shave: border pixels ignored by the PSNR.
+        border: pixels cropped from each side before the PSNR (as in
+            :func:`~refsr_blocks.evaluation.metrics.psnr`).
     """
     if not images:
         raise ValueError("images is empty")
@@ -363,7 +351,7 @@ def comparison_panel(
     factor = display_factor(first.shape[-1], min_width)
     tiles = []
     for name, img in images.items():
-        label = name if ground_truth is None else f"{name} {psnr(img, ground_truth, shave=shave):.2f} dB"
+        label = name if ground_truth is None else f"{name} {_psnr_db(img, ground_truth, border=border):.2f} dB"
         tiles.append(labelled(_enlarge(_image(img, name), factor), label))
     if ground_truth is not None:
         tiles.append(labelled(_enlarge(_image(ground_truth, "ground_truth"), factor), "ground truth"))
@@ -398,7 +386,7 @@ def refsr_figure(
     small = _image(lr, "lr")
     factor = max(1, round(width / small.shape[-1]))
     top_row = [labelled(_enlarge(small, factor), "LR input"), labelled(_image(ref, "ref"), "reference")]
-    top_row += [labelled(_image(img, name), f"{name} {psnr(img, hr):.2f} dB") for name, img in results.items()]
+    top_row += [labelled(_image(img, name), f"{name} {_psnr_db(img, hr):.2f} dB") for name, img in results.items()]
     top_row.append(labelled(hr, "ground truth"))
     if box is None:
         side = max(8, width // 4)
@@ -469,6 +457,47 @@ def bicubic_upsample(lr: Tensor, scale: int) -> Tensor:
     return out if batched else out[0]
 
 
+def model_intermediates(model: nn.Module, lr: Tensor, ref: Tensor) -> dict[str, Any]:
+    """``model.forward_intermediates(lr, ref)`` for one pair, on the model's device, without autograd.
+
+    Args:
+        model: any module with a ``forward_intermediates(lr, ref) -> dict`` method (every
+            CrossNet variant); it is put in eval mode.
+        lr: 3×h×w or 1×3×h×w in [0, 1].
+        ref: 3×H×W or 1×3×H×W.
+
+    Returns:
+        The model's dict: at least ``sr`` (1×3×H×W); CrossNet adds ``upsampled``
+        (1×3×H×W), ``flows`` and ``warped_ref`` (lists per level, finest first),
+        ``warped_image`` and ``shift`` (``None`` when unused).
+
+    Raises:
+        ValueError: the model has no ``forward_intermediates``, or it does not return a dict
+            with ``sr``, or ``lr``/``ref`` hold more than one pair.
+    """
+    forward_intermediates = getattr(model, "forward_intermediates", None)
+    if not callable(forward_intermediates):
+        raise ValueError(
+            f"{type(model).__name__} has no forward_intermediates(lr, ref) method, so there are no intermediates "
+            "to draw; models that expose their flows and upsampled image (every CrossNet variant) have one"
+        )
+    lr_b = lr if lr.ndim == 4 else lr[None]
+    ref_b = ref if ref.ndim == 4 else ref[None]
+    if lr_b.shape[0] != 1 or ref_b.shape[0] != 1:
+        raise ValueError("pass one (lr, ref) pair, not a batch")
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    model.eval()
+    with torch.no_grad():
+        out = forward_intermediates(lr_b.float().to(device), ref_b.float().to(device))
+    if not isinstance(out, Mapping) or not isinstance(out.get("sr"), Tensor):
+        raise ValueError(
+            f"{type(model).__name__}.forward_intermediates returned {type(out).__name__}; "
+            "expected a dict with at least 'sr' (the output image)"
+        )
+    return dict(out)
+
+
 def render_intermediates(
     model: nn.Module,
     lr: Tensor,
@@ -479,60 +508,56 @@ def render_intermediates(
     prefix: str = "",
     min_width: int = MIN_PANEL_WIDTH,
 ) -> dict[str, Path]:
-    """Run ``model(lr, ref, return_intermediates=True)`` once and write its pictures.
+    """Run ``model.forward_intermediates(lr, ref)`` once and draw what it returns.
 
-    Files written to ``out_dir`` (each name preceded by ``prefix``):
+    Files written to ``out_dir`` (each name preceded by ``prefix``), each only when the
+    intermediates it needs are present:
 
-    - ``flows.png``: :func:`flow_levels_panel` of the estimated flows;
-    - ``warp.png``: :func:`warp_panel`: the reference warped with the level-0 flow onto the
-      upsampled LR image, which is the target the flow estimator aligns to;
-    - ``comparison.png``: bicubic | the model's upsampler (SISR) | the model's output, plus
-      the ground truth and PSNRs when ``hr`` is given;
-    - ``errors.png`` (only with ``hr``): :func:`error_panel` of the three results.
+    - ``flows.png`` (needs ``flows``): :func:`flow_levels_panel` of the estimated flows;
+    - ``warp.png`` (needs ``flows``): :func:`warp_panel`: the reference warped with the
+      level-0 flow onto the upsampled LR image (``upsampled``; bicubic when the model
+      returns none), which is the target the flow estimator aligns to;
+    - ``comparison.png``: bicubic | the model's upsampler (``upsampled``, "SISR") | the
+      model's output (``sr``, labelled with the model's class name), plus the ground truth
+      and PSNRs when ``hr`` is given;
+    - ``errors.png`` (only with ``hr``): :func:`error_panel` of the same results.
 
     Args:
-        model: a model whose forward accepts ``return_intermediates=True`` and returns a
-            :class:`~refsr_blocks.models.crossnet.CrossNetOutput` (every CrossNet variant).
+        model: a model with ``forward_intermediates(lr, ref) -> dict`` (see
+            :func:`model_intermediates`).
         lr: 3×h×w or 1×3×h×w in [0, 1].
         ref: 3×H×W or 1×3×H×W, H = s·h.
         hr: the ground truth, 3×H×W, if known.
 
     Returns:
         Picture name (``"flows"``, ``"warp"``, ``"comparison"``, ``"errors"``) → path.
-    """
-    from .models.crossnet import CrossNetOutput
 
+    Raises:
+        ValueError: the model has no ``forward_intermediates`` (see :func:`model_intermediates`).
+    """
+    out = model_intermediates(model, lr, ref)
     lr_b = lr if lr.ndim == 4 else lr[None]
     ref_b = ref if ref.ndim == 4 else ref[None]
-    if lr_b.shape[0] != 1 or ref_b.shape[0] != 1:
-        raise ValueError("render_intermediates takes one (lr, ref) pair, not a batch")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    model.eval()
-    with torch.no_grad():
-        try:
-            out = model(lr_b.float().to(device), ref_b.float().to(device), return_intermediates=True)
-        except TypeError as err:
-            raise ValueError(f"{type(model).__name__} does not accept return_intermediates=True: {err}") from None
-    if not isinstance(out, CrossNetOutput):
-        raise ValueError(f"{type(model).__name__} returned {type(out).__name__}, not a CrossNetOutput")
     scale = ref_b.shape[-1] // lr_b.shape[-1]
-    results = {
-        "bicubic": bicubic_upsample(lr_b, scale)[0],
-        "SISR": out.upsampled[0].clamp(0, 1),
-        "CrossNet": out.sr[0].clamp(0, 1),
-    }
+    results = {"bicubic": bicubic_upsample(lr_b, scale)[0]}
+    if isinstance(out.get("upsampled"), Tensor):
+        results["SISR"] = out["upsampled"][0].clamp(0, 1)
+    results[type(model).__name__] = out["sr"][0].clamp(0, 1)
     out_dir = Path(out_dir)
-    paths = {
-        "flows": save_png(
-            flow_levels_panel([f[0] for f in out.flows], min_width=min_width), out_dir / f"{prefix}flows.png"
-        ),
-        "warp": save_png(
-            warp_panel(results["SISR"], ref_b[0], out.flows[0][0], target_label="upsampled LR", min_width=min_width),
+    paths: dict[str, Path] = {}
+    flows = out.get("flows") or []
+    if flows:
+        paths["flows"] = save_png(
+            flow_levels_panel([f[0] for f in flows], min_width=min_width), out_dir / f"{prefix}flows.png"
+        )
+        target, label = (results["SISR"], "upsampled LR") if "SISR" in results else (results["bicubic"], "bicubic LR")
+        paths["warp"] = save_png(
+            warp_panel(target, ref_b[0], flows[0][0], target_label=label, min_width=min_width),
             out_dir / f"{prefix}warp.png",
-        ),
-        "comparison": save_png(comparison_panel(results, hr, min_width=min_width), out_dir / f"{prefix}comparison.png"),
-    }
+        )
+    paths["comparison"] = save_png(
+        comparison_panel(results, hr, min_width=min_width), out_dir / f"{prefix}comparison.png"
+    )
     if hr is not None:
         paths["errors"] = save_png(error_panel(results, hr, min_width=min_width), out_dir / f"{prefix}errors.png")
     return paths

@@ -16,10 +16,16 @@ Modules:
 - :mod:`~refsr_blocks.data.synthetic`: :class:`SyntheticParallaxDataset`, :func:`make_parallax_pair`.
 - :mod:`~refsr_blocks.data.augment`: flips/rotations, parallax shift, aligned crops.
 - :mod:`~refsr_blocks.data.sources`: :func:`builtin_images`, :func:`load_image_folder`.
+
+The three datasets are registered components of kind ``"dataset"`` (``synthetic``,
+``lightfield``, ``pairs``), which is how training configurations name them; a plugin adds
+one with ``register_component("dataset", NAME, factory)``, the factory taking ``scale``,
+``seed`` and ``transform`` keywords as these do.
 """
 
 from __future__ import annotations
 
+from ..registry import register_component, register_kind
 from .augment import (
     Compose,
     RandomCrop,
@@ -45,6 +51,15 @@ from .photometric import PhotometricJitter
 from .procedural import procedural_image
 from .sources import builtin_image_source, builtin_images, load_image_folder
 from .synthetic import ParallaxPair, SyntheticParallaxDataset, make_parallax_pair, synthesize_parallax
+
+register_kind(
+    "dataset",
+    model_part=False,
+    doc="RefSR data: factory(scale=, seed=, transform=, ...) -> dataset of {'lr', 'ref', 'hr', ...} dicts",
+)
+register_component("dataset", "synthetic", SyntheticParallaxDataset)
+register_component("dataset", "lightfield", LightFieldDataset)
+register_component("dataset", "pairs", PairFolderDataset)
 
 __all__ = [
     "SUPPORTED_SCALES",

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.warp import inside_frame
 from ._checks import check_crop, check_fits, check_scale
 from ._random import randint
-from ._warp import inside_frame
 from .errors import DataError
 
 __all__ = [

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.warp import backward_warp, pixel_grid, sample
 from ._checks import check_positive_int
 from ._random import randint, uniform, uniform_float
-from ._warp import create_meshgrid
 from .errors import DataError
 
 __all__ = ["invert_displacement", "random_layered_disparity"]
@@ -146,27 +146,27 @@ def invert_displacement(displacement: Tensor, *, iterations: int = 100, tol: flo
         shape = tuple(displacement.shape) if isinstance(displacement, Tensor) else type(displacement).__name__
         raise DataError(f"displacement must be 2×H×W or B×2×H×W, got {shape}")
     squeeze = displacement.ndim == 3
-    d = (displacement.unsqueeze(0) if squeeze else displacement).float()
-    _, _, h, w = d.shape
-    # Work in grid_sample's normalised coordinates (align_corners=True): grid = base + flow·scale.
-    base = create_meshgrid(h, w, normalized_coordinates=True, dtype=torch.float32)
-    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
-
-    def sample_d(flow_hw2: Tensor) -> Tensor:
-        grid = torch.addcmul(base, flow_hw2, scale)
-        out = F.grid_sample(d, grid, mode="bilinear", padding_mode="border", align_corners=True)
-        return out.permute(0, 2, 3, 1)
-
-    flow = d.permute(0, 2, 3, 1).contiguous()
+    # channels_last: the warp reads pixel rows, so it then needs no transposed copy of ``d``.
+    d = (displacement.unsqueeze(0) if squeeze else displacement).float().contiguous(memory_format=torch.channels_last)
+    b, _, h, w = d.shape
+    # flow(p) ← d(p + flow(p)), sampled as the library's warp samples (bilinear, border
+    # replication, exact pixel coordinates). Each pixel iterates on its own, and one whose
+    # value comes back unchanged is fixed for good: only the pixels still moving are sampled
+    # again, which gives bit for bit what iterating the whole field gives, several times faster.
+    grid = pixel_grid(h, w, d.device).flatten(2)  # 1×2×(H·W)
+    flow = d.flatten(2).clone(memory_format=torch.contiguous_format)  # B×2×(H·W)
+    moving = torch.arange(h * w, device=d.device)
     for k in range(iterations):
-        new = sample_d(flow)
-        if k % 4 == 3 and float((new - flow).abs().amax()) < tol * 0.1:
-            flow = new
+        old = flow[:, :, moving]
+        new = sample(d, grid[:, :, moving] + old)
+        flow[:, :, moving] = new
+        if k % 4 == 3 and float((new - old).abs().amax()) < tol * 0.1:
             break
-        flow = new
-    residual = (sample_d(flow) - flow).abs().amax(dim=-1).unsqueeze(1)
-    converged = residual < tol
-    flow = flow.permute(0, 3, 1, 2).contiguous()
+        moving = moving[(new != old).any(dim=1).any(dim=0)]
+        if not moving.numel():
+            break
+    flow = flow.view(b, 2, h, w)
+    converged = (backward_warp(d, flow) - flow).abs().amax(dim=1, keepdim=True) < tol
     if squeeze:
         return flow.squeeze(0), converged.squeeze(0)
     return flow, converged

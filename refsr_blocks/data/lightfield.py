@@ -143,7 +143,7 @@ class LightFieldDataset(RefSRDataset):
         self,
         root: str | Path,
         scale: int = 4,
-        views: Iterable[int] = range(1, 8),
+        views: Iterable[int] = (1, 2, 3, 4, 5, 6, 7),
         *,
         angular: int = 14,
         block: int = 8,

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 import kornia
 import torch
 from torch import Tensor
 
+from ..errors import did_you_mean
 from ._checks import check_image
 from ._random import uniform
 from .errors import DataError
 
-__all__ = ["PhotometricJitter"]
+__all__ = ["DEFAULT_PHOTOMETRIC", "PhotometricJitter", "photometric_jitter"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,36 @@ class PhotometricJitter:
         if self.noise > 0:
             out = out + sigma * torch.randn(out.shape, generator=generator)
         return out.clamp(0, 1).to(img.dtype)
+
+
+#: The default amounts of :class:`PhotometricJitter`, as plain data (what a configuration states).
+DEFAULT_PHOTOMETRIC: Mapping[str, float] = MappingProxyType(dataclasses.asdict(PhotometricJitter()))
+
+
+def photometric_jitter(
+    value: PhotometricJitter | Mapping[str, Any] | None, what: str = "photometric"
+) -> PhotometricJitter | None:
+    """A :class:`PhotometricJitter` from itself, from a mapping of its amounts, or ``None`` (none).
+
+    Args:
+        value: the jitter, ``{"gamma": 0.1, ...}`` (missing amounts take their defaults), or None.
+        what: how error messages name the value.
+
+    Raises:
+        DataError: an unknown amount (with the closest name), or an amount out of range.
+
+    Example:
+        >>> photometric_jitter({"noise": 0.0}) == PhotometricJitter(noise=0.0)
+        True
+    """
+    if value is None or isinstance(value, PhotometricJitter):
+        return value
+    if not isinstance(value, Mapping):
+        raise DataError(f"{what} must be a PhotometricJitter, a mapping of its amounts or None, got {value!r}")
+    for key in value:
+        if key not in DEFAULT_PHOTOMETRIC:
+            raise DataError(
+                f"{what}: unknown amount {key!r}.{did_you_mean(key, DEFAULT_PHOTOMETRIC)} "
+                f"Amounts: {', '.join(DEFAULT_PHOTOMETRIC)}."
+            )
+    return PhotometricJitter(**value)

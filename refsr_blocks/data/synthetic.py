@@ -1,8 +1,9 @@
 """Synthetic parallax pairs: a reference view made from any single image, with known flow.
 
 Given a target image, a smooth depth-layered disparity field ``d`` (mostly horizontal, up to
-±``max_disparity`` px) defines the reference ``ref[q] = target[q - d(q)]`` (bicubic, reflected
-at the border), then small photometric differences are applied to the reference. The returned
+±``max_disparity`` px) defines the reference ``ref[q] = target[q - d(q)]`` (bicubic
+:func:`~refsr_blocks.ops.warp.backward_warp`, the image mirrored beyond its border), then
+small photometric differences are applied to the reference. The returned
 flow satisfies the library's warp convention where the pixel is visible in the reference::
 
     target[p] ≈ ref[p + flow[p]]        (flow channel 0 = x, channel 1 = y, pixels)
@@ -14,24 +15,25 @@ download: any folder of photos (or :func:`~refsr_blocks.data.sources.builtin_ima
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.warp import backward_warp, inside_frame
 from ._checks import check_fits, check_image, float_image
 from ._dataset import CropMode, RefSRDataset
 from ._random import randint, uniform_float
-from ._warp import backward_warp, inside_frame
 from .augment import Sample
 from .degradation import crop_to_multiple, downsample
 from .disparity import invert_displacement, random_layered_disparity
 from .errors import DataError
 from .io import list_images, load_image, read_image_size
-from .photometric import PhotometricJitter
+from .photometric import DEFAULT_PHOTOMETRIC, PhotometricJitter, photometric_jitter
 
 __all__ = ["ParallaxPair", "SyntheticParallaxDataset", "make_parallax_pair", "synthesize_parallax"]
 
@@ -55,6 +57,27 @@ class ParallaxPair:
     flow: Tensor
     valid: Tensor
     disparity: Tensor
+
+
+def _warp_mirrored(image: Tensor, flow: Tensor) -> Tensor:
+    """``out[p] = image[p + flow[p]]`` (bicubic), reading a mirror image beyond the border.
+
+    A second camera sees content where the first sees none; mirrored content resembles it
+    more than the replicated edge pixels a plain warp reads there.
+
+    Args:
+        image: C×H×W.
+        flow: 2×H×W in pixels.
+
+    Returns:
+        C×H×W, the dtype of ``image`` (not clamped: bicubic overshoots at sharp edges).
+    """
+    h, w = image.shape[-2:]
+    reach = math.ceil(float(flow.abs().amax())) + 2 if flow.numel() else 2  # cubic taps reach 2 px
+    ph, pw = min(reach, h - 1), min(reach, w - 1)  # one reflection (F.pad's limit); border beyond
+    padded = F.pad(image[None], (pw, pw, ph, ph), mode="reflect")
+    padded_flow = F.pad(flow[None], (pw, pw, ph, ph))  # values there are cropped away
+    return backward_warp(padded, padded_flow, mode="bicubic")[0, :, ph : ph + h, pw : pw + w]
 
 
 def synthesize_parallax(
@@ -85,7 +108,7 @@ def synthesize_parallax(
     )
     if global_shift:
         disparity[0] += uniform_float(-float(global_shift), float(global_shift), generator)
-    ref = backward_warp(hr, -disparity, mode="bicubic", padding_mode="reflection").clamp(0.0, 1.0)
+    ref = _warp_mirrored(hr, -disparity).clamp(0.0, 1.0)
     flow, converged = invert_displacement(disparity)
     valid = (converged & inside_frame(flow)).float()
     if photometric is not None:
@@ -140,7 +163,8 @@ class SyntheticParallaxDataset(RefSRDataset):
         seed: None (torch's global RNG: new pairs each time) or an int (item ``i`` fixed per
             (seed, epoch, i), e.g. a validation set).
         length: number of items (default ``len(images)``).
-        photometric: the reference's photometric changes, ``None`` for none.
+        photometric: the reference's photometric changes: a :class:`PhotometricJitter`, a
+            mapping of its amounts (default: its default amounts), or ``None`` for none.
         crop_mode: ``"random"`` (default) or ``"center"``.
         transform: optional callable applied last to the item dict.
         layers, boundary_sigma, vertical: passed to
@@ -158,7 +182,7 @@ class SyntheticParallaxDataset(RefSRDataset):
         max_disparity: float = 15.0,
         seed: int | None = None,
         length: int | None = None,
-        photometric: PhotometricJitter | None = _DEFAULT_JITTER,
+        photometric: PhotometricJitter | Mapping[str, float] | None = DEFAULT_PHOTOMETRIC,
         crop_mode: CropMode = "random",
         transform: Callable[..., Sample] | None = None,
         layers: tuple[int, int] = (2, 4),
@@ -209,7 +233,7 @@ class SyntheticParallaxDataset(RefSRDataset):
         if isinstance(global_shift, bool) or not isinstance(global_shift, (int, float)) or not global_shift >= 0:
             raise DataError(f"global_shift must be a number >= 0 (pixels), got {global_shift!r}")
         self.global_shift = float(global_shift)
-        self.photometric = photometric
+        self.photometric = photometric_jitter(photometric)
         self._disparity_options = {"layers": layers, "boundary_sigma": boundary_sigma, "vertical": vertical}
         # Fail now, not in a worker, on bad disparity options.
         random_layered_disparity(4, 4, self.max_disparity, torch.Generator(), **self._disparity_options)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ..errors import RefSRError
 from ..train.config import ConfigError, read_config_file
-from ..train.datasets import DATASET_KINDS, VAL_SEED, build_dataset
+from ..train.datasets import VAL_SEED, build_dataset
 from .baselines import Method, bicubic, methods_from_checkpoint
 from .harness import evaluate
 from .references import CONTROLS
@@ -46,7 +46,7 @@ def dataset_entry_from_argument(data: str, split: str = "test") -> tuple[dict[st
     training configuration, whose ``data.<split>`` entry is used.
     """
     kind, sep, rest = data.partition(":")
-    if sep and kind in DATASET_KINDS and not Path(data).exists():
+    if sep and kind in _KIND_FIELD and not Path(data).exists():
         return {"kind": kind, _KIND_FIELD[kind]: rest}, data
     raw = read_config_file(data)
     if "kind" in raw:

@@ -1,9 +1,14 @@
 """PSNR and SSIM per image, on RGB (as CrossNet reports) or on the luma channel Y.
 
+These are the library's only PSNR and SSIM: evaluation, training logs, picture labels
+(:mod:`refsr_blocks.viz`) and precision checks (:mod:`refsr_blocks.precision`) all call them.
+
 Conventions:
 
 - images are B×3×H×W floats in [0, 1]; the prediction is clamped to [0, 1] first (what
-  saving it as an image would do) and both are computed in float64;
+  saving it as an image would do) and both are computed in float64. :func:`psnr` also
+  measures tensors that are not images (``clamp=False``, any ``peak``), e.g. a model's raw
+  output under autocast against float32;
 - ``y_channel=True`` uses Y of :func:`kornia.color.rgb_to_ycbcr` (full-range BT.601,
   Y = 0.299 R + 0.587 G + 0.114 B in [0, 1]). MATLAB's ``rgb2ycbcr``, used by much of the SR
   literature, maps Y to [16, 235]/255 instead: the same error is then 219/255 as large, so
@@ -59,29 +64,62 @@ def crop_border(img: Tensor, border: int) -> Tensor:
     return img[..., border : h - border, border : w - border]
 
 
-def prepare_pair(pred: Tensor, target: Tensor, *, border: int = 0, y_channel: bool = False) -> tuple[Tensor, Tensor]:
-    """Clamp, convert to float64, optionally take Y, crop the border: what both metrics measure."""
+def prepare_pair(
+    pred: Tensor, target: Tensor, *, border: int = 0, y_channel: bool = False, clamp: float | None = 1.0
+) -> tuple[Tensor, Tensor]:
+    """Clamp, convert to float64, optionally take Y, crop the border: what both metrics measure.
+
+    Args:
+        pred, target: B×C×H×W.
+        border: pixels cropped from each side.
+        y_channel: take the luma Y (needs C = 3).
+        clamp: ``pred`` is clamped to [0, clamp]; ``None`` leaves it as it is.
+
+    Returns:
+        ``(pred, target)``, float64, B×C'×(H-2·border)×(W-2·border) with C' = 1 on Y.
+    """
     _check(pred, target)
-    pred = pred.detach().to(torch.float64).clamp(0.0, 1.0)
+    pred = pred.detach().to(torch.float64)
+    if clamp is not None:
+        pred = pred.clamp(0.0, clamp)
     target = target.detach().to(torch.float64)
     if y_channel:
         pred, target = to_y(pred), to_y(target)
     return crop_border(pred, border), crop_border(target, border)
 
 
-def psnr(pred: Tensor, target: Tensor, *, border: int = 0, y_channel: bool = False) -> Tensor:
-    """Peak signal-to-noise ratio per image, ``10·log10(1 / MSE)`` in dB.
+def psnr(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    border: int = 0,
+    y_channel: bool = False,
+    peak: float = 1.0,
+    clamp: bool = True,
+) -> Tensor:
+    """Peak signal-to-noise ratio per image, ``10·log10(peak² / MSE)`` in dB.
 
     Args:
-        pred, target: B×C×H×W in [0, 1].
+        pred, target: B×C×H×W in [0, ``peak``].
         border: pixels cropped from each side first.
         y_channel: measure on Y instead of RGB (needs C = 3).
+        peak: the largest possible value (1 for images in [0, 1]).
+        clamp: clamp ``pred`` to [0, ``peak``] first (what saving an image does); ``False``
+            compares raw values, e.g. two runs of a model with random weights.
 
     Returns:
         A float64 tensor of B values (``inf`` for identical images).
+
+    Example:
+        >>> import torch
+        >>> a, b = torch.full((1, 3, 4, 4), 2.0), torch.full((1, 3, 4, 4), 2.5)  # not images
+        >>> psnr(a, b, peak=5.0, clamp=False).item()  # 10·log10(25 / 0.25)
+        20.0
     """
-    p, t = prepare_pair(pred, target, border=border, y_channel=y_channel)
-    return torch.stack([kornia.metrics.psnr(p[i], t[i], 1.0) for i in range(p.shape[0])])
+    if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not 0 < peak < float("inf"):
+        raise ValueError(f"peak must be a finite number > 0, got {peak!r}")
+    p, t = prepare_pair(pred, target, border=border, y_channel=y_channel, clamp=float(peak) if clamp else None)
+    return torch.stack([kornia.metrics.psnr(p[i], t[i], float(peak)) for i in range(p.shape[0])])
 
 
 def ssim(pred: Tensor, target: Tensor, *, border: int = 0, y_channel: bool = False, window_size: int = 11) -> Tensor:

@@ -220,7 +220,9 @@ def build_crossnet(spec: dict[str, Any]) -> CrossNet:
     lr_encoder = instantiate(spec, "lr_encoder")
     ref_encoder = None if p["shared_encoder"] else instantiate(spec, "ref_encoder")
     lr_channels = list(_pyramid_channels(lr_encoder, p["scales"], "lr_encoder"))
-    ref_channels = lr_channels if ref_encoder is None else list(_pyramid_channels(ref_encoder, p["scales"], "ref_encoder"))
+    ref_channels = (
+        lr_channels if ref_encoder is None else list(_pyramid_channels(ref_encoder, p["scales"], "ref_encoder"))
+    )
     return CrossNet(
         upsampler=instantiate(spec, "upsampler"),
         flow=instantiate(spec, "flow"),
@@ -267,11 +269,22 @@ CROSSNET = register_component(
             ),
             "prealign": Slot("prealign", "none", doc="global shift of the reference before flow estimation"),
             "flow": Slot(
-                "flow", "flownets_plus", {"scales": "scales", "in_channels": "image_channels"}, ("scales",), "cross-scale flow"
+                "flow",
+                "flownets_plus",
+                {"scales": "scales", "in_channels": "image_channels"},
+                ("scales",),
+                "cross-scale flow",
             ),
-            "lr_encoder": Slot("encoder", "crossnet", _ENCODER_INJECT, ("scales",), "encoder of the upsampled LR image"),
+            "lr_encoder": Slot(
+                "encoder", "crossnet", _ENCODER_INJECT, ("scales",), "encoder of the upsampled LR image"
+            ),
             "ref_encoder": Slot(
-                "encoder", None, _ENCODER_INJECT, ("scales",), "reference encoder (default: as lr_encoder)", "lr_encoder"
+                "encoder",
+                None,
+                _ENCODER_INJECT,
+                ("scales",),
+                "reference encoder (default: as lr_encoder)",
+                "lr_encoder",
             ),
             "warper": Slot("warper", "bilinear", doc="backward warp of reference features"),
             "decoder": Slot(

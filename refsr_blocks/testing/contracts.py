@@ -21,7 +21,6 @@ from ..ops.flow import level_size
 from ..registry import REGISTRY, Component
 
 __all__ = [
-    "contract_for",
     "ComponentContract",
     "DecoderContract",
     "EncoderContract",
@@ -31,6 +30,7 @@ __all__ = [
     "UpsamplerContract",
     "WarperContract",
     "check_component",
+    "contract_for",
 ]
 
 #: Image sizes every contract runs at: one odd, one even (H, W).

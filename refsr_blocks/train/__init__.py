@@ -12,12 +12,11 @@ from __future__ import annotations
 from .checkpoints import Checkpoint, RunDirectory, RunExistsError
 from .command import add_train_arguments, train_main
 from .config import ConfigError, DataConfig, RuntimeConfig, ScheduleConfig, TrainConfig, load_config
-from .datasets import DATASET_KINDS, build_dataset
+from .datasets import build_dataset
 from .reference import prepare_reference
 from .trainer import Trainer, TrainingDivergedError, TrainResult, train
 
 __all__ = [
-    "DATASET_KINDS",
     "Checkpoint",
     "ConfigError",
     "DataConfig",

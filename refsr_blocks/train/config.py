@@ -26,8 +26,11 @@ schedule and the runtime options. Every section and key has a default except
       amp: none                        # none | bf16 | fp16 (fp16 on CUDA only)
       checkpoint_every: 1000
 
-Errors are :class:`ConfigError` naming the key (``schedule.milestones[1]``), what was wrong
-and what is accepted.
+The sections are pydantic dataclasses: pydantic checks the types (strictly: ``"4"`` is not an
+integer, ``true`` is not a number), the ranges and the keys; validators add what types cannot
+say (milestones increase, the loss is registered, a dataset entry fits its dataset). Every
+error becomes a :class:`ConfigError` (the library's :class:`~refsr_blocks.errors.SpecError`)
+naming the key (``schedule.milestones[1]``), what was wrong and what is accepted.
 """
 
 from __future__ import annotations
@@ -35,19 +38,30 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
-import yaml
+from pydantic import (
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+    with_config,
+)
+from pydantic import dataclasses as pydantic_dataclasses
+from typing_extensions import NotRequired, TypedDict, is_typeddict
 
-from ..errors import RefSRError, SpecError
-from ..registry import closest
+from ..errors import SpecError, UnknownComponentError, did_you_mean
+from ..overrides import parse_override
 from ..spec import read_mapping_file
+from .objective import AUX_TERMS, IMAGE_OUTPUTS, aux_term_parameters
 
 __all__ = [
     "AMP_MODES",
@@ -58,30 +72,119 @@ __all__ = [
     "ScheduleConfig",
     "TrainConfig",
     "apply_assignments",
+    "join_path",
     "load_config",
     "read_config_file",
+    "validate",
 ]
 
-AMP_MODES = ("none", "bf16", "fp16")
-REFERENCE_MODES = ("real", "blank")
+#: A malformed training or evaluation configuration: the library's one path-carrying error,
+#: :class:`~refsr_blocks.errors.SpecError` (``.path`` such as ``schedule.milestones[1]``,
+#: ``.message``), under the name the training code has always raised and caught.
+ConfigError = SpecError
+
+AmpMode = Literal["none", "bf16", "fp16"]
+ReferenceMode = Literal["real", "blank"]
+AMP_MODES: tuple[str, ...] = typing.get_args(AmpMode)
+REFERENCE_MODES: tuple[str, ...] = typing.get_args(ReferenceMode)
+
+# -- value types: strict scalars (YAML's 4 is an int, "4" a string, true a bool) ------------------
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+Float = Annotated[float, Strict()]  # ints are accepted (and become floats), bools and strings not
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0)]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0)]
+Beta = Annotated[float, Strict(), Field(ge=0, lt=1)]
+
+#: pydantic settings of every section: unknown keys and non-finite numbers (``.nan``) are errors.
+SECTION_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
+_section = pydantic_dataclasses.dataclass(frozen=True, config=SECTION_CONFIG)
 
 
-class ConfigError(RefSRError, ValueError):
-    """A training or evaluation configuration is malformed.
+def join_path(base: str, child: str) -> str:
+    """``join_path("schedule", "loss.name")`` → ``schedule.loss.name``; ``[i]`` children attach directly."""
+    if not base or not child:
+        return base or child
+    return f"{base}{child}" if child.startswith("[") else f"{base}.{child}"
 
-    Attributes:
-        path: dotted location of the mistake, e.g. ``schedule.milestones[1]``.
-        message: what was wrong and what is accepted.
+
+# -- mapping-valued settings (kept as plain dicts) ----------------------------------------------------
+@with_config(SECTION_CONFIG)
+class LossSetting(TypedDict):
+    """``{name: <registered loss>, params: {...}}``."""
+
+    name: Str
+    params: NotRequired[dict[str, Any]]
+
+
+@with_config(SECTION_CONFIG)
+class AuxTermSetting(TypedDict):
+    """``{name: flow_epe|warp|<registered loss>, weight: 1.0, on: sr, params: {...}}``."""
+
+    name: Str
+    weight: NotRequired[NonNegativeFloat]
+    on: NotRequired[Literal[IMAGE_OUTPUTS]]  # type: ignore[valid-type]  # a tuple of names
+    params: NotRequired[dict[str, Any]]
+
+
+@with_config(SECTION_CONFIG)
+class InitSetting(TypedDict):
+    """``{path: MODEL_FILE, parts: [upsampler, ...]}``."""
+
+    path: Str
+    parts: NotRequired[list[Str] | None]
+
+
+def _normalise_loss(loss: Mapping[str, Any] | str) -> dict[str, Any]:
+    """``{"name", "params"}`` of a registered loss; the params checked against its signature.
+
+    Raises:
+        ConfigError: with a path relative to the loss setting (``name``, ``params.eps``).
     """
+    from ..registry import get_component
+    from ..spec import check_params
 
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+    if isinstance(loss, str):
+        loss = {"name": loss}
+    try:
+        component = get_component("loss", loss["name"])
+    except UnknownComponentError as err:
+        raise ConfigError("name", str(err)) from None
+    params = dict(loss.get("params") or {})
+    check_params(component, params, "params")
+    return {"name": loss["name"], "params": params}
+
+
+def _normalise_aux(term: Mapping[str, Any]) -> dict[str, Any]:
+    """An auxiliary term with its defaults (weight 1, ``on: sr`` for image losses).
+
+    Raises:
+        ConfigError: with a path relative to the term (``on``, ``params.sigma``).
+    """
+    name, weight, params = term["name"], float(term.get("weight", 1.0)), dict(term.get("params") or {})
+    if name in AUX_TERMS:
+        if "on" in term:
+            raise ConfigError("on", f"{name!r} reads the flows; 'on' applies to image losses only")
+        accepted = aux_term_parameters(name)
+        for key in params:
+            if key not in accepted:
+                raise ConfigError(
+                    f"params.{key}",
+                    f"unknown parameter of {name!r}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted)}.",
+                )
+        return {"name": name, "weight": weight, "params": params}
+    try:
+        loss = _normalise_loss({"name": name, "params": params})
+    except ConfigError as err:
+        raise ConfigError(err.path, f"{err.message} (or one of {', '.join(AUX_TERMS)})") from None
+    return {**loss, "weight": weight, "on": term.get("on", "sr")}
 
 
 # -- sections -------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@_section
 class ScheduleConfig:
     """Optimisation schedule (defaults: the CrossNet paper).
 
@@ -104,27 +207,60 @@ class ScheduleConfig:
         lr_scale: per-sub-module learning-rate factors, e.g. ``{upsampler: 0.1}``.
     """
 
-    steps: int = 200_000
-    batch_size: int = 4
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    milestones: tuple[float, ...] = (0.75,)
-    gamma: float = 0.1
-    loss: dict[str, Any] | str = field(default_factory=lambda: {"name": "charbonnier", "params": {}})
-    grad_clip: float | None = None
-    aux_losses: tuple[dict[str, Any], ...] = ()
-    part: str | None = None
-    freeze: tuple[str, ...] = ()
-    lr_scale: dict[str, Any] = field(default_factory=dict)
+    steps: PositiveInt = 200_000
+    batch_size: PositiveInt = 4
+    lr: PositiveFloat = 1e-4
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+    milestones: tuple[Int | Float, ...] = (0.75,)
+    gamma: PositiveFloat = 0.1
+    loss: LossSetting | Str = dataclasses.field(default_factory=lambda: {"name": "charbonnier", "params": {}})
+    grad_clip: PositiveFloat | None = None
+    aux_losses: tuple[AuxTermSetting, ...] = ()
+    part: Str | None = None
+    freeze: tuple[Str, ...] = ()
+    lr_scale: dict[Str, NonNegativeFloat] = dataclasses.field(default_factory=dict)
+
+    @field_validator("loss")
+    @classmethod
+    def _registered_loss(cls, loss: Mapping[str, Any] | str) -> dict[str, Any]:
+        return _normalise_loss(loss)
+
+    @field_validator("aux_losses")
+    @classmethod
+    def _known_terms(cls, terms: tuple[Mapping[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        out = []
+        for i, term in enumerate(terms):
+            try:
+                out.append(_normalise_aux(term))
+            except ConfigError as err:
+                raise ConfigError(join_path(f"[{i}]", err.path), err.message) from None
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _milestones_increase(self) -> ScheduleConfig:
+        if len({isinstance(m, int) for m in self.milestones}) > 1:
+            raise ConfigError(
+                "milestones", "use either step numbers (ints) or fractions of steps (floats in (0, 1)), not both"
+            )
+        for i, m in enumerate(self.milestones):
+            if isinstance(m, int) and m <= 0:
+                raise ConfigError(f"milestones[{i}]", f"a step milestone must be > 0, got {m!r}")
+            if isinstance(m, float) and not 0 < m < 1:
+                raise ConfigError(
+                    f"milestones[{i}]", f"a fractional milestone must be in (0, 1), got {m!r}; write steps as ints"
+                )
+        if any(b <= a for a, b in itertools.pairwise(self.milestone_steps())):
+            raise ConfigError("milestones", f"must increase strictly, got {list(self.milestones)!r}")
+        return self
 
     def milestone_steps(self) -> list[int]:
         """The milestones as absolute step numbers."""
         return [int(m) if isinstance(m, int) else round(m * self.steps) for m in self.milestones]
 
 
-@dataclass(frozen=True)
+@_section
 class DataConfig:
     """Datasets: one entry each (``{"kind": ..., <dataset parameters>}``, see
     :mod:`refsr_blocks.train.datasets`).
@@ -136,13 +272,23 @@ class DataConfig:
         num_workers: DataLoader worker processes for the training set.
     """
 
-    train: dict[str, Any]
-    val: dict[str, Any] | None = None
-    test: dict[str, Any] | None = None
-    num_workers: int = 0
+    train: dict[Str, Any]
+    val: dict[Str, Any] | None = None
+    test: dict[Str, Any] | None = None
+    num_workers: NonNegativeInt = 0
+
+    @model_validator(mode="after")
+    def _dataset_entries(self) -> DataConfig:
+        from .datasets import check_dataset_entry
+
+        for name in ("train", "val", "test"):
+            entry = getattr(self, name)
+            if entry is not None:
+                check_dataset_entry(entry, name)
+        return self
 
 
-@dataclass(frozen=True)
+@_section
 class RuntimeConfig:
     """How the run executes; changing these on ``--resume`` is allowed.
 
@@ -160,19 +306,32 @@ class RuntimeConfig:
         progress: show a tqdm progress bar.
     """
 
-    device: str = "auto"
-    amp: str = "none"
-    channels_last: bool = True
-    threads: int | None = None
-    log_every: int = 50
-    val_every: int | None = 1000
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
-    time_limit_minutes: float | None = None
-    progress: bool = True
+    device: Str = "auto"
+    amp: AmpMode = "none"
+    channels_last: Bool = True
+    threads: PositiveInt | None = None
+    log_every: PositiveInt = 50
+    val_every: PositiveInt | None = 1000
+    checkpoint_every: PositiveInt = 1000
+    keep_checkpoints: PositiveInt = 2
+    time_limit_minutes: PositiveFloat | None = None
+    progress: Bool = True
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+        return device
+
+    @model_validator(mode="after")
+    def _fp16_needs_cuda(self) -> RuntimeConfig:
+        if self.amp == "fp16" and self.device == "cpu":
+            raise ConfigError("amp", "fp16 autocast needs CUDA; on CPU use 'bf16' or 'none'")
+        return self
 
 
-@dataclass(frozen=True)
+@_section
 class TrainConfig:
     """A whole training configuration; build it with :func:`load_config`.
 
@@ -190,11 +349,21 @@ class TrainConfig:
 
     model: dict[str, Any]
     data: DataConfig
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    seed: int = 0
-    reference: str = "real"
-    init: dict[str, Any] | None = None
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    seed: Int = 0
+    reference: ReferenceMode = "real"
+    init: InitSetting | None = None
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _resolved_spec(cls, model: Any) -> dict[str, Any]:
+        return _resolve_model(model)
+
+    @field_validator("init")
+    @classmethod
+    def _all_init_keys(cls, init: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        return None if init is None else {"path": init["path"], "parts": init.get("parts")}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML safe) that :func:`load_config` reads back to an equal config."""
@@ -203,7 +372,6 @@ class TrainConfig:
         return _plain(out)
 
 
-# -- generic checking ------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -212,284 +380,221 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
-def _check_type(value: Any, hint: Any, path: str) -> Any:
-    """``value`` converted to ``hint`` (lists become tuples), or a :class:`ConfigError`."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        errors = []
-        for option in inner:
-            try:
-                return _check_type(value, option, path)
-            except ConfigError as err:
-                errors.append(err.message)
-        raise ConfigError(path, " or ".join(errors) + ("; or null" if type(None) in args else ""))
-    if hint is Any:
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(path, f"expected true or false, got {_describe(value)}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, f"expected an integer, got {_describe(value)}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(path, f"expected a finite number, got {_describe(value)}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(path, f"expected a string, got {_describe(value)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(path, f"expected a list, got {_describe(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_check_type(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(path, f"expected a list of {len(args)} values, got {len(value)}: {value!r}")
-        return tuple(_check_type(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict or hint is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(path, f"expected a mapping, got {_describe(value)}")
-        return dict(value)
-    raise TypeError(f"unsupported config type {hint!r} at {path}")  # pragma: no cover - a bug here
-
-
-def _section(cls: type, data: Any, path: str) -> Any:
-    """Build the dataclass ``cls`` from a mapping, checking keys and types."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(path, f"expected a mapping of settings, got {_describe(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        key_path = f"{path}.{key}" if path else str(key)
-        if key not in fields:
-            hint = closest(str(key), list(fields))
-            did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
-            raise ConfigError(key_path, f"unknown setting.{did_you_mean} Accepted: {', '.join(fields)}.")
-        kwargs[key] = _check_type(value, hints[key], key_path)
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{path}.{missing[0]}" if path else missing[0], "this setting is required")
-    return cls(**kwargs)
-
-
-def _positive(value: float | int | None, path: str, *, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(path, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-
-
-def _one_of(value: str, options: Sequence[str], path: str) -> None:
-    if value not in options:
-        hint = closest(value, list(options))
-        did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise ConfigError(path, f"must be one of {', '.join(map(repr, options))}, got {value!r}.{did_you_mean}")
-
-
-# -- sections with meaning -------------------------------------------------------------------
-def _normalise_loss(loss: Any) -> dict[str, Any]:
-    from ..errors import UnknownComponentError
-    from ..registry import get_component
-
-    if isinstance(loss, str):
-        loss = {"name": loss, "params": {}}
-    if not isinstance(loss, Mapping) or not isinstance(loss.get("name"), str):
-        raise ConfigError("schedule.loss", f"expected a loss name or {{name: ..., params: {{...}}}}, got {loss!r}")
-    unknown = set(loss) - {"name", "params"}
-    if unknown:
-        raise ConfigError(f"schedule.loss.{sorted(unknown)[0]}", "unknown key; accepted: name, params")
-    params = loss.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError("schedule.loss.params", f"expected a mapping, got {_describe(params)}")
-    try:
-        component = get_component("loss", loss["name"])
-    except UnknownComponentError as err:
-        raise ConfigError("schedule.loss.name", str(err)) from None
-    for key in params:
-        if key not in component.defaults and not component.accepts_var_kwargs:
-            accepted = ", ".join(component.defaults) or "(none)"
-            raise ConfigError(
-                f"schedule.loss.params.{key}", f"unknown parameter of loss {loss['name']!r}; accepted: {accepted}"
-            )
-    return {"name": loss["name"], "params": dict(params)}
-
-
-def _check_schedule(schedule: ScheduleConfig) -> ScheduleConfig:
-    for name in ("steps", "batch_size", "lr", "gamma", "eps"):
-        _positive(getattr(schedule, name), f"schedule.{name}")
-    _positive(schedule.weight_decay, "schedule.weight_decay", allow_zero=True)
-    _positive(schedule.grad_clip, "schedule.grad_clip")
-    for i, beta in enumerate(schedule.betas):
-        if not 0 <= beta < 1:
-            raise ConfigError(f"schedule.betas[{i}]", f"must be in [0, 1), got {beta!r}")
-    kinds = {isinstance(m, int) for m in schedule.milestones}
-    if len(kinds) > 1:
-        raise ConfigError(
-            "schedule.milestones", "use either step numbers (ints) or fractions of steps (floats in (0, 1)), not both"
-        )
-    for i, m in enumerate(schedule.milestones):
-        if isinstance(m, int) and m <= 0:
-            raise ConfigError(f"schedule.milestones[{i}]", f"a step milestone must be > 0, got {m!r}")
-        if isinstance(m, float) and not 0 < m < 1:
-            raise ConfigError(
-                f"schedule.milestones[{i}]", f"a fractional milestone must be in (0, 1), got {m!r}; write steps as ints"
-            )
-    steps = schedule.milestone_steps()
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise ConfigError("schedule.milestones", f"must increase strictly, got {list(schedule.milestones)!r}")
-    for name, factor in schedule.lr_scale.items():
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 0:
-            raise ConfigError(f"schedule.lr_scale.{name}", f"expected a number >= 0, got {factor!r}")
-    aux = tuple(_normalise_aux(term, f"schedule.aux_losses[{i}]") for i, term in enumerate(schedule.aux_losses))
-    return dataclasses.replace(schedule, loss=_normalise_loss(schedule.loss), aux_losses=aux)
-
-
-def _normalise_aux(term: Mapping[str, Any], path: str) -> dict[str, Any]:
-    from .objective import AUX_TERMS, IMAGE_OUTPUTS, aux_term_parameters
-
-    unknown = set(term) - {"name", "weight", "on", "params"}
-    if unknown:
-        raise ConfigError(f"{path}.{sorted(unknown)[0]}", "unknown key; accepted: name, weight, on, params")
-    name = term.get("name")
-    weight = term.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
-        raise ConfigError(f"{path}.weight", f"expected a number >= 0, got {weight!r}")
-    params = term.get("params") or {}
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"{path}.params", f"expected a mapping, got {_describe(params)}")
-    on = term.get("on", "sr")
-    if name in AUX_TERMS:
-        if "on" in term:
-            raise ConfigError(f"{path}.on", f"{name!r} reads the flows; 'on' applies to image losses only")
-        accepted = aux_term_parameters(name)
-        for key in params:
-            if key not in accepted:
-                raise ConfigError(
-                    f"{path}.params.{key}", f"unknown parameter of {name!r}; accepted: {', '.join(accepted)}"
-                )
-        return {"name": name, "weight": float(weight), "params": dict(params)}
-    if not isinstance(name, str):
-        raise ConfigError(f"{path}.name", f"expected {', '.join(AUX_TERMS)} or a registered loss, got {name!r}")
-    _one_of(on, IMAGE_OUTPUTS, f"{path}.on")
-    try:
-        loss = _normalise_loss({"name": name, "params": dict(params)})
-    except ConfigError as err:
-        raise ConfigError(path, f"{err.message} (or one of {', '.join(AUX_TERMS)})") from None
-    return {**loss, "weight": float(weight), "on": on}
-
-
-def _check_init(init: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if init is None:
-        return None
-    unknown = set(init) - {"path", "parts"}
-    if unknown:
-        raise ConfigError(f"init.{sorted(unknown)[0]}", "unknown key; accepted: path, parts")
-    path = init.get("path")
-    if not isinstance(path, str):
-        raise ConfigError("init.path", f"expected the path of a model file, got {path!r}")
-    parts = init.get("parts")
-    if parts is not None and not (isinstance(parts, list) and all(isinstance(p, str) for p in parts)):
-        raise ConfigError("init.parts", f"expected a list of sub-module names, got {parts!r}")
-    return {"path": path, "parts": parts}
-
-
-def _check_runtime(runtime: RuntimeConfig) -> RuntimeConfig:
-    _one_of(runtime.amp, AMP_MODES, "runtime.amp")
-    device = runtime.device
-    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-        raise ConfigError("runtime.device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if runtime.amp == "fp16" and device == "cpu":
-        raise ConfigError("runtime.amp", "fp16 autocast needs CUDA; on CPU use 'bf16' or 'none'")
-    for name in ("threads", "log_every", "val_every", "checkpoint_every", "keep_checkpoints", "time_limit_minutes"):
-        _positive(getattr(runtime, name), f"runtime.{name}")
-    return runtime
-
-
 def _resolve_model(model: Any) -> dict[str, Any]:
-    """The resolved spec for the ``model`` section (see the module docstring for its forms)."""
+    """The resolved spec for the ``model`` section (see the module docstring for its forms).
+
+    Raises:
+        ConfigError: with a path relative to the section (``preset``, ``overrides.upscal``).
+    """
     from ..build import spec_from
     from ..spec import apply_overrides, resolve_spec
 
     overrides: Mapping[str, Any] = {}
     if isinstance(model, str):
         source: Any = model
-        where = "model"
+        where = ""
     elif isinstance(model, Mapping) and ("preset" in model or "spec" in model):
-        unknown = set(model) - {"preset", "spec", "overrides"}
+        unknown = sorted(set(model) - {"preset", "spec", "overrides"})
         if unknown:
-            raise ConfigError(f"model.{sorted(unknown)[0]}", "unknown key; accepted: preset, spec, overrides")
+            accepted = ["preset", "spec", "overrides"]
+            raise ConfigError(
+                unknown[0], f"unknown key.{did_you_mean(unknown[0], accepted)} Accepted: preset, spec, overrides."
+            )
         if ("preset" in model) == ("spec" in model):
-            raise ConfigError("model", "give either 'preset' (a name) or 'spec' (a spec dict or file), not both")
-        where = "model.preset" if "preset" in model else "model.spec"
-        source = model.get("preset", model.get("spec"))
-        if "preset" in model and not isinstance(source, str):
-            raise ConfigError("model.preset", f"expected a preset name, got {_describe(source)}")
+            raise ConfigError("", "give either 'preset' (a name) or 'spec' (a spec dict or file), not both")
+        where = "preset" if "preset" in model else "spec"
+        source = model[where]
+        if where == "preset" and not isinstance(source, str):
+            raise ConfigError("preset", f"expected a preset name, got {type(source).__name__} {source!r}")
         overrides = model.get("overrides") or {}
         if not isinstance(overrides, Mapping):
-            raise ConfigError("model.overrides", f"expected a mapping, got {_describe(overrides)}")
+            raise ConfigError("overrides", f"expected a mapping, got {type(overrides).__name__} {overrides!r}")
     elif isinstance(model, Mapping) and "model" in model:
-        source, where = dict(model), "model"
+        source, where = dict(model), ""
     else:
         raise ConfigError(
-            "model",
+            "",
             "expected a preset name, a spec file path, {preset: NAME, overrides: {...}}, "
             f"{{spec: SPEC_OR_PATH, overrides: {{...}}}} or a spec dict; got {model!r}",
         )
     try:
         spec = spec_from(source)
     except SpecError as err:
-        raise ConfigError(f"{where}.{err.path}" if err.path else where, err.message) from None
+        raise ConfigError(join_path(where, err.path), err.message) from None
     except KeyError as err:  # UnknownComponentError: an unknown preset
         raise ConfigError(where, str(err)) from None
     if overrides:
         try:
             spec = apply_overrides(spec, dict(overrides))
         except SpecError as err:
-            raise ConfigError(f"model.overrides.{err.path}" if err.path else "model.overrides", err.message) from None
+            raise ConfigError(join_path("overrides", err.path), err.message) from None
+    return resolve_spec(spec)  # its SpecErrors name paths inside the spec, relative to ``model``
+
+
+# -- pydantic's errors as ConfigErrors ---------------------------------------------------------------
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "dataclass_type": "a mapping of settings",
+}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_UNKNOWN_KEY = ("unexpected_keyword_argument", "extra_forbidden")
+_MISSING_KEY = ("missing", "missing_argument", "missing_keyword_only_argument")
+
+
+def _document_path(loc: tuple[int | str, ...], data: Any, names_a_key: bool) -> str:
+    """The dotted path of a pydantic error location inside ``data``.
+
+    Locations also hold the tags of union members (``'int'``, ``'LossSetting'``); they name
+    no place in the document and are dropped: a string step is kept only where ``data`` has
+    that key, or, when the error ``names_a_key`` (a missing or unknown one), as the last step.
+    """
+    path, node = "", data
+    for i, step in enumerate(loc):
+        if isinstance(step, int) and isinstance(node, (list, tuple)):
+            path, node = f"{path}[{step}]", node[step] if step < len(node) else None
+        elif (
+            isinstance(step, str)
+            and isinstance(node, Mapping)
+            and (step in node or (names_a_key and i == len(loc) - 1))
+        ):
+            path, node = join_path(path, step), node.get(step)
+    return path
+
+
+def _unwrap(tp: Any) -> Any:
+    """``tp`` without ``Annotated``/``NotRequired``/``Required`` wrappers."""
+    while typing.get_origin(tp) in (Annotated, NotRequired, typing.Required, typing.NotRequired):
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _keys_at(tp: Any, loc: Sequence[int | str]) -> list[str]:
+    """The keys accepted by the dataclass or TypedDict found at ``loc`` inside type ``tp``."""
+    i = 0
+    while True:
+        tp = _unwrap(tp)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (Union, types.UnionType):
+            members = [_unwrap(a) for a in args if a is not type(None)]
+            tagged = [m for m in members if i < len(loc) and getattr(m, "__name__", None) == loc[i]]
+            if tagged:  # pydantic names the union member it tried
+                tp, i = tagged[0], i + 1
+            elif len(members) == 1:  # X | None: no tag, the step belongs to X
+                tp = members[0]
+            else:
+                return []
+            continue
+        if i == len(loc):
+            break
+        step, i = loc[i], i + 1
+        if dataclasses.is_dataclass(tp) or is_typeddict(tp):
+            tp = typing.get_type_hints(tp, include_extras=True).get(str(step))
+        elif origin is tuple and isinstance(step, int):
+            tp = args[0] if len(args) == 2 and args[1] is Ellipsis else args[min(step, len(args) - 1)]
+        elif origin in (list, dict):
+            tp = args[-1]
+        else:
+            return []
+    if dataclasses.is_dataclass(tp) or is_typeddict(tp):
+        return list(typing.get_type_hints(tp))
+    return []
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """What was wrong, in words, for one pydantic error (without its location)."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    got = f"got {type(value).__name__} {value!r}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, {got}"
+    if kind in _BOUNDS:
+        limit = next(iter(ctx.values()))
+        return f"expected a number {_BOUNDS[kind]} {limit:g}, got {value!r}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"must be one of {', '.join(map(repr, choices))}, got {value!r}.{did_you_mean(value, choices)}"
+    if kind in _MISSING_KEY:
+        return "this setting is required"
+    if kind == "too_long":
+        return f"expected at most {ctx.get('max_length')} values, got {ctx.get('actual_length')}: {value!r}"
+    return str(error.get("msg", kind))
+
+
+def _config_error(err: ValidationError, data: Any, root: Any, prefix: str) -> ConfigError:
+    """The first of pydantic's errors as a :class:`ConfigError` with its dotted path.
+
+    Args:
+        err: pydantic's errors.
+        data: the validated document (for the paths).
+        root: the validated type (for the accepted keys of an unknown one).
+        prefix: where ``data`` sits in the configuration.
+    """
+    found: list[tuple[int, str, str]] = []  # (rank, path, message); unknown keys first
+    for error in err.errors():
+        loc = tuple(error["loc"])
+        path = _document_path(loc, data, error["type"] in (*_UNKNOWN_KEY, *_MISSING_KEY))
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecError):  # raised by a validator, relative to its value
+            found.append((1, join_path(path, cause.path), cause.message))
+        elif error["type"] in _UNKNOWN_KEY:
+            key = str(loc[-1])
+            accepted = [k for k in _keys_at(root, loc[:-1]) if k != key]
+            hint = did_you_mean(key, accepted)
+            found.append((0, path, f"unknown setting.{hint} Accepted: {', '.join(accepted) or '(none)'}."))
+        elif error["type"] == "missing" and loc and isinstance(loc[-1], int):  # a list too short
+            values = error["input"]
+            message = f"expected at least {loc[-1] + 1} values, got {len(values)}: {values!r}"
+            found.append((1, path.rpartition("[")[0] or path, message))
+        elif error["type"] == "value_error" and cause is not None:
+            found.append((1, path, str(cause)))
+        else:
+            found.append((1, path, _message(error)))
+    # A value that fits one member of a union but not its contents: keep the contents' errors
+    # (``{nme: l1}`` for a loss is an unknown key, not "expected a string").
+    deeper = {p for _, p, _ in found}
+    found = [
+        f
+        for f in found
+        if not (f[2].startswith("expected ") and any(q.startswith((f[1] + ".", f[1] + "[")) for q in deeper if q))
+    ]
+    found.sort(key=lambda f: f[0])
+    rank, path, message = found[0]
+    same = [m for r, p, m in found if p == path and r == rank]
+    expected = [m.removeprefix("expected ").rsplit(", got ", 1) for m in same if m.startswith("expected ")]
+    if len(same) > 1 and len(expected) == len(same):  # a union: "expected an integer or a number, got …"
+        message = f"expected {' or '.join(e[0] for e in expected)}, got {expected[0][-1]}"
+    return ConfigError(join_path(prefix, path), message)
+
+
+def validate(tp: Any, data: Any, path: str = "") -> Any:
+    """``data`` validated as ``tp`` by pydantic; its errors raised as one :class:`ConfigError`.
+
+    Args:
+        tp: a configuration dataclass or any type pydantic validates.
+        data: plain data (from YAML or JSON).
+        path: where ``data`` sits in the configuration, prefixed to error paths.
+    """
     try:
-        return resolve_spec(spec)
-    except SpecError as err:
-        raise ConfigError(f"model.{err.path}" if err.path else "model", err.message) from None
+        return TypeAdapter(tp).validate_python(data)
+    except ValidationError as err:
+        raise _config_error(err, data, tp, path) from None
 
 
-def _check_dataset_entries(data: DataConfig) -> None:
-    from .datasets import check_dataset_entry
-
-    for name in ("train", "val", "test"):
-        entry = getattr(data, name)
-        if entry is not None:
-            check_dataset_entry(entry, f"data.{name}")
-    _positive(data.num_workers, "data.num_workers", allow_zero=True)
-
-
-TOP_LEVEL = ("seed", "model", "reference", "init", "data", "schedule", "runtime")
-
-
+# -- loading ---------------------------------------------------------------------------------
 def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[str] = ()) -> TrainConfig:
     """Read, override and validate a training configuration.
 
     Args:
         source: a ``.yaml``/``.yml``/``.json`` file or a dict of the same shape.
         assignments: ``"key.path=value"`` overrides applied before validation (values are
-            parsed as YAML), e.g. ``["schedule.steps=100", "reference=blank"]``.
+            read as YAML, :mod:`refsr_blocks.overrides`), e.g. ``["schedule.steps=100",
+            "reference=blank"]``.
 
     Returns:
         The validated :class:`TrainConfig`, with the model spec fully resolved.
@@ -498,30 +603,7 @@ def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[st
         ConfigError: naming the key at fault.
     """
     raw = read_config_file(source) if isinstance(source, (str, Path)) else copy.deepcopy(dict(source))
-    raw = apply_assignments(raw, assignments)
-    for key in raw:
-        if key not in TOP_LEVEL:
-            hint = closest(str(key), list(TOP_LEVEL))
-            did_you_mean = f" Did you mean {' or '.join(map(repr, hint))}?" if hint else ""
-            raise ConfigError(str(key), f"unknown top-level key.{did_you_mean} Accepted: {', '.join(TOP_LEVEL)}.")
-    if "model" not in raw:
-        raise ConfigError("model", "this setting is required (a preset name such as 'crossnet_lite', or a spec)")
-    if "data" not in raw:
-        raise ConfigError("data", "this setting is required (at least data.train)")
-    seed = _check_type(raw.get("seed", 0), int, "seed")
-    reference = _check_type(raw.get("reference", "real"), str, "reference")
-    _one_of(reference, REFERENCE_MODES, "reference")
-    data = _section(DataConfig, raw["data"], "data")
-    _check_dataset_entries(data)
-    return TrainConfig(
-        model=_resolve_model(raw["model"]),
-        data=data,
-        schedule=_check_schedule(_section(ScheduleConfig, raw.get("schedule"), "schedule")),
-        runtime=_check_runtime(_section(RuntimeConfig, raw.get("runtime"), "runtime")),
-        seed=seed,
-        reference=reference,
-        init=_check_init(_check_type(raw.get("init"), dict[str, Any] | None, "init")),
-    )
+    return validate(TrainConfig, apply_assignments(raw, assignments))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -530,7 +612,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
-    """Apply ``"a.b.c=value"`` assignments (value parsed as YAML) to a raw config dict.
+    """Apply ``"a.b.c=value"`` assignments (:func:`~refsr_blocks.overrides.parse_override`) to a raw config.
 
     Example:
         >>> apply_assignments({"schedule": {"steps": 10}}, ["schedule.steps=5", "reference=blank"])
@@ -538,14 +620,7 @@ def apply_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dic
     """
     out = copy.deepcopy(dict(raw))
     for assignment in assignments:
-        key, sep, text = assignment.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError("", f"--set expects KEY.PATH=VALUE, got {assignment!r}")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as err:
-            raise ConfigError(key, f"cannot parse the value {text!r}: {err}") from None
+        key, value = parse_override(assignment)
         node = out
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -554,7 +629,8 @@ def apply_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dic
                 child = node[part] = {}
             if not isinstance(child, dict):
                 raise ConfigError(
-                    ".".join(parts[: depth + 1]), f"is {_describe(child)}, not a mapping; cannot set {key}"
+                    ".".join(parts[: depth + 1]),
+                    f"is {type(child).__name__} {child!r}, not a mapping; cannot set {key}",
                 )
             node = child
         node[parts[-1]] = value

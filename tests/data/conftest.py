@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from refsr_blocks.evaluation.metrics import psnr as metric_psnr
+
 
 def _warp(ref: Tensor, flow: Tensor) -> Tensor:
     """out[p] = ref[p + flow[p]] (bilinear, border padding, align_corners=True, float32 grid).
@@ -25,10 +27,12 @@ def _warp(ref: Tensor, flow: Tensor) -> Tensor:
 
 
 def _psnr(a: Tensor, b: Tensor, mask: Tensor | None = None) -> float:
-    err = (a.float() - b.float()) ** 2
+    """The library's PSNR (:func:`refsr_blocks.evaluation.metrics.psnr`) of two C×H×W images,
+    over the pixels where ``mask`` (1×H×W) is set, if given."""
     if mask is not None:
-        err = err[:, mask.bool().reshape(mask.shape[-2:])]
-    return float(-10 * torch.log10(err.mean().clamp_min(1e-12)))
+        keep = mask.bool().reshape(mask.shape[-2:])
+        a, b = a[:, keep], b[:, keep]  # C×N
+    return float(metric_psnr(a.reshape(1, a.shape[0], 1, -1), b.reshape(1, b.shape[0], 1, -1))[0])
 
 
 @pytest.fixture

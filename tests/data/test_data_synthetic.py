@@ -184,3 +184,26 @@ def test_global_shift_reaches_wide_baselines_and_stays_aligned(textured, warp, p
     assert psnr(warp(item["ref"], item["flow"]), item["hr"], mask) > psnr(item["ref"], item["hr"], mask) + 3
     with pytest.raises(DataError, match="global_shift"):
         SyntheticParallaxDataset([textured], scale=4, global_shift=-1)
+
+
+def test_photometric_amounts_as_plain_data(textured):
+    """The dataset takes its jitter as a mapping of amounts (what a configuration holds); the
+    default is PhotometricJitter's own default, written as plain data."""
+    from refsr_blocks.data.photometric import DEFAULT_PHOTOMETRIC, photometric_jitter
+
+    assert photometric_jitter(dict(DEFAULT_PHOTOMETRIC)) == PhotometricJitter()
+    assert photometric_jitter({"noise": 0.0}) == PhotometricJitter(noise=0.0)
+    assert photometric_jitter(None) is None
+    kwargs = {"scale": 4, "crop": 32, "max_disparity": 4.0, "seed": 3}
+    default = SyntheticParallaxDataset([textured], **kwargs)
+    explicit = SyntheticParallaxDataset([textured], photometric=PhotometricJitter(), **kwargs)
+    assert default.photometric == PhotometricJitter()
+    assert torch.equal(default[0]["ref"], explicit[0]["ref"])
+    off = SyntheticParallaxDataset(
+        [textured], photometric={"gamma": 0, "contrast": 0, "brightness": 0, "color": 0, "noise": 0}, **kwargs
+    )
+    assert off.photometric == PhotometricJitter(0, 0, 0, 0, 0)
+    with pytest.raises(DataError, match=r"unknown amount 'gama'. Did you mean 'gamma'\?"):
+        SyntheticParallaxDataset([textured], photometric={"gama": 0.1}, **kwargs)
+    with pytest.raises(DataError, match=r"noise must be a number in \[0, 1\)"):
+        SyntheticParallaxDataset([textured], photometric={"noise": 3}, **kwargs)

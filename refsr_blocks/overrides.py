@@ -1,0 +1,105 @@
+"""``KEY=VALUE`` overrides from the command line: one syntax for every command.
+
+``refsr-blocks spec|summary|viz MODEL KEY=VALUE ...`` and ``refsr-blocks train --set
+KEY.PATH=VALUE`` read their values the same way, as YAML scalars and flow collections:
+
+=================  ==========================
+text               value
+=================  ==========================
+``8``              ``8``
+``0.5``, ``1e-4``  ``0.5``, ``0.0001``
+``true``           ``True`` (only true/false)
+``null``, empty    ``None``
+``[1, 2]``         ``[1, 2]``
+``{a: 1}``         ``{"a": 1}``
+``flownets``       ``"flownets"``
+``'8'``            ``"8"`` (quoted: a string)
+=================  ==========================
+
+Two YAML 1.1 habits of PyYAML are left out, so that a value means what JSON would make of
+it: ``1e-4`` is a number (PyYAML wants ``1.0e-4``), and ``yes``/``no``/``on``/``off`` are
+strings (PyYAML makes them booleans); dates stay strings too.
+
+Only PyYAML is imported here: commands parse overrides before anything heavy is loaded.
+
+Example:
+    >>> parse_overrides(["upscale=8", "flow.width=0.5", "flow=flownets", "scales=[1, 2]"])
+    {'upscale': 8, 'flow.width': 0.5, 'flow': 'flownets', 'scales': [1, 2]}
+    >>> parse_value("1e-4"), parse_value("no"), parse_value("{a: 1}")
+    (0.0001, 'no', {'a': 1})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import yaml
+
+from .errors import SpecError
+
+__all__ = ["parse_override", "parse_overrides", "parse_value"]
+
+_BOOL = "tag:yaml.org,2002:bool"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with JSON-like booleans and numbers (see the module docstring)."""
+
+
+_ValueLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _FLOAT, _TIMESTAMP)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ValueLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_ValueLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?
+            |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+        re.VERBOSE,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> object:
+    """The value of one override, ``text`` read as YAML (see the module docstring).
+
+    Raises:
+        SpecError: ``text`` is not valid YAML (an unclosed bracket, say).
+    """
+    if not text.strip():
+        return None
+    try:
+        return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader subclass: safe
+    except yaml.YAMLError as err:
+        raise SpecError("", f"cannot read the value {text!r} as YAML: {err}") from None
+
+
+def parse_override(item: str) -> tuple[str, object]:
+    """``"flow.width=0.5"`` → ``("flow.width", 0.5)``: the key (dotted path) and its value.
+
+    Raises:
+        SpecError: no ``=``, an empty key or an empty part of a dotted key, or a value that
+            is not valid YAML (the path names the key).
+    """
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise SpecError(
+            "", f"override {item!r} must look like KEY=VALUE or KEY.PATH=VALUE (e.g. upscale=8 or flow.width=0.5)"
+        )
+    try:
+        return key, parse_value(text)
+    except SpecError as err:
+        raise SpecError(key, err.message) from None
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, object]:
+    """``["upscale=8", "flow.width=0.5"]`` → ``{"upscale": 8, "flow.width": 0.5}`` (later items win)."""
+    return dict(parse_override(item) for item in items)
