@@ -16,7 +16,7 @@ from pathlib import Path
 
 from refsr_blocks import load_model
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.runtime import optimize_for_inference, run
+from refsr_blocks.inference.runtime import optimize_for_inference, run
 from refsr_blocks.train import build_dataset, load_config
 
 ROOT = Path(__file__).resolve().parents[1]

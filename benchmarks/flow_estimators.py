@@ -17,7 +17,7 @@ import torch
 from run import timed  # benchmarks/run.py, next to this script
 
 from refsr_blocks import get_component, list_components
-from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
+from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ Hooks time each Conv2d / ConvTranspose2d call of ``model.fuse`` at a 320×512 ou
 The fastest of ``--repeats`` passes is reported, beside the convolution floor of
 ``benchmarks/run.py`` measured in the same run: how far the convolutions alone are from it,
 and how much the rest adds. ``--retain`` first calls
-:func:`refsr_blocks.runtime.retain_freed_memory`, as the ``_retain`` modes of ``run.py`` do.
+:func:`refsr_blocks.inference.runtime.retain_freed_memory`, as the ``_retain`` modes of ``run.py`` do.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from run import conv_peak, retain_freed_memory_or_exit  # benchmarks/run.py, nex
 from torch import nn
 
 from refsr_blocks import build_model
-from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
+from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
 
 
 def conv_flops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> float:

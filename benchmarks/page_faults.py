@@ -23,7 +23,7 @@ from run import retain_freed_memory_or_exit  # benchmarks/run.py, next to this s
 
 def child(precision: str, retain: bool, passes: int) -> None:
     from refsr_blocks import build_model
-    from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
+    from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
 
     if retain:
         retain_freed_memory_or_exit()

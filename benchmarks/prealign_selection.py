@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 import yaml
 
+from refsr_blocks.components.prealigners import phase_correlation_shift, shift_image
 from refsr_blocks.data import PairFolderDataset, downsample
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.prealign import phase_correlation_shift, shift_image
+from refsr_blocks.tools.viz import bicubic_upsample
 from refsr_blocks.train import build_dataset
-from refsr_blocks.viz import bicubic_upsample
 
 CANDIDATES = {"none": None, "phase_correlation/1": 1, "phase_correlation/2": 2, "phase_correlation/4": 4}
 

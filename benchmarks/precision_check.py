@@ -8,7 +8,7 @@ Usage::
     python benchmarks/precision_check.py --fast-path   # optimize_for_inference + channels_last inputs
 
 Weights are random (``torch.manual_seed(seed)`` before ``build_model``); the inputs are a
-smooth random scene (:func:`refsr_blocks.precision.smooth_pair`: bicubically upsampled
+smooth random scene (:func:`refsr_blocks.tools.precision.smooth_pair`: bicubically upsampled
 noise); ``ref`` is shifted by (5, 3) px from the HR target and ``lr`` is the target
 area-downsampled, so the flow estimator has something to find.
 The same model and inputs run once in float32 and once under autocast; the script prints
@@ -16,7 +16,7 @@ the max abs difference and PSNR (peak 1.0, and peak = the float32 output's range
 is small with random weights) of the outputs, the same for the upsampled LR, and the flows'
 end-point error. Timings are printed for information only. By default the model runs as
 built (NCHW, PyTorch's own kernels); ``--fast-path`` runs it as
-:func:`refsr_blocks.runtime.run` does (``optimize_for_inference``, channels_last inputs), where
+:func:`refsr_blocks.inference.runtime.run` does (``optimize_for_inference``, channels_last inputs), where
 the layers' CPU inference paths (packed weights, the row-split few-output convolutions) apply.
 """
 
@@ -30,9 +30,9 @@ import torch
 
 from refsr_blocks import build_model
 from refsr_blocks.evaluation.metrics import psnr
+from refsr_blocks.inference.runtime import optimize_for_inference, to_channels_last
 from refsr_blocks.ops.flow import end_point_error
-from refsr_blocks.precision import smooth_pair
-from refsr_blocks.runtime import optimize_for_inference, to_channels_last
+from refsr_blocks.tools.precision import smooth_pair
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

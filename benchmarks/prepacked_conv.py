@@ -9,7 +9,7 @@ mode, bf16 autocast with ``--precision bf16``) to capture each layer's input, th
 each ``PrepackedConv2d`` / ``PrepackedConvTranspose2d`` (best of 9) as ``nn.Conv2d.forward``
 (the weight reordered, and under autocast cast, on every call) and through its packed path,
 checks that both outputs are equal, and prints the per-layer and total times.
-``--retain`` first calls :func:`refsr_blocks.runtime.retain_freed_memory`.
+``--retain`` first calls :func:`refsr_blocks.inference.runtime.retain_freed_memory`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from run import best_ms, retain_freed_memory_or_exit  # benchmarks/run.py, next 
 from torch import Tensor, nn
 
 from refsr_blocks import build_model
+from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
 from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d
-from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
 
 
 def main() -> None:

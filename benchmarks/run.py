@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 #: ``precision_format[_compile][_retain|_thp]``: ``_retain`` calls
-#: :func:`refsr_blocks.runtime.retain_freed_memory` first (CPU: freed buffers are reused
+#: :func:`refsr_blocks.inference.runtime.retain_freed_memory` first (CPU: freed buffers are reused
 #: instead of page-faulted back in on every pass); ``_thp`` runs the case's process with
 #: PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` (CPU tensors of 2 MB and more on transparent huge
 #: pages: a 512th of the page faults).
@@ -100,8 +100,8 @@ def best_ms(fn, repeats: int = 9, warmup: int = 2) -> float:
 
 
 def retain_freed_memory_or_exit() -> None:
-    """:func:`refsr_blocks.runtime.retain_freed_memory`, or exit where it cannot apply."""
-    from refsr_blocks.runtime import retain_freed_memory
+    """:func:`refsr_blocks.inference.runtime.retain_freed_memory`, or exit where it cannot apply."""
+    from refsr_blocks.inference.runtime import retain_freed_memory
 
     if not retain_freed_memory():
         raise SystemExit("retain_freed_memory() is not available here (glibc only)")
@@ -140,8 +140,8 @@ def _conv_gflops(device: str, repeats: int, channels: int, height: int, width: i
 def run_case(case: Case, device: str, repeats: int) -> dict:
     """Build, count FLOPs, time, and report peak memory for one case (in this process)."""
     from refsr_blocks import build_model
+    from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
     from refsr_blocks.layers import flop_formulas
-    from refsr_blocks.runtime import inference_context, optimize_for_inference, to_channels_last
 
     flags = set(case.mode.split("_")[1:])
     compiled = "compile" in flags

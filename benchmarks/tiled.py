@@ -5,7 +5,7 @@ Usage::
     python benchmarks/tiled.py                       # paper CrossNet, random weights
     python benchmarks/tiled.py --checkpoint refsr_blocks/assets/crossnet_small_x4.safetensors
 
-Part 1 runs ``refsr_blocks.infer.super_resolve`` (512 window, 256 stride) at several output
+Part 1 runs ``refsr_blocks.inference.tiling.super_resolve`` (512 window, 256 stride) at several output
 sizes up to 3840×2160 (×4), each in a fresh subprocess, and prints its peak RSS; part 2
 compares tiled with whole-image inference at a size where both fit: the PSNR between the
 two, and the difference of their PSNRs to the ground truth of a synthetic pair.
@@ -27,7 +27,7 @@ SIZES = ((512, 512), (1080, 1920), (2160, 3840))
 
 def load(args: argparse.Namespace) -> torch.nn.Module:
     from refsr_blocks import build_model, load_model
-    from refsr_blocks.runtime import optimize_for_inference
+    from refsr_blocks.inference.runtime import optimize_for_inference
 
     torch.manual_seed(0)
     model = load_model(args.checkpoint) if args.checkpoint else build_model(args.preset, upscale=args.upscale)
@@ -36,8 +36,8 @@ def load(args: argparse.Namespace) -> torch.nn.Module:
 
 def child(args: argparse.Namespace) -> None:
     """Tile one output size; print JSON with the peak RSS."""
-    from refsr_blocks.infer import super_resolve
-    from refsr_blocks.runtime import inference_context, retain_freed_memory
+    from refsr_blocks.inference.runtime import inference_context, retain_freed_memory
+    from refsr_blocks.inference.tiling import super_resolve
 
     if args.retain:
         retain_freed_memory()
@@ -61,8 +61,8 @@ def child(args: argparse.Namespace) -> None:
 def seams(args: argparse.Namespace) -> None:
     from refsr_blocks.data import SyntheticParallaxDataset, builtin_images
     from refsr_blocks.evaluation.metrics import psnr
-    from refsr_blocks.infer import super_resolve
-    from refsr_blocks.runtime import run
+    from refsr_blocks.inference.runtime import run
+    from refsr_blocks.inference.tiling import super_resolve
 
     model = load(args)
     images = builtin_images("procedural", count=1, size=(768, 1024), seed=4242)
@@ -101,7 +101,9 @@ def main() -> int:
     parser.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in SIZES))
     parser.add_argument("--skip-seams", action="store_true")
     parser.add_argument(
-        "--retain", action="store_true", help="call refsr_blocks.runtime.retain_freed_memory() first (as `sr` does)"
+        "--retain",
+        action="store_true",
+        help="call refsr_blocks.inference.runtime.retain_freed_memory() first (as `sr` does)",
     )
     parser.add_argument("--size", type=lambda t: [int(v) for v in t.split("x")], help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -14,7 +14,7 @@ import torch
 
 from refsr_blocks import build_model, list_components, list_models, load_model, save_model
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.viz import synthetic_pair
+from refsr_blocks.tools.viz import synthetic_pair
 
 
 def main(argv: list[str] | None = None) -> None:

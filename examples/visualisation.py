@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from refsr_blocks import build_model, load_model
-from refsr_blocks.viz import flow_convention_panel, render_intermediates, save_png, synthetic_pair
+from refsr_blocks.tools.viz import flow_convention_panel, render_intermediates, save_png, synthetic_pair
 
 
 def main(argv: list[str] | None = None) -> None:

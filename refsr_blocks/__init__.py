@@ -18,10 +18,12 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 # Importing the component modules registers them (and the datasets, kind "dataset").
-from . import data, decoders, encoders, flows, losses, models, prealign, upsamplers, warpers  # noqa: F401
-from .build import build_model, create_component
-from .checkpoint import load_model, save_model
-from .errors import (
+from . import data  # noqa: F401
+from .components import decoders, encoders, flows, losses, models, prealigners, upsamplers, warpers  # noqa: F401
+from .components.models.inputs import set_debug_checks
+from .core.build import build_model, create_component
+from .core.checkpoint import load_model, save_model
+from .core.errors import (
     CheckpointError,
     InputError,
     PluginError,
@@ -30,14 +32,13 @@ from .errors import (
     SpecError,
     UnknownComponentError,
 )
-from .hookspecs import hookimpl
-from .models.inputs import set_debug_checks
-from .registry import REGISTRY, get_component, list_components, list_kinds, register_component, register_kind
-from .spec import list_models, register_preset, resolve_spec
+from .core.hookspecs import hookimpl
+from .core.registry import REGISTRY, get_component, list_components, list_kinds, register_component, register_kind
+from .core.spec import list_models, register_preset, resolve_spec
 
 
 def _load_plugins() -> None:
-    from .plugins import load_plugins
+    from .core.plugins import load_plugins
 
     load_plugins()
 
@@ -50,9 +51,9 @@ _LAZY_PLUGIN_API = ("list_plugins", "register_plugin", "RefSRPluginWarning")
 
 def __getattr__(name: str) -> object:
     # PEP 562: the plugin API is imported on first use, so importing refsr_blocks stays light
-    # and ``python -m refsr_blocks.plugins`` does not import its own module twice.
+    # and ``python -m refsr_blocks.core.plugins`` does not import its own module twice.
     if name in _LAZY_PLUGIN_API:
-        from . import plugins
+        from .core import plugins
 
         return getattr(plugins, name)
     raise AttributeError(f"module 'refsr_blocks' has no attribute {name!r}")

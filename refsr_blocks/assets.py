@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, UnknownComponentError, did_you_mean
+from .core.errors import CheckpointError, UnknownComponentError, did_you_mean
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -104,7 +104,7 @@ def load_pretrained(name: str | None = None, *, map_location: str = "cpu") -> nn
         UnknownComponentError: no such entry (with the closest names).
         CheckpointError: the file is missing or damaged.
     """
-    from .checkpoint import load_model
+    from .core.checkpoint import load_model
 
     path = pretrained_path(name)
     if not path.is_file():

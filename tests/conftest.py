@@ -22,7 +22,7 @@ def fresh_registry(monkeypatch):
     """A copy of the global registry that tests may change freely."""
     import copy
 
-    from refsr_blocks import registry as registry_module
+    from refsr_blocks.core import registry as registry_module
 
     registry = registry_module.REGISTRY
     registry.list()  # load plugins first, so they are part of the copy and survive the test

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from small import TINY_CROSSNET
 
 from refsr_blocks import CheckpointError, build_model, load_model, save_model
-from refsr_blocks.checkpoint import read_metadata
+from refsr_blocks.core.checkpoint import read_metadata
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_failed_save_keeps_the_previous_file(model, tmp_path, monkeypatch) -> No
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("refsr_blocks.checkpoint.save_file", broken)
+    monkeypatch.setattr("refsr_blocks.core.checkpoint.save_file", broken)
     with pytest.raises(OSError):
         save_model(model, path)
     assert path.read_bytes() == before

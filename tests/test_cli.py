@@ -1,4 +1,4 @@
-"""The ``refsr-blocks`` command line, run in-process through ``refsr_blocks.cli.main``."""
+"""The ``refsr-blocks`` command line, run in-process through ``refsr_blocks.tools.cli.main``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from PIL import Image
 from small import TINY_CROSSNET
 
 from refsr_blocks import assets, build_model, resolve_spec, save_model
-from refsr_blocks.cli import main
+from refsr_blocks.core.errors import SpecError
+from refsr_blocks.core.spec import apply_overrides, get_preset
 from refsr_blocks.data import load_image, save_image
-from refsr_blocks.errors import SpecError
-from refsr_blocks.spec import apply_overrides, get_preset
+from refsr_blocks.tools.cli import main
 
 COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", "train", "eval", "bench")
 
@@ -47,7 +47,7 @@ def assert_user_error(status: int, err: str, *fragments: str) -> None:
 def retain_calls(monkeypatch) -> list[bool]:
     """Record calls of retain_freed_memory instead of changing this test process's allocator."""
     calls: list[bool] = []
-    monkeypatch.setattr("refsr_blocks.runtime.retain_freed_memory", lambda: calls.append(True) or True)
+    monkeypatch.setattr("refsr_blocks.inference.runtime.retain_freed_memory", lambda: calls.append(True) or True)
     return calls
 
 
@@ -115,7 +115,7 @@ def test_unknown_command_is_a_usage_error(capsys):
 
 # -- list -----------------------------------------------------------------------------------------
 def test_list_everything_groups_by_kind(capsys):
-    from refsr_blocks.registry import REGISTRY
+    from refsr_blocks.core.registry import REGISTRY
 
     status, out, _ = run(capsys, "list")
     assert status == 0
@@ -138,7 +138,7 @@ def model_listing(out: str) -> dict[str, str]:
 
 
 def test_list_model_says_which_names_are_architectures_and_presets(capsys):
-    from refsr_blocks.spec import model_entries
+    from refsr_blocks.core.spec import model_entries
 
     status, out, _ = run(capsys, "list", "model")
     assert status == 0
@@ -401,7 +401,7 @@ def test_demo_uses_the_shipped_weights_and_pair_when_present(capsys, monkeypatch
     # the printed PSNRs are those of the shipped pair
     from refsr_blocks import load_model
     from refsr_blocks.evaluation.metrics import psnr
-    from refsr_blocks.viz import bicubic_upsample
+    from refsr_blocks.tools.viz import bicubic_upsample
 
     lr, hr = load_image(demo_dir / "lr.png")[None], load_image(demo_dir / "hr.png")[None]
     bicubic_line = next(line for line in out.splitlines() if line.strip().startswith("bicubic"))
@@ -480,7 +480,7 @@ def test_viz_reference_without_lr(capsys, tmp_path, tiny_checkpoint):
 
 # -- plugins --------------------------------------------------------------------------------------
 def test_plugins_table(capsys):
-    from refsr_blocks.plugins import format_plugin_table, list_plugins
+    from refsr_blocks.core.plugins import format_plugin_table, list_plugins
 
     status, out, _ = run(capsys, "plugins")
     assert status == 0
@@ -488,7 +488,7 @@ def test_plugins_table(capsys):
 
 
 def test_plugins_json(capsys):
-    from refsr_blocks.plugins import list_plugins
+    from refsr_blocks.core.plugins import list_plugins
 
     status, out, _ = run(capsys, "plugins", "--json")
     assert status == 0
@@ -619,10 +619,10 @@ def test_help_imports_no_heavy_module():
     code = (
         "import sys, refsr_blocks\n"
         "before = set(sys.modules)\n"
-        "from refsr_blocks.cli import main\n"
+        "from refsr_blocks.tools.cli import main\n"
         "assert main(['--help']) == 0\n"
         "heavy = ('torch', 'timm', 'kornia', 'torchvision', 'refsr_blocks.train', 'refsr_blocks.evaluation',\n"
-        "         'refsr_blocks.infer', 'refsr_blocks.viz', 'refsr_blocks.summary')\n"
+        "         'refsr_blocks.inference.tiling', 'refsr_blocks.tools.viz', 'refsr_blocks.tools.summary')\n"
         "added = sorted(m for m in set(sys.modules) - before if m.startswith(heavy))\n"
         "assert not added, added\n"
     )

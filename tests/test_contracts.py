@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from small import SMALL_PARAMS
 
-from refsr_blocks.registry import REGISTRY
+from refsr_blocks.core.registry import REGISTRY
 from refsr_blocks.testing import contract_for
 
 CASES = [

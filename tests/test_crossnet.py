@@ -7,7 +7,7 @@ import torch
 from small import TINY_CROSSNET
 
 from refsr_blocks import InputError, build_model
-from refsr_blocks.models.inputs import set_debug_checks
+from refsr_blocks.components.models.inputs import set_debug_checks
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +17,10 @@ def paper_model():
 
 
 def test_paper_model_structure(paper_model) -> None:
-    from refsr_blocks.decoders import UNetFusionDecoder
-    from refsr_blocks.encoders import CrossNetEncoder
-    from refsr_blocks.flows import FlowNetSPlus
-    from refsr_blocks.upsamplers import MDSR
+    from refsr_blocks.components.decoders import UNetFusionDecoder
+    from refsr_blocks.components.encoders import CrossNetEncoder
+    from refsr_blocks.components.flows import FlowNetSPlus
+    from refsr_blocks.components.upsamplers import MDSR
 
     m = paper_model
     assert isinstance(m.upsampler, MDSR) and isinstance(m.flow, FlowNetSPlus)

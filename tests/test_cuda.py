@@ -16,11 +16,11 @@ from small import TINY_CROSSNET
 from torch import Tensor, nn
 
 from refsr_blocks import build_model
+from refsr_blocks.components.losses import CharbonnierLoss
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.losses import CharbonnierLoss
 from refsr_blocks.ops.warp import backward_warp, pixel_grid
-from refsr_blocks.precision import smooth_pair
 from refsr_blocks.testing.warp_properties import bilinear_reference
+from refsr_blocks.tools.precision import smooth_pair
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from refsr_blocks.registry import REGISTRY
-from refsr_blocks.spec import list_models
+from refsr_blocks.core.registry import REGISTRY
+from refsr_blocks.core.spec import list_models
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = ROOT / "docs" / "hooks"
@@ -62,9 +62,9 @@ def test_docs_tooling_is_not_in_the_package():
 def test_public_modules_walks_the_package(docgen):
     modules = docgen.public_modules()
     assert next(iter(modules)) == "refsr_blocks"
-    for name in ("refsr_blocks.spec", "refsr_blocks.cli", "refsr_blocks.viz", "refsr_blocks.ops.flow"):
+    for name in ("refsr_blocks.core.spec", "refsr_blocks.tools.cli", "refsr_blocks.tools.viz", "refsr_blocks.ops.flow"):
         assert name in modules
-    assert modules["refsr_blocks.viz"].startswith("Pictures of what a RefSR model does")
+    assert modules["refsr_blocks.tools.viz"].startswith("Pictures of what a RefSR model does")
     assert not [m for m in modules if any(part.startswith("_") for part in m.split("."))]
     on_disk = {
         ".".join(p.relative_to(ROOT).with_suffix("").parts)
@@ -75,9 +75,9 @@ def test_public_modules_walks_the_package(docgen):
 
 
 def test_api_pages(docgen):
-    assert docgen.api_page("refsr_blocks.viz") == "# `refsr_blocks.viz`\n\n::: refsr_blocks.viz\n"
-    index = docgen.api_index({"refsr_blocks": "The package.", "refsr_blocks.viz": "Pictures | maps."})
-    assert "| [`refsr_blocks.viz`](refsr_blocks.viz.md) | Pictures \\| maps. |" in index
+    assert docgen.api_page("refsr_blocks.tools.viz") == "# `refsr_blocks.tools.viz`\n\n::: refsr_blocks.tools.viz\n"
+    index = docgen.api_index({"refsr_blocks": "The package.", "refsr_blocks.tools.viz": "Pictures | maps."})
+    assert "| [`refsr_blocks.tools.viz`](refsr_blocks.tools.viz.md) | Pictures \\| maps. |" in index
 
 
 def test_spec_reference_lists_every_preset_and_component(docgen):
@@ -168,7 +168,7 @@ def test_injected_parameters_are_marked(docgen):
 
 def test_docgen_command_line(docgen, capsys):
     assert docgen.main(["api-modules"]) == 0
-    assert "refsr_blocks.viz\n" in capsys.readouterr().out
+    assert "refsr_blocks.tools.viz\n" in capsys.readouterr().out
     assert docgen.main(["spec-reference"]) == 0
     assert capsys.readouterr().out.startswith("# Spec reference\n")
 
@@ -287,11 +287,11 @@ def test_mkdocs_build_strict(tmp_path, docgen):
     assert "SpecError: params.upscale: must be one of" in specs_page  # a spec-error marker's
 
 
-# -- pictures (refsr_blocks.viz) ----------------------------------------------------------------
+# -- pictures (refsr_blocks.tools.viz) ----------------------------------------------------------------
 def test_layout_helpers_sizes():
     import torch
 
-    from refsr_blocks.viz import grid, hstack, labelled, vstack
+    from refsr_blocks.tools.viz import grid, hstack, labelled, vstack
 
     a, b = torch.rand(3, 10, 20), torch.rand(1, 14, 6)  # grey images are expanded to RGB
     assert hstack([a, b], gap=2).shape == (3, 14, 28)
@@ -307,7 +307,7 @@ def test_layout_helpers_sizes():
 def test_colorize_scale():
     import torch
 
-    from refsr_blocks.viz import HEAT_ANCHORS, colorize
+    from refsr_blocks.tools.viz import HEAT_ANCHORS, colorize
 
     values = torch.tensor([[0.0, 0.5, 1.0, 2.0]])
     rgb = colorize(values, vmax=1.0)
@@ -323,7 +323,7 @@ def test_label_psnr_matches_the_evaluation_metric():
     import torch
 
     from refsr_blocks.evaluation.metrics import psnr
-    from refsr_blocks.viz import _psnr_db
+    from refsr_blocks.tools.viz import _psnr_db
 
     a, b = torch.rand(3, 16, 16), torch.rand(3, 16, 16)
     assert _psnr_db(a, b) == pytest.approx(float(psnr(a[None], b[None])[0]))
@@ -335,7 +335,7 @@ def test_flow_wheel_follows_the_convention():
     import torch
 
     from refsr_blocks.ops import flow_to_color
-    from refsr_blocks.viz import flow_wheel
+    from refsr_blocks.tools.viz import flow_wheel
 
     wheel = flow_wheel(33)
     assert torch.allclose(wheel[:, 16, 16], torch.ones(3), atol=0.02)  # zero flow is white
@@ -347,7 +347,7 @@ def test_flow_wheel_follows_the_convention():
 def test_warp_panel_layout_and_checks():
     import torch
 
-    from refsr_blocks.viz import MIN_PANEL_WIDTH, display_factor, synthetic_pair, warp_panel
+    from refsr_blocks.tools.viz import MIN_PANEL_WIDTH, display_factor, synthetic_pair, warp_panel
 
     pair = synthetic_pair(scale=4, size=(32, 48))
     panel = warp_panel(pair["hr"], pair["ref"], pair["flow"])
@@ -362,7 +362,7 @@ def test_warp_panel_layout_and_checks():
 def test_flow_levels_panel_one_tile_per_level():
     import torch
 
-    from refsr_blocks.viz import display_factor, flow_levels_panel
+    from refsr_blocks.tools.viz import display_factor, flow_levels_panel
 
     flows = [torch.randn(1, 2, 20 // 2**k + 1, 30 // 2**k + 1) for k in range(3)]
     panel = flow_levels_panel(flows)
@@ -375,7 +375,7 @@ def test_flow_levels_panel_one_tile_per_level():
 def test_render_intermediates_needs_a_crossnet_output(tmp_path):
     import torch
 
-    from refsr_blocks.viz import render_intermediates
+    from refsr_blocks.tools.viz import render_intermediates
 
     class Plain(torch.nn.Module):
         def forward(self, lr, ref):

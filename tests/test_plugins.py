@@ -26,12 +26,13 @@ import pytest
 import torch
 from torch import nn
 
-from refsr_blocks import build_model, list_kinds, plugins, register_component
-from refsr_blocks.errors import PluginError, RegistryError
-from refsr_blocks.hookspecs import ENTRY_POINT_GROUP, hookimpl
-from refsr_blocks.plugins import DISABLE_ENV_VAR, PluginInfo, PluginManager, RefSRPluginWarning
-from refsr_blocks.registry import REGISTRY, Registry, recording
-from refsr_blocks.spec import model_entries
+from refsr_blocks import build_model, list_kinds, register_component
+from refsr_blocks.core import plugins
+from refsr_blocks.core.errors import PluginError, RegistryError
+from refsr_blocks.core.hookspecs import ENTRY_POINT_GROUP, hookimpl
+from refsr_blocks.core.plugins import DISABLE_ENV_VAR, PluginInfo, PluginManager, RefSRPluginWarning
+from refsr_blocks.core.registry import REGISTRY, Registry, recording
+from refsr_blocks.core.spec import model_entries
 from refsr_blocks.testing import check_component
 
 try:
@@ -673,14 +674,14 @@ def test_the_table_says_when_there_is_no_plugin() -> None:
 
 
 def test_python_m_refsr_blocks_plugins_runs_main(site, global_manager, monkeypatch, capsys) -> None:
-    # `python -m refsr_blocks.plugins`, in-process (a subprocess would spend seconds on
+    # `python -m refsr_blocks.core.plugins`, in-process (a subprocess would spend seconds on
     # importing torch): the __main__ copy must delegate to the canonical module's state.
     site.install("refsr-fixture-good", "refsr_fixture_good", version="1.2.3")
-    monkeypatch.setattr(sys, "argv", ["refsr_blocks.plugins"])
+    monkeypatch.setattr(sys, "argv", ["refsr_blocks.core.plugins"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # runpy: module already imported
         with pytest.raises(SystemExit) as exit_info:
-            runpy.run_module("refsr_blocks.plugins", run_name="__main__")
+            runpy.run_module("refsr_blocks.core.plugins", run_name="__main__")
     assert exit_info.value.code == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "refsr-fixture-good" in line)
     assert row.split() == ["refsr-fixture-good", "1.2.3", "good", "-", "flow/fixture_flow", "loaded"]

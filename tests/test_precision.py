@@ -1,7 +1,7 @@
 """The whole model under bf16 autocast, channels_last, torch.compile and seeded determinism (CPU).
 
 Every test builds the tiny CrossNet of ``tests/small.py`` (seed 0) and feeds it a smooth
-synthetic pair (:func:`refsr_blocks.precision.smooth_pair`: 2×3×16×24 → 2×3×32×48). Tolerances are stated next to each assertion; the
+synthetic pair (:func:`refsr_blocks.tools.precision.smooth_pair`: 2×3×16×24 → 2×3×32×48). Tolerances are stated next to each assertion; the
 figures for the paper-size model come from ``benchmarks/precision_check.py`` (docs/precision.md).
 """
 
@@ -18,9 +18,9 @@ from small import TINY_CROSSNET
 from torch import Tensor, nn
 
 from refsr_blocks import build_model
+from refsr_blocks.components.losses import CharbonnierLoss
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.losses import CharbonnierLoss
-from refsr_blocks.precision import compare_autocast, smooth_pair
+from refsr_blocks.tools.precision import compare_autocast, smooth_pair
 
 BF16 = torch.bfloat16
 

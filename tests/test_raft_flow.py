@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from refsr_blocks import build_model
-from refsr_blocks.flows.raft import MIN_SIZE, RAFTSmall
+from refsr_blocks.components.flows.raft import MIN_SIZE, RAFTSmall
 from refsr_blocks.ops.flow import level_size
 from refsr_blocks.ops.warp import backward_warp
 from refsr_blocks.testing import FlowContract

@@ -16,7 +16,7 @@ from refsr_blocks import (
     register_component,
     register_kind,
 )
-from refsr_blocks.registry import Registry
+from refsr_blocks.core.registry import Registry
 
 
 def loss_registry() -> Registry:
@@ -49,7 +49,7 @@ def test_duplicate_name_names_both_definitions(fresh_registry) -> None:
     with pytest.raises(RegistryError) as err:
         register_component("warper", "bilinear", Other)
     message = str(err.value)
-    assert "refsr_blocks.warpers.BilinearWarper" in message
+    assert "refsr_blocks.components.warpers.BilinearWarper" in message
     assert "test_registry" in message and "Other" in message
     assert "override=True" in message
 

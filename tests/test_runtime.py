@@ -13,8 +13,8 @@ import torch
 from small import TINY_CROSSNET
 
 from refsr_blocks import build_model
+from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, run
 from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d
-from refsr_blocks.runtime import inference_context, optimize_for_inference, run
 
 # Allocates, fills and frees a 256 MB tensor ten times and prints the minor page faults of
 # rounds 2-10 (the first round always faults its pages in); with ``retain`` it first calls
@@ -22,7 +22,7 @@ from refsr_blocks.runtime import inference_context, optimize_for_inference, run
 FAULTS_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, torch
-    from refsr_blocks.runtime import retain_freed_memory
+    from refsr_blocks.inference.runtime import retain_freed_memory
     if sys.argv[1] == "retain":
         assert retain_freed_memory()
     faults = []

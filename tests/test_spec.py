@@ -10,7 +10,7 @@ import yaml
 from small import TINY_CROSSNET
 
 from refsr_blocks import SpecError, build_model, resolve_spec
-from refsr_blocks.spec import apply_overrides, get_preset
+from refsr_blocks.core.spec import apply_overrides, get_preset
 
 
 def resolved(**overrides):
@@ -123,7 +123,7 @@ def test_constructor_rejection_becomes_spec_error() -> None:
 
 
 def test_validation_happens_before_building(monkeypatch) -> None:
-    from refsr_blocks.flows import flownets
+    from refsr_blocks.components.flows import flownets
 
     def explode(*args, **kwargs):
         raise AssertionError("a module was built before validation finished")
@@ -180,8 +180,8 @@ def test_version_1_specs_migrate_to_two_encoder_slots() -> None:
 
 
 def test_every_architecture_builds_by_name(fresh_registry) -> None:
-    from refsr_blocks.models.crossnet import CROSSNET
-    from refsr_blocks.spec import model_entries
+    from refsr_blocks.components.models.crossnet import CROSSNET
+    from refsr_blocks.core.spec import model_entries
 
     fresh_registry.register("model", "crossnet_copy", CROSSNET)  # an architecture with no preset
     entries = {e.name: e for e in model_entries("crossnet*")}
@@ -206,7 +206,7 @@ def test_create_component_validates_like_a_spec() -> None:
 
 def test_slot_declarations_are_checked_when_the_architecture_is_made() -> None:
     from refsr_blocks import RegistryError
-    from refsr_blocks.spec import Architecture, GlobalParam, Slot
+    from refsr_blocks.core.spec import Architecture, GlobalParam, Slot
 
     with pytest.raises(RegistryError, match="injected from 'scale', which is not a global parameter"):
         Architecture("bad", {"upscale": GlobalParam(4)}, {"up": Slot("upsampler", "mdsr", {"scale": "scale"})}, dict)
@@ -214,7 +214,7 @@ def test_slot_declarations_are_checked_when_the_architecture_is_made() -> None:
 
 def test_builder_and_slot_must_agree_on_built_arguments(fresh_registry) -> None:
     from refsr_blocks import RegistryError
-    from refsr_blocks.build import instantiate
+    from refsr_blocks.core.build import instantiate
 
     spec = resolve_spec(TINY_CROSSNET)
     with pytest.raises(RegistryError, match="declares \\['lr_channels', 'ref_channels'\\] as BUILT"):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from refsr_blocks import build_model
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.viz import _psnr_db, comparison_panel, model_intermediates, render_intermediates, synthetic_pair
+from refsr_blocks.tools.viz import _psnr_db, comparison_panel, model_intermediates, render_intermediates, synthetic_pair
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from refsr_blocks.core.registry import REGISTRY
 from refsr_blocks.ops.warp import backward_warp, pixel_grid
-from refsr_blocks.registry import REGISTRY
 from refsr_blocks.testing.warp_properties import WarpCase, WarperProperties, bilinear_reference
 
 #: What each built-in warper declares (see the WarperProperties attributes).

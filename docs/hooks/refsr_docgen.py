@@ -4,7 +4,7 @@ Documentation tooling, not part of the package. The mkdocs hook ``refsr_docs.py`
 calls these at every build, so the pages cannot drift from the code: the spec reference from
 the registry's architectures, kinds and components and from the presets (parameter meanings
 parsed from the docstrings by griffe), one mkdocstrings page per public module (found by
-griffe), and the pictures, drawn by :mod:`refsr_blocks.viz`. Also a script::
+griffe), and the pictures, drawn by :mod:`refsr_blocks.tools.viz`. Also a script::
 
     python docs/hooks/refsr_docgen.py spec-reference | api-modules | pictures OUT_DIR [--checkpoint CKPT]
 """
@@ -25,8 +25,9 @@ import griffe
 import yaml
 from griffe_sections import readable  # the sibling module: this folder is on sys.path
 
-from refsr_blocks import build_model, spec
-from refsr_blocks.registry import REGISTRY
+from refsr_blocks import build_model
+from refsr_blocks.core import spec
+from refsr_blocks.core.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -225,7 +226,7 @@ def picture_model(checkpoint: Path | None, seed: int = 0) -> tuple[Any, str]:
     """The model to draw (from ``checkpoint``, else a seeded random ``crossnet_lite``) and its weights in words."""
     import torch
 
-    from refsr_blocks.checkpoint import load_model
+    from refsr_blocks.core.checkpoint import load_model
 
     if checkpoint is not None:
         return load_model(checkpoint), f"the weights in `{checkpoint.name}`"
@@ -240,10 +241,10 @@ def write_pictures(
     """Draw the documentation's pictures into ``out_dir``; return name → PNG file, and the weights in words.
 
     ``flow-convention`` shows the flow convention on a synthetic pair (no model); ``model-*``
-    are :func:`refsr_blocks.viz.render_intermediates` of :func:`picture_model` on a synthetic
+    are :func:`refsr_blocks.tools.viz.render_intermediates` of :func:`picture_model` on a synthetic
     pair of HR size ``size`` (multiples of the scale).
     """
-    from refsr_blocks.viz import flow_convention_panel, render_intermediates, save_png, synthetic_pair
+    from refsr_blocks.tools.viz import flow_convention_panel, render_intermediates, save_png, synthetic_pair
 
     pair = synthetic_pair(4, size, seed)
     paths = {"flow-convention": Path(out_dir) / "flow-convention.png"}

@@ -22,8 +22,8 @@ from unittest import mock
 from refsr_docgen import ROOT, blocks, cell, components, documented, kinds, summary, table, value
 
 from refsr_blocks import build_model
-from refsr_blocks.errors import RefSRError
-from refsr_blocks.registry import REGISTRY
+from refsr_blocks.core.errors import RefSRError
+from refsr_blocks.core.registry import REGISTRY
 
 BENCHMARK_COLUMNS = (  # header, key in benchmarks/results.json, format, scale
     ("latency (ms)", "latency_s", ".0f", 1000),
@@ -94,7 +94,7 @@ def spec_error(source: str) -> str:
 
 def cli_transcript(args: Sequence[str], cwd: str | Path = ROOT) -> str:
     """``refsr-blocks ARGS`` run in-process from ``cwd``, as a console block with its output."""
-    from refsr_blocks.cli import main
+    from refsr_blocks.tools.cli import main
 
     out, previous = io.StringIO(), os.getcwd()
     try:  # COLUMNS: argparse wraps its help to the terminal width

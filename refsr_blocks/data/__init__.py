@@ -25,7 +25,7 @@ one with ``register_component("dataset", NAME, factory)``, the factory taking ``
 
 from __future__ import annotations
 
-from ..registry import register_component, register_kind
+from ..core.registry import register_component, register_kind
 from .augment import (
     Compose,
     RandomCrop,

@@ -1,12 +1,12 @@
 """Exceptions raised by :mod:`refsr_blocks.data`.
 
-Both subclass :class:`refsr_blocks.errors.RefSRError` and the built-in exception a caller
+Both subclass :class:`refsr_blocks.core.errors.RefSRError` and the built-in exception a caller
 would otherwise catch, so ``except ValueError`` / ``except FileNotFoundError`` keep working.
 """
 
 from __future__ import annotations
 
-from refsr_blocks.errors import RefSRError
+from refsr_blocks.core.errors import RefSRError
 
 __all__ = ["DataError", "DataNotFoundError"]
 

@@ -13,7 +13,7 @@ import kornia
 import torch
 from torch import Tensor
 
-from ..errors import did_you_mean
+from ..core.errors import did_you_mean
 from ._checks import check_image
 from ._random import uniform
 from .errors import DataError

@@ -26,14 +26,7 @@ from .baselines import (
 from .command import add_eval_arguments, dataset_from_argument, eval_main
 from .harness import METRICS, EvalResult, ReferenceGain, Row, evaluate
 from .metrics import crop_border, psnr, ssim, to_y
-from .references import (
-    CONTROLS,
-    REFERENCES,
-    Reference,
-    bicubic_lr_reference,
-    grey_reference,
-    oracle_reference,
-)
+from .references import CONTROLS, REFERENCES, Reference, bicubic_lr_reference, grey_reference, oracle_reference
 from .report import markdown_report, write_report
 
 __all__ = [

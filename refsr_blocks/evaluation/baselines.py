@@ -15,9 +15,9 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from ..checkpoint import load_model, read_metadata
+from ..components.upsamplers.bicubic import BicubicUpsampler
+from ..core.checkpoint import load_model, read_metadata
 from ..train.reference import prepare_reference, reference_mode_of
-from ..upsamplers.bicubic import BicubicUpsampler
 from .references import CONTROLS, REFERENCES, BatchedItem, Reference
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import RefSRError
+from ..core.errors import RefSRError
 from ..train.config import ConfigError, read_config_file
 from ..train.datasets import VAL_SEED, build_dataset
 from .baselines import Method, bicubic, methods_from_checkpoint

@@ -1,7 +1,7 @@
 """Run methods over a RefSR dataset and measure PSNR/SSIM per image.
 
 Every method sees the same items; images larger than ``window`` go through
-:func:`~refsr_blocks.infer.super_resolve` (sliding windows, CrossNet's 512/256). Rows carry
+:func:`~refsr_blocks.inference.tiling.super_resolve` (sliding windows, CrossNet's 512/256). Rows carry
 the image name and, for light fields, the LR view position ``(i, i)``. A control (a method with
 a :class:`~.references.Reference`) is fed the reference built from the whole item instead of
 the item's own; an item lacking what it needs (the oracle's ``"flow"``) gets no row for it.
@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..infer import super_resolve
+from ..inference.tiling import super_resolve
 from .baselines import Method
 from .metrics import psnr, ssim
 

@@ -1,7 +1,7 @@
 """PSNR and SSIM per image, on RGB (as CrossNet reports) or on the luma channel Y.
 
 These are the library's only PSNR and SSIM: evaluation, training logs, picture labels
-(:mod:`refsr_blocks.viz`) and precision checks (:mod:`refsr_blocks.precision`) all call them.
+(:mod:`refsr_blocks.tools.viz`) and precision checks (:mod:`refsr_blocks.tools.precision`) all call them.
 
 Conventions:
 

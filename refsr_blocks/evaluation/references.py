@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from ..components.upsamplers.bicubic import BicubicUpsampler
 from ..ops.warp import backward_warp
 from ..train.reference import prepare_reference
-from ..upsamplers.bicubic import BicubicUpsampler
 
 __all__ = [
     "CONTROLS",

@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from ..checkpoint import atomic_write
+from ..core.checkpoint import atomic_write
 from .harness import METRICS, EvalResult, ReferenceGain, Row
 
 __all__ = ["markdown_report", "write_report"]

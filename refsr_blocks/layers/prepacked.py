@@ -144,7 +144,7 @@ class PrepackedConv2d(_PackedWeightCache, nn.Conv2d):
 
     Shapes as ``nn.Conv2d``. The packed path applies without autograd, outside
     ``torch.compile``, to channels_last CPU input and weight (as after
-    :func:`refsr_blocks.runtime.optimize_for_inference`) with zero padding given as numbers,
+    :func:`refsr_blocks.inference.runtime.optimize_for_inference`) with zero padding given as numbers,
     in float32 or bfloat16 (also under CPU bf16 autocast); anything else runs
     ``nn.Conv2d.forward``.
     """

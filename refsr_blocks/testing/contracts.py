@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..core.registry import REGISTRY, Component
 from ..ops.flow import level_size
-from ..registry import REGISTRY, Component
 
 __all__ = [
     "ComponentContract",
@@ -433,7 +433,7 @@ class ModelContract(ComponentContract):
     batch_atol: ClassVar[float] = 1e-4
 
     def build(self, **params: Any) -> nn.Module:
-        from ..build import build_model
+        from ..core.build import build_model
 
         spec = copy.deepcopy({**self.params, **params})
         spec.setdefault("params", {})["upscale"] = self.upscale
@@ -454,7 +454,7 @@ class ModelContract(ComponentContract):
 
     def test_spec_round_trip(self) -> None:
         """``build_model(model.spec)`` rebuilds the architecture; its state_dict loads strictly."""
-        from ..build import build_model
+        from ..core.build import build_model
 
         model = self.build()
         again = build_model(json.loads(json.dumps(model.spec)))
@@ -464,7 +464,7 @@ class ModelContract(ComponentContract):
 
 def contract_for(kind: str) -> type[ComponentContract] | None:
     """The conformance class registered with ``kind`` (``None`` if the kind has none)."""
-    from ..registry import REGISTRY
+    from ..core.registry import REGISTRY
 
     return REGISTRY.get_kind(kind).contract_class()
 

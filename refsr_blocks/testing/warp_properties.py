@@ -33,7 +33,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
 
-from ..registry import REGISTRY
+from ..core.registry import REGISTRY
 
 __all__ = [
     "WarpCase",

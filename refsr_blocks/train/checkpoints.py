@@ -31,8 +31,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..checkpoint import atomic_write, read_metadata, save_model
-from ..errors import CheckpointError, RefSRError
+from ..core.checkpoint import atomic_write, read_metadata, save_model
+from ..core.errors import CheckpointError, RefSRError
 
 __all__ = ["Checkpoint", "RunDirectory", "RunExistsError"]
 

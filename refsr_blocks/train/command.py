@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import RefSRError
+from ..core.errors import RefSRError
 
 __all__ = ["DESCRIPTION", "add_train_arguments", "run_train", "train_main"]
 
@@ -58,7 +58,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train as the options of :func:`add_train_arguments` say; returns the exit status.
 
     A diverged loss is reported here (exit status 3); every other mistake (configuration, run
-    directory, data) is raised as a :class:`~refsr_blocks.errors.RefSRError` for the caller to report.
+    directory, data) is raised as a :class:`~refsr_blocks.core.errors.RefSRError` for the caller to report.
     """
     from .config import load_config
     from .trainer import TrainingDivergedError, train

@@ -29,7 +29,7 @@ schedule and the runtime options. Every section and key has a default except
 The sections are pydantic dataclasses: pydantic checks the types (strictly: ``"4"`` is not an
 integer, ``true`` is not a number), the ranges and the keys; validators add what types cannot
 say (milestones increase, the loss is registered, a dataset entry fits its dataset). Every
-error becomes a :class:`ConfigError` (the library's :class:`~refsr_blocks.errors.SpecError`)
+error becomes a :class:`ConfigError` (the library's :class:`~refsr_blocks.core.errors.SpecError`)
 naming the key (``schedule.milestones[1]``), what was wrong and what is accepted.
 """
 
@@ -58,9 +58,9 @@ from pydantic import (
 from pydantic import dataclasses as pydantic_dataclasses
 from typing_extensions import NotRequired, TypedDict, is_typeddict
 
-from ..errors import SpecError, UnknownComponentError, did_you_mean
-from ..overrides import parse_override
-from ..spec import read_mapping_file
+from ..core.errors import SpecError, UnknownComponentError, did_you_mean
+from ..core.overrides import parse_override
+from ..core.spec import read_mapping_file
 from .objective import AUX_TERMS, IMAGE_OUTPUTS, aux_term_parameters
 
 __all__ = [
@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 #: A malformed training or evaluation configuration: the library's one path-carrying error,
-#: :class:`~refsr_blocks.errors.SpecError` (``.path`` such as ``schedule.milestones[1]``,
+#: :class:`~refsr_blocks.core.errors.SpecError` (``.path`` such as ``schedule.milestones[1]``,
 #: ``.message``), under the name the training code has always raised and caught.
 ConfigError = SpecError
 
@@ -144,8 +144,8 @@ def _normalise_loss(loss: Mapping[str, Any] | str) -> dict[str, Any]:
     Raises:
         ConfigError: with a path relative to the loss setting (``name``, ``params.eps``).
     """
-    from ..registry import get_component
-    from ..spec import check_params
+    from ..core.registry import get_component
+    from ..core.spec import check_params
 
     if isinstance(loss, str):
         loss = {"name": loss}
@@ -386,8 +386,8 @@ def _resolve_model(model: Any) -> dict[str, Any]:
     Raises:
         ConfigError: with a path relative to the section (``preset``, ``overrides.upscal``).
     """
-    from ..build import spec_from
-    from ..spec import apply_overrides, resolve_spec
+    from ..core.build import spec_from
+    from ..core.spec import apply_overrides, resolve_spec
 
     overrides: Mapping[str, Any] = {}
     if isinstance(model, str):
@@ -593,7 +593,7 @@ def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[st
     Args:
         source: a ``.yaml``/``.yml``/``.json`` file or a dict of the same shape.
         assignments: ``"key.path=value"`` overrides applied before validation (values are
-            read as YAML, :mod:`refsr_blocks.overrides`), e.g. ``["schedule.steps=100",
+            read as YAML, :mod:`refsr_blocks.core.overrides`), e.g. ``["schedule.steps=100",
             "reference=blank"]``.
 
     Returns:
@@ -612,7 +612,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
-    """Apply ``"a.b.c=value"`` assignments (:func:`~refsr_blocks.overrides.parse_override`) to a raw config.
+    """Apply ``"a.b.c=value"`` assignments (:func:`~refsr_blocks.core.overrides.parse_override`) to a raw config.
 
     Example:
         >>> apply_assignments({"schedule": {"steps": 10}}, ["schedule.steps=5", "reference=blank"])

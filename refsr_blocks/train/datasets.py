@@ -2,7 +2,7 @@
 
 An entry names a registered ``"dataset"`` component (``kind: synthetic``, ``lightfield``,
 ``pairs``, or one a plugin registered) and passes the rest as its constructor parameters,
-checked against its signature like a model component's (:func:`~refsr_blocks.spec.check_params`),
+checked against its signature like a model component's (:func:`~refsr_blocks.core.spec.check_params`),
 plus three conveniences:
 
 - ``{kind: mix, parts: [ENTRY, ...], repeats: [1, ...]}``: several entries as one
@@ -34,11 +34,11 @@ from typing import Any
 from pydantic import dataclasses as pydantic_dataclasses
 from torch.utils.data import Dataset
 
+from ..core.errors import UnknownComponentError
+from ..core.registry import REGISTRY, Component
+from ..core.spec import check_params
 from ..data import Compose, DataError, DataNotFoundError, RandomDihedral, RandomParallaxShift, builtin_images
 from ..data.mixed import MixedDataset
-from ..errors import UnknownComponentError
-from ..registry import REGISTRY, Component
-from ..spec import check_params
 from .config import SECTION_CONFIG, Bool, ConfigError, Int, NonNegativeInt, PositiveInt, Str, join_path, validate
 
 __all__ = ["VAL_SEED", "build_dataset", "check_dataset_entry"]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write
+from ..core.checkpoint import atomic_write
 
 __all__ = ["MetricsLog"]
 

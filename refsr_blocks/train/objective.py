@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..core.registry import get_component
 from ..ops.flow import flow_pyramid
 from ..ops.warp import backward_warp, inside_frame
-from ..registry import get_component
 
 __all__ = ["AUX_TERMS", "IMAGE_OUTPUTS", "Objective", "aux_term_parameters", "flow_epe_loss", "warping_loss"]
 

@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from ..errors import CheckpointError
+from ..core.errors import CheckpointError
 from .config import ConfigError
 
 __all__ = ["ForwardOutputs", "initialise_from", "parameter_groups"]

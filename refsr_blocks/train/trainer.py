@@ -32,11 +32,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..build import build_model
-from ..checkpoint import atomic_write
-from ..errors import RefSRError
+from ..core.build import build_model
+from ..core.checkpoint import atomic_write
+from ..core.errors import RefSRError
 from ..evaluation.metrics import psnr
-from ..infer import super_resolve
+from ..inference.tiling import super_resolve
 from . import distributed as D
 from .checkpoints import RunDirectory
 from .config import ConfigError, TrainConfig, load_config

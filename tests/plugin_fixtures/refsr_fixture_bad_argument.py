@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from refsr_blocks.hookspecs import hookimpl
+from refsr_blocks.core.hookspecs import hookimpl
 
 
 @hookimpl

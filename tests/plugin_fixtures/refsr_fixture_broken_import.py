@@ -2,7 +2,7 @@
 
 import refsr_fixture_no_such_dependency  # noqa: F401
 
-from refsr_blocks.hookspecs import hookimpl
+from refsr_blocks.core.hookspecs import hookimpl
 
 
 @hookimpl

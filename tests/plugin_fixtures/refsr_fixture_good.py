@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from refsr_blocks.hookspecs import hookimpl
+from refsr_blocks.core.hookspecs import hookimpl
 
 _LOG = Path(__file__).with_name("events.log")
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from refsr_blocks import list_components, register_component
-from refsr_blocks.errors import SpecError
-from refsr_blocks.overrides import parse_override, parse_overrides, parse_value
-from refsr_blocks.registry import REGISTRY
+from refsr_blocks.core.errors import SpecError
+from refsr_blocks.core.overrides import parse_override, parse_overrides, parse_value
+from refsr_blocks.core.registry import REGISTRY
 from refsr_blocks.train import ConfigError, build_dataset, load_config
 from refsr_blocks.train.config import apply_assignments
 
@@ -149,10 +149,10 @@ def test_config_error_is_the_spec_error(make_config) -> None:
 
 def test_one_override_syntax_for_every_command() -> None:
     """``--set`` and the spec/summary/viz overrides read values the same way (YAML, JSON-like numbers)."""
-    import refsr_blocks.summary
-    from refsr_blocks.cli import _override
+    import refsr_blocks.tools.summary
+    from refsr_blocks.tools.cli import _override
 
-    assert refsr_blocks.summary.parse_overrides is parse_overrides
+    assert refsr_blocks.tools.summary.parse_overrides is parse_overrides
     assert _override("flow.width=1e-4") == ("flow.width", 1e-4)  # the CLI's argparse type
     assert _override("decoder={a: 1}") == ("decoder", {"a": 1})
     cases = {

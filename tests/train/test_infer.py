@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from refsr_blocks import build_model
-from refsr_blocks.errors import InputError
+from refsr_blocks.components.upsamplers.bicubic import BicubicUpsampler
+from refsr_blocks.core.errors import InputError
 from refsr_blocks.evaluation.metrics import psnr
-from refsr_blocks.infer import blend_window, count_tiles, default_windowing, super_resolve, tile_starts
-from refsr_blocks.upsamplers.bicubic import BicubicUpsampler
+from refsr_blocks.inference.tiling import blend_window, count_tiles, default_windowing, super_resolve, tile_starts
 
 
 class PointwiseRefSR(nn.Module):

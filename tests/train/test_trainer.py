@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from refsr_blocks import build_model, load_model
-from refsr_blocks.checkpoint import read_metadata
-from refsr_blocks.registry import register_component
+from refsr_blocks.core.checkpoint import read_metadata
+from refsr_blocks.core.registry import register_component
 from refsr_blocks.train import (
     RunDirectory,
     RunExistsError,

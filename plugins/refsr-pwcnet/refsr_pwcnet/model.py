@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from refsr_blocks.layers import FewOutputConv2d  # nn.Conv2d with a faster CPU path for 2-channel heads
+from refsr_blocks.layers import FewOutputConv2d
 from refsr_blocks.ops import backward_warp, crop_to, level_size, pad_to_multiple, resize_flow
 
 __all__ = ["PWCNet", "local_correlation", "pyramid_channels", "upsample_flow"]

@@ -7,8 +7,8 @@ and calls :func:`register_components`.
 
 from __future__ import annotations
 
-from refsr_blocks.hookspecs import hookimpl
-from refsr_blocks.registry import Registry
+from refsr_blocks.core.hookspecs import hookimpl
+from refsr_blocks.core.registry import Registry
 
 from .model import PWCNet
 

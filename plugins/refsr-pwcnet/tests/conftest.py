@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from refsr_blocks.plugins import load_plugins, register_plugin, unregister_plugin
-from refsr_blocks.registry import REGISTRY
+from refsr_blocks.core.plugins import load_plugins, register_plugin, unregister_plugin
+from refsr_blocks.core.registry import REGISTRY
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,9 +10,9 @@ import torch
 from refsr_pwcnet import PWCNet, local_correlation
 from refsr_pwcnet.model import pyramid_channels
 
+from refsr_blocks.core.plugins import PluginManager
+from refsr_blocks.core.registry import Registry
 from refsr_blocks.ops import level_size, resize_flow
-from refsr_blocks.plugins import PluginManager
-from refsr_blocks.registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,129 @@
+"""From names and specs to modules: ``build_model``, ``create_component`` and ``instantiate``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .errors import RegistryError, SpecError
+from .registry import REGISTRY, Registry
+from .spec import BUILT, Architecture, apply_overrides, check_params, get_preset, load_spec, resolve_spec
+
+__all__ = ["build_model", "create_component", "instantiate", "spec_from"]
+
+SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def spec_from(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """The (partial) spec behind a model name (architecture or preset), a spec file path or a spec dict."""
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source))
+    if isinstance(source, Path) or (isinstance(source, str) and source.lower().endswith(SPEC_SUFFIXES)):
+        return load_spec(source)
+    if isinstance(source, str):
+        return get_preset(source)
+    raise SpecError(
+        "", f"expected a preset name, a spec dict or a path to a .json/.yaml spec, got {type(source).__name__}"
+    )
+
+
+def create_component(kind: str, name: str, /, **params: Any) -> Any:
+    """Build one registered component, validating ``params`` as a spec would.
+
+    Args:
+        kind: the component kind (``"flow"``, ``"warper"``, …).
+        name: its registered name.
+        **params: constructor arguments (including those an architecture would inject,
+            such as a flow estimator's ``scales``).
+
+    Raises:
+        UnknownComponentError: no such component (with the closest names).
+        SpecError: an unknown parameter, a value of the wrong type or a missing required one.
+
+    Example:
+        >>> import torch
+        >>> from refsr_blocks import create_component
+        >>> warp = create_component("warper", "bilinear")
+        >>> warp(torch.ones(1, 1, 4, 4), torch.zeros(1, 2, 4, 4)).shape
+        torch.Size([1, 1, 4, 4])
+    """
+    component = REGISTRY.get(kind, name)
+    checked = check_params(component, params, f"{kind}.{name}")
+    try:
+        return component.factory(**checked)
+    except (ValueError, TypeError) as err:
+        raise SpecError(f"{kind}.{name}", f"{kind} {name!r} rejected its parameters: {err}") from err
+
+
+def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTRY, **built: Any) -> Any:
+    """Build the component in ``spec["components"][slot]`` of a *resolved* spec.
+
+    The slot's ``inject`` declaration says which constructor arguments the architecture
+    supplies: global parameters are read from ``spec["params"]``; those marked
+    :data:`~refsr_blocks.core.spec.BUILT` come from the builder as ``built`` keywords (and only
+    those). Arguments the component's constructor does not accept are dropped (the spec
+    validation already checked the ones it must accept).
+
+    Raises:
+        RegistryError: the builder passed other ``built`` arguments than the slot declares.
+        SpecError: the component's constructor rejected a value (at the component's path).
+    """
+    entry = spec["components"][slot]
+    arch = registry.get("model", spec["model"]).factory
+    declared = arch.slots[slot]
+    expected = {arg for arg, source in declared.inject.items() if source == BUILT}
+    if set(built) != expected:
+        raise RegistryError(
+            f"architecture {arch.name!r} builds slot {slot!r} with {sorted(built)}, but the slot declares "
+            f"{sorted(expected)} as BUILT: make the builder and Slot.inject agree"
+        )
+    injected = {arg: spec["params"][source] for arg, source in declared.inject.items() if source != BUILT}
+    component = registry.get(declared.kind, entry["name"])
+    accepted = {
+        k: v for k, v in {**injected, **built}.items() if k in component.defaults or component.accepts_var_kwargs
+    }
+    try:
+        return component.factory(**entry["params"], **accepted)
+    except (ValueError, TypeError) as err:
+        raise SpecError(
+            f"components.{slot}", f"{component.kind} {entry['name']!r} rejected its parameters: {err}"
+        ) from err
+
+
+def build_model(source: str | Path | Mapping[str, Any], /, **overrides: Any) -> nn.Module:
+    """Build a model from a preset name, a spec dict or a path to a ``.json``/``.yaml`` spec.
+
+    Args:
+        source: an architecture or preset name such as ``"crossnet"`` (see
+            :func:`~refsr_blocks.list_models`), a spec dict (for example ``model.spec``) or a
+            spec file.
+        **overrides: global parameters (``upscale=8``, ``scales=5``), component swaps
+            (``flow="flownets"``), or component parameters (``flow={"params": {...}}`` or
+            ``**{"flow.width": 0.5}``); see :func:`~refsr_blocks.core.spec.apply_overrides`.
+
+    Returns:
+        The assembled module; ``model.spec`` holds the fully resolved spec, so
+        ``build_model(model.spec)`` rebuilds the same architecture.
+
+    Raises:
+        SpecError: before anything is built, naming the spec path that is wrong.
+
+    Example:
+        >>> from refsr_blocks import build_model
+        >>> model = build_model("crossnet_lite", upscale=4)
+        >>> model.spec["components"]["flow"]["name"]
+        'flownets_plus'
+    """
+    spec = spec_from(source)
+    if overrides:
+        spec = apply_overrides(spec, overrides)
+    resolved = resolve_spec(spec)
+    arch = REGISTRY.get("model", resolved["model"]).factory
+    assert isinstance(arch, Architecture)
+    model = arch(copy.deepcopy(resolved))
+    model.spec = resolved
+    return model

@@ -1,0 +1,465 @@
+"""The component registry: every swappable part of a model, by kind and name.
+
+A *kind* names a call contract (``flow``: ``(a, b) -> flows per level``); a *component* is
+a factory (usually an ``nn.Module`` subclass) registered under a kind. Components of one
+kind honour the same contract, so a spec can swap any two of them. Kinds are open: an
+architecture or a plugin registers a new one with :func:`register_kind`, naming the
+conformance class its components must pass, and the registry-driven contract tests pick it
+up. Registration is explicit about clashes: registering a name twice raises an error naming
+both definitions unless ``override=True`` is passed.
+
+Example:
+    >>> import torch
+    >>> from refsr_blocks.core.registry import register_component, get_component
+    >>> @register_component("loss", "doc_example_l1", override=True)
+    ... class MyL1(torch.nn.Module):
+    ...     def forward(self, pred, target):
+    ...         return (pred - target).abs().mean()
+    >>> get_component("loss", "doc_example_l1").factory is MyL1
+    True
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from .errors import RegistryError, UnknownComponentError, did_you_mean
+
+__all__ = [
+    "REGISTRY",
+    "Component",
+    "Kind",
+    "Registry",
+    "get_component",
+    "list_components",
+    "list_kinds",
+    "recording",
+    "register_component",
+    "register_kind",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _describe(obj: Any) -> str:
+    """``module.qualname`` of a factory, used to name where a component was defined."""
+    module = getattr(obj, "__module__", None) or "?"
+    qualname = getattr(obj, "__qualname__", None) or repr(obj)
+    return f"{module}.{qualname}"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A component kind: a name and the contract its components honour.
+
+    Attributes:
+        name: what specs and :func:`register_component` call it.
+        contract: the conformance class (a subclass of
+            :class:`refsr_blocks.testing.ComponentContract`) or its ``"module:Class"`` path,
+            imported only when a test asks for it; ``None``: no contract checks.
+        model_part: components of this kind fill slots of architectures (``loss`` and
+            ``model`` are kinds, but not parts).
+        doc: one line for listings.
+        owner: who registered it: ``"refsr_blocks"`` or a plugin's distribution name.
+    """
+
+    name: str
+    contract: type | str | None = None
+    model_part: bool = True
+    doc: str = ""
+    owner: str = "refsr_blocks"
+
+    def contract_class(self) -> type | None:
+        """The conformance class, imported on first use."""
+        if not isinstance(self.contract, str):
+            return self.contract
+        module, _, attr = self.contract.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component.
+
+    Attributes:
+        kind: a registered kind's name.
+        name: the name specs use to refer to it.
+        factory: the callable that builds it (a class or a function).
+        owner: who registered it: ``"refsr_blocks"`` or the plugin's distribution name.
+        defaults: user-settable constructor parameters and their defaults
+            (``inspect.Parameter.empty`` for required ones).
+        accepts_var_kwargs: the factory takes ``**kwargs``, so unknown names cannot be
+            rejected up front.
+    """
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    owner: str = "refsr_blocks"
+    defaults: dict[str, Any] = field(default_factory=dict)
+    accepts_var_kwargs: bool = False
+
+    @property
+    def definition(self) -> str:
+        """Where the factory is defined, plus its owner: used in clash messages."""
+        return f"{_describe(self.factory)} (registered by {self.owner})"
+
+    @property
+    def doc(self) -> str:
+        """First line of the factory's docstring."""
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def required(self) -> list[str]:
+        """Constructor parameters with no default."""
+        return [k for k, v in self.defaults.items() if v is inspect.Parameter.empty]
+
+
+def _inherits_generic_init(cls: type) -> bool:
+    """``cls`` has no ``__init__`` of its own below ``nn.Module`` (or ``object``).
+
+    ``nn.Module.__init__`` takes ``*args, **kwargs``; reading its signature would make every
+    parameter-free module look as if it accepted any keyword.
+    """
+    import torch.nn as nn
+
+    return cls.__init__ in (nn.Module.__init__, object.__init__)  # type: ignore[misc]
+
+
+def _signature_defaults(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
+    """Constructor parameters of ``factory`` (without ``self``) and whether it takes **kwargs."""
+    if inspect.isclass(factory) and _inherits_generic_init(factory):
+        return {}, False  # e.g. a parameter-free nn.Module: it takes no constructor arguments
+    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):  # builtins without a signature
+        return {}, True
+    defaults: dict[str, Any] = {}
+    var_kwargs = False
+    for i, (name, p) in enumerate(sig.parameters.items()):
+        if inspect.isclass(factory) and i == 0 and name == "self":
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            var_kwargs = True
+        elif p.kind is p.VAR_POSITIONAL:
+            continue
+        else:
+            defaults[name] = p.default
+    return defaults, var_kwargs
+
+
+class Registry:
+    """Components by kind and name.
+
+    The library keeps one global instance, :data:`REGISTRY`; tests may build their own.
+    Plugins are loaded lazily the first time a lookup happens (see
+    :mod:`refsr_blocks.core.plugins`), through the ``before_lookup`` callback.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, Kind] = {}
+        self._components: dict[str, dict[str, Component]] = {}
+        self.before_lookup: Callable[[], None] | None = None
+        self._loading = threading.RLock()
+        self._in_hook = False
+
+    # -- kinds --------------------------------------------------------------------------
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Kind names, in registration order (the built-ins in the order a model is assembled)."""
+        return tuple(self._kinds)
+
+    def register_kind(
+        self,
+        name: str,
+        *,
+        contract: type | str | None = None,
+        model_part: bool = True,
+        doc: str = "",
+        owner: str | None = None,
+    ) -> Kind:
+        """Add a component kind (see :class:`Kind`); registering the same kind again is a no-op.
+
+        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
+
+        Raises:
+            RegistryError: the name is invalid, or another owner registered it differently
+                (the message names both).
+        """
+        _check_name(name, "kind")
+        owner, log = _attribution(owner)
+        kind = Kind(name, contract, model_part, doc, owner)
+        existing = self._kinds.get(name)
+        if existing is not None:
+            if existing == kind:
+                return existing
+            raise RegistryError(
+                f"component kind {name!r} is already registered by {existing.owner} "
+                f"(contract {existing.contract!r}); {owner} tried to register it again with "
+                f"contract {contract!r}. Pick another kind name."
+            )
+        self._kinds[name] = kind
+        self._components[name] = {}
+        if log is not None:
+            log.append((self, kind, None))
+        return kind
+
+    def unregister_kind(self, name: str) -> None:
+        """Remove a kind and its components (for rolling back a failed plugin, and tests)."""
+        self._check_kind(name)
+        del self._kinds[name], self._components[name]
+
+    def get_kind(self, name: str) -> Kind:
+        """The :class:`Kind` record ``name`` (plugins loaded first)."""
+        self._ensure_loaded()
+        self._check_kind(name)
+        return self._kinds[name]
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in self._components:
+            raise RegistryError(
+                f"unknown component kind {kind!r}; kinds are {', '.join(self.kinds)}.{did_you_mean(kind, self.kinds)} "
+                "A new kind is added with register_kind()."
+            )
+
+    # -- registration -------------------------------------------------------------------
+
+    def register(
+        self,
+        kind: str,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        override: bool = False,
+        owner: str | None = None,
+    ) -> Component:
+        """Register ``factory`` as component ``name`` of ``kind``.
+
+        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
+
+        Raises:
+            RegistryError: the kind is unknown, the name is not a valid identifier-like
+                string, the factory is not callable, or the name is taken and ``override``
+                is false (the message names both definitions).
+        """
+        self._check_kind(kind)
+        _check_name(name, "component")
+        if not callable(factory):
+            raise RegistryError(f"component {kind}/{name}: factory {factory!r} is not callable")
+        existing = self._components[kind].get(name)
+        owner, log = _attribution(owner)
+        defaults, var_kwargs = _signature_defaults(factory)
+        component = Component(kind, name, factory, owner, defaults, var_kwargs)
+        if existing is not None and not override and existing.factory is not factory:
+            raise RegistryError(
+                f"{kind} component {name!r} is already registered by {existing.definition}; "
+                f"{component.definition} tried to register it again. Pick another name, or "
+                "pass override=True to replace it on purpose."
+            )
+        self._components[kind][name] = component
+        if log is not None:
+            log.append((self, component, existing))
+        return component
+
+    def unregister(self, kind: str, name: str) -> None:
+        """Remove a component (mainly for tests); unknown names raise."""
+        self.get(kind, name)
+        del self._components[kind][name]
+
+    # -- lookup -------------------------------------------------------------------------
+    def _ensure_loaded(self) -> None:
+        if self.before_lookup is None:
+            return
+        # A second thread's first lookup waits here until the first has finished loading:
+        # ``before_lookup`` is cleared only then. The hook's own lookups (same thread, the
+        # lock is re-entrant) pass through.
+        with self._loading:
+            if self.before_lookup is not None and not self._in_hook:
+                self._in_hook = True
+                try:
+                    self.before_lookup()
+                finally:
+                    self._in_hook, self.before_lookup = False, None
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component ``name`` of ``kind``.
+
+        Raises:
+            UnknownComponentError: with the registered names of that kind and the closest
+                matches.
+        """
+        self._ensure_loaded()
+        self._check_kind(kind)
+        try:
+            return self._components[kind][name]
+        except (KeyError, TypeError):
+            names = sorted(self._components[kind])
+            raise UnknownComponentError(
+                f"unknown {kind} {name!r}.{did_you_mean(name, names)} Registered {kind} components: {', '.join(names) or '(none)'}."
+            ) from None
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[str]:
+        """Sorted names matching the shell-style ``pattern``; ``kind=None`` gives ``kind/name``."""
+        self._ensure_loaded()
+        if kind is not None:
+            self._check_kind(kind)
+            return sorted(n for n in self._components[kind] if fnmatch.fnmatchcase(n, pattern))
+        return [f"{k}/{n}" for k in self.kinds for n in sorted(self._components[k]) if fnmatch.fnmatchcase(n, pattern)]
+
+    def __iter__(self) -> Iterator[Component]:
+        self._ensure_loaded()
+        for kind in self.kinds:
+            yield from (self._components[kind][n] for n in sorted(self._components[kind]))
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        self._ensure_loaded()
+        return kind in self._components and name in self._components[kind]
+
+
+#: One registration, as :func:`recording` logs it: (registry, new record, record it replaced).
+Change = tuple[Registry, Kind | Component, Kind | Component | None]
+_RECORDING: ContextVar[tuple[str, list[Change]] | None] = ContextVar("refsr_blocks_recording", default=None)
+
+
+@contextmanager
+def recording(owner: str) -> Iterator[list[Change]]:
+    """Attribute the registrations made in this context (thread) to ``owner``, and log them.
+
+    The plugin loader wraps the import of a plugin and its hook in this: inside it,
+    :meth:`Registry.register` and :meth:`Registry.register_kind` (hence
+    :func:`register_component` and :func:`register_kind`) default their ``owner`` to
+    ``owner``, and append every change to the yielded list so that it can be undone.
+    """
+    log: list[Change] = []
+    token = _RECORDING.set((owner, log))
+    try:
+        yield log
+    finally:
+        _RECORDING.reset(token)
+
+
+def _attribution(owner: str | None) -> tuple[str, list[Change] | None]:
+    """The owner of a registration and the log it goes to (``None`` outside :func:`recording`).
+
+    A registration made by refsr_blocks' own code stays the library's even while a plugin
+    loads: a library module imported for the first time by the plugin registers its parts
+    then, and they must not be removed with the plugin.
+    """
+    scope = _RECORDING.get()
+    if scope is None or _called_from_library():
+        return owner or "refsr_blocks", None
+    return owner or scope[0], scope[1]
+
+
+#: The refsr_blocks package folder (this file is refsr_blocks/core/registry.py).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _called_from_library() -> bool:
+    """Whether the code that called into this module is a file of the refsr_blocks package."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name or any(c in name for c in " *?[]./"):
+        raise RegistryError(
+            f"invalid {what} name {name!r}: use a non-empty string without spaces, dots, slashes or wildcards"
+        )
+
+
+#: The library-wide registry.
+REGISTRY = Registry()
+
+_CONTRACTS = "refsr_blocks.testing.contracts"
+for _name, _doc in (
+    ("upsampler", "single-image upsampler: lr B×C×h×w -> B×C×(s·h)×(s·w)"),
+    ("prealign", "global shift of the reference: (upsampled, ref) -> B×2 whole pixels"),
+    ("flow", "flow estimator: (a, b) -> flows per level, finest first"),
+    ("warper", "backward warp: (x, flow) -> x sampled at p + flow(p)"),
+    ("encoder", "feature pyramid: B×C×H×W -> feature maps per level"),
+    ("decoder", "fusion decoder: (LR features, warped reference features) -> image"),
+):
+    REGISTRY.register_kind(_name, contract=f"{_CONTRACTS}:{_name.capitalize()}Contract", doc=_doc)
+REGISTRY.register_kind("loss", contract=f"{_CONTRACTS}:LossContract", model_part=False, doc="training loss")
+REGISTRY.register_kind("model", contract=f"{_CONTRACTS}:ModelContract", model_part=False, doc="RefSR architecture")
+
+
+@overload
+def register_component(kind: str, name: str, factory: None = None, *, override: bool = False) -> Callable[[F], F]: ...
+@overload
+def register_component(kind: str, name: str, factory: F, *, override: bool = False) -> F: ...
+def register_component(
+    kind: str, name: str, factory: Callable[..., Any] | None = None, *, override: bool = False
+) -> Any:
+    """Register a component; works as a decorator or as a plain call.
+
+    Args:
+        kind: a registered kind (see :func:`register_kind`).
+        name: the name specs will use.
+        factory: the class or function building the component. Omit it to use the
+            function as a decorator.
+        override: replace an existing component of the same name instead of raising.
+
+    Returns:
+        The factory, unchanged (so the decorator leaves the class usable).
+    """
+    if factory is not None:
+        REGISTRY.register(kind, name, factory, override=override)
+        return factory
+
+    def decorator(f: F) -> F:
+        REGISTRY.register(kind, name, f, override=override)
+        return f
+
+    return decorator
+
+
+def get_component(kind: str, name: str) -> Component:
+    """The registered component ``name`` of ``kind`` (see :meth:`Registry.get`)."""
+    return REGISTRY.get(kind, name)
+
+
+def list_components(kind: str | None = None, pattern: str = "*") -> list[str]:
+    """Registered component names, optionally of one kind, filtered by a wildcard pattern.
+
+    Example:
+        >>> from refsr_blocks import list_components
+        >>> "charbonnier" in list_components("loss")
+        True
+        >>> list_components("loss", pattern="charb*")
+        ['charbonnier']
+    """
+    return REGISTRY.list(kind, pattern)
+
+
+def register_kind(name: str, *, contract: type | str | None = None, model_part: bool = True, doc: str = "") -> Kind:
+    """Add a component kind to the library-wide registry (see :meth:`Registry.register_kind`).
+
+    Example:
+        >>> from refsr_blocks.core.registry import Registry
+        >>> registry = Registry()  # a private registry, so the example leaves the global one alone
+        >>> registry.register_kind("texture_matcher", doc="matches LR and reference textures")
+        Kind(name='texture_matcher', contract=None, model_part=True, doc='matches LR and reference textures', owner='refsr_blocks')
+    """
+    return REGISTRY.register_kind(name, contract=contract, model_part=model_part, doc=doc)
+
+
+def list_kinds(*, model_parts: bool = False) -> list[str]:
+    """Registered kind names (only those that fill architecture slots with ``model_parts``)."""
+    REGISTRY._ensure_loaded()
+    return [k for k in REGISTRY.kinds if not model_parts or REGISTRY.get_kind(k).model_part]

@@ -1,0 +1,528 @@
+"""Declarative model specs: plain data that validates, resolves and round-trips.
+
+A spec is a dict that survives JSON and YAML::
+
+    {
+      "model": "crossnet",                    # architecture, a registered "model" component
+      "params": {"upscale": 4, "scales": 4},  # the architecture's global parameters
+      "components": {                         # one entry per slot of the architecture
+        "flow": {"name": "flownets_plus", "params": {"width": 1.0}},
+        "warper": "bilinear",                 # shorthand for {"name": "bilinear"}
+      },
+    }
+
+Missing entries take the architecture's defaults. :func:`resolve_spec` validates
+everything *before* any module is built and returns the fully resolved spec, in which
+every default is filled in. Errors are :class:`~refsr_blocks.core.errors.SpecError` naming the
+path inside the spec (``components.flow.params.widht``), what was wrong and what is accepted.
+
+Global parameters reach components by *injection*: each slot of an architecture declares,
+once, which constructor arguments it supplies and from where (``Slot.inject``: the flow
+estimator's ``scales`` from the global ``scales``, the decoder's ``lr_channels`` from the
+built encoder); those are not settable per component, so the spec cannot disagree with
+itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RegistryError, SpecError, UnknownComponentError, did_you_mean
+from .registry import REGISTRY, Component, Registry
+
+__all__ = [
+    "BUILT",
+    "SPEC_VERSION",
+    "Architecture",
+    "GlobalParam",
+    "ModelEntry",
+    "Slot",
+    "apply_overrides",
+    "check_params",
+    "get_preset",
+    "list_models",
+    "load_spec",
+    "model_entries",
+    "register_preset",
+    "resolve_spec",
+]
+
+#: Version of the spec format, stored in every resolved spec. Version 1 specs (CrossNet's
+#: single ``encoder`` slot) are read and migrated by the architecture.
+SPEC_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+#: ``Slot.inject`` source for a constructor argument the builder computes from parts it has
+#: already built (the decoder's ``lr_channels`` from the encoder), rather than a global parameter.
+BUILT = "<built>"
+SPEC_KEYS = ("model", "params", "components", "version")
+
+
+@dataclass(frozen=True)
+class GlobalParam:
+    """A global parameter of an architecture.
+
+    Attributes:
+        default: the value when the spec does not set it.
+        check: returns an error message for a bad value, or ``None``.
+        doc: one line for the spec reference.
+    """
+
+    default: Any
+    check: Callable[[Any], str | None] = lambda value: None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A place in an architecture for one component.
+
+    Attributes:
+        kind: the component kind it takes.
+        default: the component name used when the spec does not name one; ``None`` with
+            ``same_as``.
+        inject: the constructor arguments the architecture supplies itself, each mapped to
+            its source: a global parameter's name, or :data:`BUILT` for a value the builder
+            passes to :func:`~refsr_blocks.core.build.instantiate`.
+        required: the subset of ``inject`` a component must accept to honour the contract.
+        doc: one line for the spec reference.
+        same_as: another slot whose resolved entry this one copies when the spec leaves it
+            out (the reference encoder defaults to the LR encoder's spec).
+    """
+
+    kind: str
+    default: str | None
+    inject: Mapping[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    doc: str = ""
+    same_as: str | None = None
+
+    @property
+    def injected(self) -> tuple[str, ...]:
+        """Names of the constructor arguments the architecture supplies."""
+        return tuple(self.inject)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A model template: global parameters, component slots and a builder.
+
+    Registered as a component of kind ``"model"``; calling it with a resolved spec builds
+    the ``nn.Module``. Slot declarations are checked when the architecture is created, so a
+    slot injecting an unknown global parameter fails at import, not at the first build.
+
+    Attributes:
+        migrate: rewrites an older spec layout into the current one (must be idempotent);
+            called on every spec before validation.
+    """
+
+    name: str
+    params: Mapping[str, GlobalParam]
+    slots: Mapping[str, Slot]
+    build: Callable[[dict[str, Any]], Any]
+    doc: str = ""
+    checks: tuple[Callable[[dict[str, Any]], tuple[str, str] | None], ...] = field(default=())
+    migrate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        for slot_name, slot in self.slots.items():
+            for arg, source in slot.inject.items():
+                if source != BUILT and source not in self.params:
+                    raise RegistryError(
+                        f"architecture {self.name!r}, slot {slot_name!r}: argument {arg!r} is injected from "
+                        f"{source!r}, which is not a global parameter ({', '.join(self.params)}) nor BUILT"
+                    )
+            if not set(slot.required) <= set(slot.inject):
+                raise RegistryError(f"architecture {self.name!r}, slot {slot_name!r}: required ⊄ inject")
+            if (slot.default is None) == (slot.same_as is None):
+                raise RegistryError(f"architecture {self.name!r}, slot {slot_name!r}: give a default or same_as")
+            if slot.same_as is not None and list(self.slots).index(slot.same_as) > list(self.slots).index(slot_name):
+                raise RegistryError(f"architecture {self.name!r}: slot {slot_name!r} must come after {slot.same_as!r}")
+
+    def __call__(self, spec: dict[str, Any]) -> Any:
+        return self.build(spec)
+
+
+# -- presets ------------------------------------------------------------------------------
+_PRESETS: dict[str, tuple[dict[str, Any], str]] = {}
+
+
+def register_preset(name: str, spec: Mapping[str, Any], doc: str = "", *, override: bool = False) -> None:
+    """Register a named (partial) spec that :func:`build_model` accepts by name."""
+    if name in _PRESETS and not override:
+        raise SpecError("", f"preset {name!r} is already registered; pass override=True to replace it")
+    _PRESETS[name] = (copy.deepcopy(dict(spec)), doc)
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    """The (partial) spec a model name stands for: a preset's, or ``{"model": name}`` for an
+    architecture that has no preset of that name; unknown names list both."""
+    REGISTRY.list("model")  # make sure plugins (which may add presets) are loaded
+    if name in _PRESETS:
+        return copy.deepcopy(_PRESETS[name][0])
+    if ("model", name) in REGISTRY:
+        return {"model": name}
+    names = list_models()
+    raise UnknownComponentError(
+        f"unknown model {name!r}.{did_you_mean(name, names)} Architectures and presets: {', '.join(names)}. "
+        "A path to a .json/.yaml spec or a spec dict is accepted too."
+    )
+
+
+def preset_doc(name: str) -> str:
+    """The one-line description of a preset."""
+    return _PRESETS[name][1]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One name :func:`~refsr_blocks.build_model` accepts.
+
+    Attributes:
+        name: the name.
+        type: ``"architecture"`` (a registered builder, with its defaults) or ``"preset"``
+            (a named spec for an architecture).
+        architecture: the architecture it builds.
+        doc: one line.
+    """
+
+    name: str
+    type: str
+    architecture: str
+    doc: str
+
+
+def model_entries(pattern: str = "*") -> list[ModelEntry]:
+    """Every architecture and preset matching a wildcard pattern, sorted by name (the one listing).
+
+    An architecture that also has a preset of its own name is listed once, as the architecture.
+
+    Example:
+        >>> from refsr_blocks.core.spec import model_entries
+        >>> [(e.name, e.type) for e in model_entries("crossnet_i*")]
+        [('crossnet_iw', 'preset')]
+    """
+    import fnmatch
+
+    entries = {
+        c.name: ModelEntry(c.name, "architecture", c.name, getattr(c.factory, "doc", "") or c.doc)
+        for c in REGISTRY
+        if c.kind == "model"
+    }
+    for name, (spec, doc) in _PRESETS.items():
+        entries.setdefault(name, ModelEntry(name, "preset", str(spec.get("model")), doc))
+    return [entries[n] for n in sorted(entries) if fnmatch.fnmatchcase(n, pattern)]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names :func:`~refsr_blocks.build_model` accepts (architectures and presets), by wildcard.
+
+    Example:
+        >>> from refsr_blocks import list_models
+        >>> list_models("crossnet*")[:2]
+        ['crossnet', 'crossnet_flownets']
+    """
+    return [e.name for e in model_entries(pattern)]
+
+
+# -- loading ------------------------------------------------------------------------------
+def read_mapping_file(
+    path: str | Path, what: str = "spec file", error: Callable[[str, str], Exception] = SpecError
+) -> dict[str, Any]:
+    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (not validated).
+
+    Args:
+        path: the file.
+        what: how error messages name the file ("spec file", "config file").
+        error: the exception class, called as ``error(path_in_document, message)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error("", f"{what} {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise error("", f"{what} {str(path)!r} must end in .json, .yaml or .yml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as err:  # parser errors carry line numbers; keep them
+        raise error("", f"cannot parse {what} {str(path)!r}: {err}") from None
+    if not isinstance(data, dict):
+        raise error("", f"{what} {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    return read_mapping_file(path, "spec file", SpecError)
+
+
+# -- validation helpers -------------------------------------------------------------------
+def _plain(value: Any, path: str) -> Any:
+    """``value`` as JSON-compatible plain data (tuples become lists); raise otherwise."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise SpecError(path, f"keys must be strings, got {k!r}")
+            out[k] = _plain(v, f"{path}.{k}")
+        return out
+    raise SpecError(
+        path,
+        f"{type(value).__name__} is not plain data; specs hold only numbers, strings, booleans, "
+        "None, lists and dicts (so they survive JSON and YAML)",
+    )
+
+
+def _type_error(value: Any, default: Any) -> str | None:
+    """A message if ``value`` cannot stand where ``default`` stands, judged by its type."""
+    if default is None or default is inspect.Parameter.empty or value is None:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        return None
+    if ok:
+        return None
+    expected = "a list" if isinstance(default, (list, tuple)) else type(default).__name__
+    return f"expected {expected} (default {default!r}), got {type(value).__name__} {value!r}"
+
+
+def _unknown_key(path: str, key: str, accepted: list[str], what: str) -> SpecError:
+    return SpecError(
+        f"{path}.{key}" if path else key,
+        f"unknown {what}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted) or '(none)'}.",
+    )
+
+
+def check_params(
+    component: Component, params: Mapping[str, Any], path: str, *, supplied: tuple[str, ...] = (), supplier: str = ""
+) -> dict[str, Any]:
+    """Validate keyword arguments for a component's factory against its signature.
+
+    Args:
+        component: the registered component.
+        params: the user's keyword arguments.
+        path: where they sit in the document, for messages (``components.flow.params``).
+        supplied: arguments someone else sets (an architecture's injected ones): not settable.
+        supplier: who sets them, for the message.
+
+    Returns:
+        Every settable parameter, as plain data, with defaults filled in.
+
+    Raises:
+        SpecError: an unknown or supplied name, a value of the wrong type, or a missing
+            required parameter, naming its path.
+    """
+    what = f"{component.kind} {component.name!r}"
+    settable = {k: v for k, v in component.defaults.items() if k not in supplied}
+    resolved: dict[str, Any] = {}
+    for key, value in params.items():
+        ppath = f"{path}.{key}" if path else key
+        if key in supplied:
+            raise SpecError(ppath, f"{key!r} is set by {supplier or 'someone else'}, not here")
+        if key not in settable and not component.accepts_var_kwargs:
+            raise _unknown_key(path, key, list(settable), f"parameter of {what}")
+        value = _plain(value, ppath)
+        problem = _type_error(value, settable.get(key))
+        if problem:
+            raise SpecError(ppath, problem)
+        resolved[key] = value
+    for key, default in settable.items():
+        if key in resolved:
+            continue
+        if default is inspect.Parameter.empty:
+            raise SpecError(f"{path}.{key}" if path else key, f"{what} requires this parameter")
+        resolved[key] = _plain(default, f"{path}.{key}")
+    return resolved
+
+
+def _normalise_entry(entry: Any, path: str) -> dict[str, Any]:
+    """``"name"`` or ``{"name": ..., "params": {...}}`` → the dict form."""
+    if isinstance(entry, str):
+        return {"name": entry, "params": {}}
+    if not isinstance(entry, Mapping):
+        raise SpecError(path, f"expected a component name or {{'name': ..., 'params': {{...}}}}, got {entry!r}")
+    for key in entry:
+        if key not in ("name", "params"):
+            raise _unknown_key(path, key, ["name", "params"], "component entry key")
+    params = entry.get("params", {}) or {}
+    if not isinstance(params, Mapping):
+        raise SpecError(f"{path}.params", f"expected a mapping of parameter names to values, got {params!r}")
+    return {"name": entry.get("name"), "params": dict(params)}
+
+
+def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict[str, Any]:
+    """Validate ``spec`` and fill in every default; builds nothing.
+
+    Returns:
+        The fully resolved spec: ``{"version", "model", "params", "components"}`` with every
+        global parameter and every component parameter present.
+
+    Raises:
+        SpecError: naming the path of the first mistake, what was wrong and what is accepted.
+    """
+    if not isinstance(spec, Mapping):
+        raise SpecError("", f"a spec must be a mapping, got {type(spec).__name__}")
+    for key in spec:
+        if key not in SPEC_KEYS:
+            raise _unknown_key("", key, list(SPEC_KEYS), "top-level spec key")
+    version = spec.get("version", SPEC_VERSION)
+    if version not in READABLE_VERSIONS:
+        raise SpecError("version", f"this refsr-blocks reads spec versions {list(READABLE_VERSIONS)}, got {version!r}")
+    model_name = spec.get("model")
+    if not isinstance(model_name, str):
+        raise SpecError("model", f"name the architecture, one of {registry.list('model')}; got {model_name!r}")
+    try:
+        arch = registry.get("model", model_name).factory
+    except UnknownComponentError as err:
+        raise SpecError("model", str(err)) from None
+    if not isinstance(arch, Architecture):
+        raise SpecError("model", f"model component {model_name!r} is not an Architecture")
+    if arch.migrate is not None:
+        spec = arch.migrate(copy.deepcopy(dict(spec)))
+
+    # Global parameters.
+    given = spec.get("params", {}) or {}
+    if not isinstance(given, Mapping):
+        raise SpecError("params", f"expected a mapping of global parameters, got {given!r}")
+    params: dict[str, Any] = {}
+    for key in given:
+        if key not in arch.params:
+            raise _unknown_key("params", key, list(arch.params), f"global parameter of {arch.name!r}")
+    for key, gp in arch.params.items():
+        value = _plain(given.get(key, gp.default), f"params.{key}")
+        problem = _type_error(value, gp.default) or gp.check(value)
+        if problem:
+            raise SpecError(f"params.{key}", problem)
+        params[key] = value
+
+    # Components.
+    entries = spec.get("components", {}) or {}
+    if not isinstance(entries, Mapping):
+        raise SpecError("components", f"expected a mapping of slot names to components, got {entries!r}")
+    for slot_name in entries:
+        if slot_name not in arch.slots:
+            raise _unknown_key("components", slot_name, list(arch.slots), f"component slot of {arch.name!r}")
+    components: dict[str, Any] = {}
+    for slot_name, slot in arch.slots.items():
+        path = f"components.{slot_name}"
+        if slot.same_as is not None and slot_name not in entries:
+            components[slot_name] = copy.deepcopy(components[slot.same_as])
+            continue
+        default_name = slot.default if slot.same_as is None else components[slot.same_as]["name"]
+        entry = _normalise_entry(entries.get(slot_name, default_name), path)
+        name = entry["name"] if entry["name"] is not None else default_name
+        if not isinstance(name, str):
+            raise SpecError(f"{path}.name", f"expected a registered {slot.kind} name, got {name!r}")
+        try:
+            component = registry.get(slot.kind, name)
+        except UnknownComponentError as err:
+            raise SpecError(f"{path}.name", str(err)) from None
+        missing = [p for p in slot.required if p not in component.defaults and not component.accepts_var_kwargs]
+        if missing:
+            raise SpecError(
+                path,
+                f"{slot.kind} {name!r} ({component.definition}) must accept the constructor "
+                f"argument(s) {missing} to fill this slot",
+            )
+        supplier = (
+            f"the {arch.name!r} architecture from its global parameters; set it under 'params' instead "
+            f"(global parameters: {', '.join(arch.params)})"
+        )
+        checked = check_params(component, entry["params"], f"{path}.params", supplied=slot.injected, supplier=supplier)
+        components[slot_name] = {"name": name, "params": checked}
+
+    resolved_spec = {"version": SPEC_VERSION, "model": arch.name, "params": params, "components": components}
+    for check in arch.checks:
+        problem = check(resolved_spec)
+        if problem:
+            raise SpecError(*problem)
+    return resolved_spec
+
+
+# -- overrides ----------------------------------------------------------------------------
+def apply_overrides(
+    spec: Mapping[str, Any], overrides: Mapping[str, Any], registry: Registry = REGISTRY
+) -> dict[str, Any]:
+    """Apply ``build_model`` keyword overrides to a (partial) spec.
+
+    Accepted keys:
+
+    - a global parameter: ``upscale=8``, ``scales=5``;
+    - a slot, to swap the component: ``flow="flownets"`` (its parameters reset to the new
+      component's defaults), or ``flow={"name": ..., "params": {...}}``, or
+      ``flow={"params": {...}}`` to change parameters only;
+    - a dotted key ``"<slot>.<param>"`` for one component parameter:
+      ``**{"flow.width": 0.5}``.
+    """
+    out = copy.deepcopy(dict(spec))
+    model_name = out.get("model")
+    try:
+        arch = registry.get("model", model_name).factory if isinstance(model_name, str) else None
+    except UnknownComponentError as err:
+        raise SpecError("model", str(err)) from None
+    if not isinstance(arch, Architecture):
+        raise SpecError("model", f"cannot apply overrides: {model_name!r} is not a registered architecture")
+    if arch.migrate is not None:
+        out = arch.migrate(out)
+    params = dict(out.get("params") or {})
+    components = dict(out.get("components") or {})
+    accepted = [*arch.params, *arch.slots, *(f"{s}.<param>" for s in arch.slots)]
+
+    def current_entry(slot: str) -> dict[str, Any]:
+        """The slot's entry as the spec stands (a ``same_as`` slot follows its source)."""
+        source = arch.slots[slot]
+        fallback = source.default if source.same_as is None else current_entry(source.same_as)
+        return copy.deepcopy(_normalise_entry(components.get(slot, fallback), f"components.{slot}"))
+
+    for key, value in overrides.items():
+        if key in arch.params:
+            params[key] = value
+        elif key in arch.slots:
+            current = current_entry(key)
+            if isinstance(value, str):
+                keep = value == current["name"]
+                components[key] = {"name": value, "params": current["params"] if keep else {}}
+            else:
+                new = _normalise_entry(value, key)
+                if new["name"] is None or new["name"] == current["name"]:
+                    merged = {**current["params"], **new["params"]}
+                    components[key] = {"name": current["name"], "params": merged}
+                else:
+                    components[key] = new
+        elif "." in key and key.split(".", 1)[0] in arch.slots:
+            slot, param = key.split(".", 1)
+            current = current_entry(slot)
+            current["params"][param] = value
+            components[slot] = current
+        else:
+            raise SpecError(
+                key,
+                f"unknown override for {arch.name!r}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted)}.",
+            )
+    out["params"], out["components"] = params, components
+    return out

@@ -1,0 +1,104 @@
+"""The fast inference path: channels_last weights, no autograd, optional bf16 and compile.
+
+On CPUs with oneDNN, convolutions in channels_last (NHWC) memory format run faster than in
+contiguous NCHW (CrossNet: about 1.6× on the project's 2-core machine, ``python
+benchmarks/run.py``); every component here preserves the format it is given (the warp
+reads whole pixel rows in NHWC). ``inference_mode`` keeps no autograd state, so nothing
+that is not returned is retained.
+
+Example:
+    >>> import torch
+    >>> from refsr_blocks import build_model
+    >>> from refsr_blocks.inference.runtime import optimize_for_inference, run
+    >>> model = optimize_for_inference(build_model("crossnet_lite"))
+    >>> run(model, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 64, 64)).shape
+    torch.Size([1, 3, 64, 64])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import platform
+import sys
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["inference_context", "optimize_for_inference", "retain_freed_memory", "run", "to_channels_last"]
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_INT_MAX = 2**31 - 1
+
+
+def optimize_for_inference(model: nn.Module, *, channels_last: bool = True, compile: bool = False) -> nn.Module:
+    """Put ``model`` in eval mode, freeze it, and convert it to channels_last.
+
+    Args:
+        model: any refsr-blocks model.
+        channels_last: convert 4-D weights to NHWC (fast on CPU and on tensor-core GPUs).
+        compile: wrap the model with ``torch.compile`` (slow first call, faster after).
+
+    Returns:
+        The same module (or its compiled wrapper).
+    """
+    model.eval().requires_grad_(False)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile:
+        return torch.compile(model)  # type: ignore[return-value]
+    return model
+
+
+def to_channels_last(x: Tensor) -> Tensor:
+    """``x`` in NHWC memory format (4-D tensors only; others are returned unchanged)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+
+
+@contextlib.contextmanager
+def inference_context(device: torch.device | str = "cpu", precision: str = "fp32") -> Iterator[None]:
+    """``inference_mode`` plus autocast for ``precision`` in ``{"fp32", "bf16", "fp16"}``."""
+    if precision not in AUTOCAST_DTYPES:
+        raise ValueError(f"precision must be one of {list(AUTOCAST_DTYPES)}, got {precision!r}")
+    dtype = AUTOCAST_DTYPES[precision]
+    device_type = torch.device(device).type
+    with torch.inference_mode(), torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        yield
+
+
+def run(model: nn.Module, lr: Tensor, ref: Tensor, precision: str = "fp32") -> Tensor:
+    """One fast forward: NHWC inputs, inference mode, optional autocast; float32 output."""
+    with inference_context(lr.device, precision):
+        return model(to_channels_last(lr), to_channels_last(ref)).float()
+
+
+def retain_freed_memory() -> bool:
+    """Keep memory that tensors free in this process for reuse, instead of unmapping it.
+
+    glibc's malloc serves every allocation above 32 MB (a 64-channel 320×512 float32 map is
+    42 MB) with fresh pages from ``mmap`` and unmaps them on free, so each forward pass
+    page-faults its large buffers anew: 240-380 MiB of first touches (two runs) per 320×512 float32
+    CrossNet forward (``python benchmarks/page_faults.py``), roughly a tenth of its time on the
+    project's 2-core machine (``python benchmarks/run.py`` runs the ``_retain`` modes beside
+    the default ones). This sets
+    ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, INT_MAX)``, so large blocks
+    come from the heap and stay there after they are freed, much as tcmalloc and PyTorch's
+    CUDA caching allocator do (``LD_PRELOAD`` of tcmalloc gives the same effect). The heap can
+    still grow now and then when a small allocation lands in freed space; after that the
+    larger free block is reused too.
+
+    Process-wide and not undone: the resident size stays near its peak for the life of the
+    process. Call it once in an inference process, not inside a library of your own.
+
+    Returns:
+        True if applied; False (changing nothing) where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))

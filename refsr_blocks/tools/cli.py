@@ -1,0 +1,609 @@
+"""The ``refsr-blocks`` command line.
+
+Subcommands::
+
+    refsr-blocks list [KIND] [--pattern P]            components, architectures and presets
+    refsr-blocks spec MODEL [KEY=VALUE ...]           the resolved spec (--format json|yaml)
+    refsr-blocks summary MODEL [KEY=VALUE ...]        parameters per component
+    refsr-blocks sr --checkpoint C --lr L --ref R --out O
+    refsr-blocks demo [--checkpoint C]                the shipped pair, bicubic vs CrossNet
+    refsr-blocks viz [--checkpoint C | --model M]     pictures of flows, warps, errors
+    refsr-blocks plugins                              installed plugins and their components
+    refsr-blocks train CONFIG ...                     = python -m refsr_blocks.train
+    refsr-blocks eval ...                             = python -m refsr_blocks.evaluation
+    refsr-blocks bench                                says how to run the benchmarks (source checkouts)
+
+Every subcommand is an argparse sub-parser (``train`` and ``eval`` are built from
+:func:`refsr_blocks.train.command.add_train_arguments` and
+:func:`refsr_blocks.evaluation.command.add_eval_arguments`), so a malformed command line is
+argparse's usage error (exit status 2). A mistake the library detects while running (an
+unknown model, an invalid spec or checkpoint, a missing or unreadable image) is a
+:class:`~refsr_blocks.core.errors.RefSRError`: it ends with one ``error: ...`` line on stderr and
+exit status 2. Any other exception is a bug and surfaces as a traceback.
+
+Importing this module, and ``refsr-blocks --help``, imports no torch-using module: each
+command imports what it needs, and the ``train``/``eval`` sub-parsers get their options only
+when chosen.
+
+Example:
+    >>> from refsr_blocks.tools.cli import main
+    >>> main(["list", "loss", "--pattern", "charb*"])
+    charbonnier  Charbonnier penalty ``mean(sqrt((pred - target)^2 + eps^2))``, CrossNet's loss.
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import assets
+from ..core.errors import CheckpointError, InputError, RefSRError, SpecError, did_you_mean
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+__all__ = ["EXIT_NOTHING_FOUND", "EXIT_OK", "EXIT_USER_ERROR", "CommandError", "build_parser", "main"]
+
+#: Exit statuses of :func:`main` (``train`` adds 3: the loss diverged).
+EXIT_OK, EXIT_NOTHING_FOUND, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: ``list`` accepts this as another name of the ``model`` listing.
+PRESET_ALIAS = "preset"
+
+
+class CommandError(RefSRError):
+    """A command cannot run as asked (missing optional part, wrong combination of options)."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+# -- list, spec, summary, plugins -----------------------------------------------------------
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
+
+
+def _print_rows(rows: list[tuple[str, str]], indent: str = "") -> None:
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, doc in rows:
+        print(f"{indent}{name.ljust(width)}  {doc}".rstrip())
+
+
+def _owner_suffix(owner: str) -> str:
+    return "" if owner == "refsr_blocks" else f" [{owner}]"
+
+
+def _component_doc(kind: str, name: str) -> str:
+    """One line about a registered component, with its plugin's name in brackets."""
+    from ..core.registry import REGISTRY
+
+    component = REGISTRY.get(kind, name)
+    doc = getattr(component.factory, "doc", "") or component.doc  # an Architecture carries its own doc
+    return _first_line(doc) + _owner_suffix(component.owner)
+
+
+def _component_rows(kind: str, pattern: str) -> list[tuple[str, str]]:
+    from ..core.registry import REGISTRY
+
+    return [(name, _component_doc(kind, name)) for name in REGISTRY.list(kind, pattern)]
+
+
+def _model_rows(pattern: str) -> list[tuple[str, str]]:
+    """Architectures and presets in one listing, each marked as which it is."""
+    from ..core.spec import model_entries
+
+    entries = model_entries(pattern)
+    labels = [
+        "architecture" if entry.type == "architecture" else f"preset of {entry.architecture}" for entry in entries
+    ]
+    width = max(map(len, labels), default=0)
+    rows = []
+    for entry, label in zip(entries, labels):
+        doc = _component_doc("model", entry.name) if entry.type == "architecture" else _first_line(entry.doc)
+        rows.append((entry.name, f"{label.ljust(width)}  {doc}".rstrip()))
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print registered components (of one kind), architectures and presets, with their descriptions."""
+    from ..core.registry import REGISTRY
+
+    REGISTRY.list("model")  # loads the plugins, which may add kinds
+    kinds = list(REGISTRY.kinds)
+    if args.kind is None:
+        shown = kinds
+    elif args.kind in (*kinds, PRESET_ALIAS):
+        shown = ["model" if args.kind == PRESET_ALIAS else args.kind]
+    else:
+        raise CommandError(
+            f"unknown kind {args.kind!r}.{did_you_mean(args.kind, kinds)} Kinds: {', '.join(kinds)} "
+            f"('model' lists architectures and presets)"
+        )
+    found = 0
+    for kind in shown:
+        rows = _model_rows(args.pattern) if kind == "model" else _component_rows(kind, args.pattern)
+        found += len(rows)
+        if args.kind is None:
+            if rows:
+                print(f"{kind}:")
+                _print_rows(rows, indent="  ")
+        else:
+            _print_rows(rows)
+    if not found:
+        what = "components or models" if args.kind is None else f"{args.kind} entries"
+        print(f"no {what} match {args.pattern!r}", file=sys.stderr)
+        return EXIT_NOTHING_FOUND
+    return EXIT_OK
+
+
+def _override(text: str) -> tuple[str, Any]:
+    """argparse type of a ``KEY=VALUE`` override (see :mod:`refsr_blocks.core.overrides`)."""
+    from ..core.overrides import parse_override
+
+    try:
+        return parse_override(text)
+    except SpecError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    """Print the fully resolved spec of a model name or spec file, with overrides applied."""
+    from ..core.build import spec_from
+    from ..core.spec import apply_overrides, resolve_spec
+
+    spec = spec_from(args.model)
+    if args.overrides:
+        spec = apply_overrides(spec, dict(args.overrides))
+    spec = resolve_spec(spec)
+    if args.format == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(spec, sort_keys=False), end="")
+    else:
+        print(json.dumps(spec, indent=2))
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the parameter count of each component of a model."""
+    from ..core.build import build_model
+    from .summary import format_summary, summarize
+
+    model = build_model(args.model, **dict(args.overrides))
+    print(format_summary(summarize(model)))
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """Print the installed plugins: distribution, version, entry point, components, status."""
+    from ..core.plugins import print_plugins
+
+    print_plugins(as_json=args.json)
+    return EXIT_OK
+
+
+# -- images and models ------------------------------------------------------------------------
+def _load_image(path: Path, what: str) -> Tensor:
+    """The image at ``path`` as a 1×3×H×W float tensor in [0, 1].
+
+    Raises:
+        InputError: the file is missing or is not an image.
+    """
+    from PIL import UnidentifiedImageError
+
+    from ..data import load_image
+
+    if not path.is_file():
+        raise InputError(f"{what} image {str(path)!r} does not exist")
+    try:
+        return load_image(path).unsqueeze(0)
+    except UnidentifiedImageError:
+        raise InputError(f"{what} image {str(path)!r} is not an image file (PNG, JPEG, ...)") from None
+
+
+def _load_checkpoint(path: Path | None, device: str) -> nn.Module:
+    """The model in ``path`` (the default shipped weights when ``None``), in eval mode on ``device``."""
+    from ..core.checkpoint import load_model
+
+    if path is None:
+        path = assets.pretrained_path()
+        if not path.is_file():
+            raise CheckpointError(
+                f"the shipped weights ({path.name}) are not in this installation; pass --checkpoint PATH "
+                "with a file written by refsr_blocks.save_model (for example the output of `refsr-blocks train`)"
+            )
+    return load_model(path, map_location=device).to(device).eval()
+
+
+def _upscale(model: nn.Module) -> int:
+    spec = getattr(model, "spec", None) or {}
+    scale = spec.get("params", {}).get("upscale") or getattr(model, "upscale", None)
+    if not isinstance(scale, int):
+        raise CommandError("cannot tell the model's upscale factor (no spec.params.upscale)")
+    return scale
+
+
+def _check_pair_sizes(lr: Tensor, ref: Tensor, scale: int, hr: Tensor | None = None) -> None:
+    expected = (lr.shape[-2] * scale, lr.shape[-1] * scale)
+    if tuple(ref.shape[-2:]) != expected:
+        raise InputError(
+            f"the model is ×{scale}: the reference must be {expected[0]}×{expected[1]} for a "
+            f"{lr.shape[-2]}×{lr.shape[-1]} LR image, got {ref.shape[-2]}×{ref.shape[-1]}"
+        )
+    if hr is not None and tuple(hr.shape[-2:]) != expected:
+        raise InputError(f"the ground truth must be {expected[0]}×{expected[1]}, got {hr.shape[-2]}×{hr.shape[-1]}")
+
+
+def _super_resolve(model: nn.Module, lr: Tensor, ref: Tensor, args: argparse.Namespace) -> Tensor:
+    """:func:`refsr_blocks.inference.tiling.super_resolve` with the ``--window/--stride/--device`` options,
+    clamped to [0, 1], on the CPU."""
+    from ..inference.tiling import super_resolve
+
+    sr = super_resolve(
+        model, lr.to(args.device), ref.to(args.device), window=args.window, stride=args.stride, progress=False
+    )
+    return sr.float().cpu().clamp_(0.0, 1.0)
+
+
+def cmd_sr(args: argparse.Namespace) -> int:
+    """Super-resolve one (LR, reference) pair with a checkpoint and write the result."""
+    from ..data import save_image
+    from ..inference.runtime import retain_freed_memory
+
+    retain_freed_memory()  # windows reuse freed buffers instead of page-faulting them again
+    lr = _load_image(args.lr, "LR")
+    ref = _load_image(args.ref, "reference")
+    model = _load_checkpoint(args.checkpoint, args.device)
+    _check_pair_sizes(lr, ref, _upscale(model))
+    sr = _super_resolve(model, lr, ref, args)
+    save_image(sr[0], args.out)
+    print(f"wrote {args.out} ({sr.shape[-2]}×{sr.shape[-1]})")
+    return EXIT_OK
+
+
+def _pair_from_args(args: argparse.Namespace, scale: int) -> dict[str, Any]:
+    """(lr, ref, hr) from ``--lr/--ref/--hr`` (``lr`` may be made from ``hr``), or a synthetic pair."""
+    from ..data import downsample
+    from .viz import synthetic_pair
+
+    if args.lr is None and args.ref is None and args.hr is None:
+        if args.size[0] % scale or args.size[1] % scale:
+            raise InputError(f"--size {args.size[0]} {args.size[1]} must be multiples of the model's scale {scale}")
+        pair = synthetic_pair(scale, tuple(args.size), args.seed)
+        return {"lr": pair["lr"][None], "ref": pair["ref"][None], "hr": pair["hr"][None], "source": "synthetic"}
+    if args.ref is None or (args.lr is None and args.hr is None):
+        raise CommandError("pass --ref and --lr (or --hr, from which the LR image is made by ×s downsampling)")
+    ref = _load_image(args.ref, "reference")
+    hr = _load_image(args.hr, "ground-truth") if args.hr is not None else None
+    lr = _load_image(args.lr, "LR") if args.lr is not None else downsample(hr, scale)
+    return {"lr": lr, "ref": ref, "hr": hr, "source": "files"}
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    """Write pictures of a model's intermediates: flows per level, warp, comparison, errors."""
+    import torch
+
+    from ..core.build import build_model
+    from .viz import render_intermediates
+
+    if args.checkpoint is not None and (args.model is not None or args.overrides):
+        raise CommandError("pass either --checkpoint or --model [KEY=VALUE ...], not both")
+    if args.checkpoint is not None:
+        model = _load_checkpoint(args.checkpoint, "cpu")
+    else:
+        torch.manual_seed(args.seed)
+        model = build_model(args.model or "crossnet_lite", **dict(args.overrides)).eval()
+    if args.checkpoint is None and args.model is None:
+        print("note: no --checkpoint: drawing a crossnet_lite with random weights", file=sys.stderr)
+    scale = _upscale(model)
+    pair = _pair_from_args(args, scale)
+    _check_pair_sizes(pair["lr"], pair["ref"], scale, pair["hr"])
+    paths = render_intermediates(model, pair["lr"], pair["ref"], args.out_dir, hr=pair["hr"])
+    for name, path in paths.items():
+        print(f"{name:<11} {path}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Super-resolve the shipped pair with the shipped (or given) weights; compare with the controls."""
+    from ..evaluation.metrics import psnr
+    from ..train.reference import prepare_reference
+    from .viz import bicubic_upsample, refsr_figure, save_png
+
+    model = _load_checkpoint(args.checkpoint, args.device)
+    scale = _upscale(model)
+    if args.lr is None and args.ref is None and args.hr is None:
+        files = assets.demo_pair_files()
+        if all(path.is_file() for path in files.values()):
+            args.lr, args.ref, args.hr = files["lr"], files["ref"], files["hr"]
+        else:
+            print("note: the shipped demo pair is not installed; using a synthetic pair", file=sys.stderr)
+    pair = _pair_from_args(args, scale)
+    if pair["hr"] is None:
+        raise CommandError("the demo compares against the ground truth: pass --hr as well")
+    lr, ref, hr = pair["lr"], pair["ref"], pair["hr"]
+    _check_pair_sizes(lr, ref, scale, hr)
+    sr = _super_resolve(model, lr, ref, args)
+    # The control: the same model with a reference that carries no information.
+    grey = _super_resolve(model, lr, prepare_reference(ref, "blank"), args)
+    bicubic = bicubic_upsample(lr, scale)
+    results = {"bicubic": bicubic, "CrossNet, grey reference": grey, "CrossNet": sr}
+    scores = {name: float(psnr(image, hr)[0]) for name, image in results.items()}
+    shown = {"bicubic": bicubic[0], "grey reference": grey[0], "CrossNet": sr[0]}
+    save_png(refsr_figure(lr[0], ref[0], shown, hr[0]), args.out)
+    print("PSNR against the ground truth (RGB, whole image):")
+    for name, value in scores.items():
+        print(f"  {name:<25} {value:6.2f} dB" if math.isfinite(value) else f"  {name:<25}    inf dB")
+    print(f"  gain over bicubic         {scores['CrossNet'] - scores['bicubic']:+6.2f} dB")
+    print(f"  reference gain            {scores['CrossNet'] - scores['CrossNet, grey reference']:+6.2f} dB")
+    if args.checkpoint is None:
+        for line in assets.pretrained_card().get("headline", []):
+            print(line)
+    print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+# -- train, eval, bench ---------------------------------------------------------------------------
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    from ..train.command import DESCRIPTION, add_train_arguments
+
+    parser.description = DESCRIPTION
+    add_train_arguments(parser)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``refsr-blocks train CONFIG ...``: :func:`refsr_blocks.train.command.run_train`."""
+    from ..train.command import run_train
+
+    return run_train(args)
+
+
+def _add_eval_options(parser: argparse.ArgumentParser) -> None:
+    from ..evaluation.command import DESCRIPTION, add_eval_arguments
+
+    parser.description = DESCRIPTION
+    add_eval_arguments(parser)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``refsr-blocks eval ...``: :func:`refsr_blocks.evaluation.command.run_eval`."""
+    from ..evaluation.command import run_eval
+
+    return run_eval(args)
+
+
+BENCH_MESSAGE = (
+    "the benchmarks are not part of the installed package: in a refsr-blocks source checkout, run "
+    "`python benchmarks/run.py` (latency, FLOPs, memory; --help for its options) or another "
+    "`python benchmarks/<name>.py`"
+)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``refsr-blocks bench``: say how to run the benchmarks, which live in a source checkout."""
+    raise CommandError(BENCH_MESSAGE)
+
+
+# -- parser ------------------------------------------------------------------------------------
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of one subcommand.
+
+    ``populate`` adds options on first use (parsing or help), so a subcommand whose options
+    come from a heavy module (``train``, ``eval``) costs nothing until it is chosen. Leftover
+    arguments are this subcommand's usage error, not the top-level parser's; with
+    ``keep_extras`` they are stored in ``args.extras`` instead.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        populate: Callable[[argparse.ArgumentParser], None] | None = None,
+        keep_extras: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+        self._keep_extras = keep_extras
+
+    def _ensure_populated(self) -> None:
+        if self._populate is not None:
+            populate, self._populate = self._populate, None
+            populate(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        self._ensure_populated()
+        namespace, extras = super().parse_known_args(args, namespace)
+        if self._keep_extras:
+            namespace.extras, extras = extras, []
+        elif extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+    def format_usage(self) -> str:
+        self._ensure_populated()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ensure_populated()
+        return super().format_help()
+
+
+def _add_window_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="sliding-window size in output pixels, a multiple of the scale (default: 512 rounded to one)",
+    )
+    p.add_argument("--stride", type=int, default=None, help="step between windows in output pixels (default: window/2)")
+
+
+def _add_pair_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lr", type=Path, help="low-resolution image (PNG, JPEG, ...)")
+    p.add_argument("--ref", type=Path, help="reference image, s times the LR size")
+    p.add_argument("--hr", type=Path, help="ground truth; without --lr, the LR image is made from it")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(96, 128),
+        metavar=("H", "W"),
+        help="HR size of the synthetic pair used when no image is given (default: 96 128)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic pair and random weights")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``refsr-blocks`` argument parser (building it imports no torch-using module)."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="refsr-blocks",
+        description="Reference-based super-resolution building blocks: list components, inspect "
+        "specs, super-resolve images, draw pictures, train and evaluate.",
+        epilog="Run `refsr-blocks COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"refsr-blocks {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
+
+    p = sub.add_parser(
+        "list",
+        help="list registered components, architectures and presets",
+        description="List registered components by kind, with a description; the 'model' kind lists "
+        "architectures and presets together, saying which each name is. Exit status 1 when nothing matches.",
+    )
+    p.add_argument(
+        "kind",
+        nargs="?",
+        metavar="KIND",
+        help="a component kind (upsampler, flow, warper, ..., plugins may add more), or 'model' "
+        "(also 'preset'); default: every kind",
+    )
+    p.add_argument("--pattern", default="*", help="shell-style wildcard on the name, e.g. 'crossnet*'")
+    p.set_defaults(handler=cmd_list)
+
+    override_help = "overrides: upscale=8, flow=flownets, flow.width=0.5 (values read as YAML scalars)"
+    p = sub.add_parser(
+        "spec",
+        help="print the fully resolved spec of a model",
+        description="Validate a model (architecture or preset) or spec file with overrides and print the "
+        "resolved spec, every default filled in. build_model() accepts the output as it is.",
+    )
+    p.add_argument("model", metavar="MODEL", help="an architecture or preset (see `list model`) or a .json/.yaml spec")
+    p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help=override_help)
+    p.add_argument("--format", choices=("json", "yaml"), default="json", help="output format (default: json)")
+    p.set_defaults(handler=cmd_spec)
+
+    p = sub.add_parser(
+        "summary",
+        help="parameter count per component",
+        description="Build a model and print the number of parameters of each component.",
+    )
+    p.add_argument("model", metavar="MODEL", help="an architecture or preset, or a .json/.yaml spec file")
+    p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help=override_help)
+    p.set_defaults(handler=cmd_summary)
+
+    p = sub.add_parser(
+        "sr",
+        help="super-resolve an (LR, reference) pair with a checkpoint",
+        description="Super-resolve one LR image with the help of a reference image "
+        "(s times larger) and write the result. Freed memory is kept for reuse by this "
+        "process (refsr_blocks.inference.runtime.retain_freed_memory), which is faster on glibc.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors file written by save_model")
+    p.add_argument("--lr", type=Path, required=True, help="low-resolution image")
+    p.add_argument("--ref", type=Path, required=True, help="reference image, s times the LR size")
+    p.add_argument("--out", type=Path, required=True, help="output image (PNG)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    _add_window_options(p)
+    p.set_defaults(handler=cmd_sr)
+
+    p = sub.add_parser(
+        "demo",
+        help="super-resolve the shipped demo pair and compare with bicubic",
+        description="Super-resolve the demo pair shipped with the package using the shipped weights "
+        f"({assets.DEFAULT_PRETRAINED}) or --checkpoint, print PSNRs (bicubic, the model with a grey "
+        "reference, the model) and write a picture: LR | reference | bicubic | CrossNet | ground "
+        "truth, with zoomed crops.",
+    )
+    p.add_argument("--checkpoint", type=Path, default=None, help="weights to use instead of the shipped ones")
+    p.add_argument("--out", type=Path, default=Path("refsr-demo.png"), help="comparison picture (PNG)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    _add_window_options(p)
+    _add_pair_options(p)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "viz",
+        help="draw flows, the warped reference, comparisons and error maps",
+        description="Run a model's forward_intermediates(lr, ref) once and write flows.png (flow per "
+        "level), warp.png (the reference warped onto the upsampled LR), comparison.png (bicubic | "
+        "SISR | CrossNet | ground truth) and errors.png (absolute errors as heat maps). Without "
+        "images, a synthetic pair is used.",
+    )
+    p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help="overrides for --model")
+    p.add_argument("--checkpoint", type=Path, default=None, help="trained weights (a save_model file)")
+    p.add_argument("--model", default=None, help="a model name or spec file, random weights (default: crossnet_lite)")
+    p.add_argument("--out-dir", type=Path, default=Path("refsr-viz"), help="output folder (default: refsr-viz)")
+    _add_pair_options(p)
+    p.set_defaults(handler=cmd_viz)
+
+    p = sub.add_parser(
+        "plugins",
+        help="list installed plugins",
+        description="List refsr_blocks plugins: distribution, version, entry point, components, status. "
+        "Set REFSR_BLOCKS_DISABLE_PLUGINS=1 to skip loading them.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_plugins)
+
+    p = sub.add_parser(
+        "train", help="train a model from a config (= python -m refsr_blocks.train)", populate=_add_train_options
+    )
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser(
+        "eval", help="evaluate checkpoints (= python -m refsr_blocks.evaluation)", populate=_add_eval_options
+    )
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser(
+        "bench",
+        help="how to run the benchmarks (python benchmarks/run.py, in a source checkout)",
+        description=f"Only says how to run the benchmarks (any argument is ignored): {BENCH_MESSAGE}.",
+        keep_extras=True,
+    )
+    p.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    0 ok, 1 nothing found (``list``), 2 a usage error or a library error (one line on stderr),
+    3 ``train``: the loss diverged, 130 interrupted. Other exceptions propagate.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
+        return EXIT_OK if exit_.code is None else exit_.code if isinstance(exit_.code, int) else EXIT_USER_ERROR
+    try:
+        return int(args.handler(args) or 0)
+    except RefSRError as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
