@@ -5,27 +5,95 @@ One PNG holds a whole light field with A×A angular samples (A = 14 in those dat
 A-th pixel starting at (u, v). The real data have 376×541 pixels per view; any size works.
 
 Following CrossNet, only the central 8×8 block of views is used (it starts at angular index
-(14 - 8) // 2 = 3; the outer views are dark from vignetting). Inside that block the reference
-is view (0, 0) and the target is view (i, i), i ∈ 1..7: the larger i, the larger the parallax.
+(14 - 8) // 2 = 3; the outer views are dark from vignetting). For evaluation, inside that block
+the reference is view (0, 0) and the target is view (i, i), i ∈ 1..7: the larger i, the larger
+the parallax. For training, the paper (and the authors' code) draws the target and the
+reference at random from the whole block, two different views (``pairs="grid"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import einops
+import torch
 from torch import Tensor
 
 from ._dataset import CropMode, RefSRDataset
-from ._random import randint
+from ._random import randint, uniform_float
 from .augment import Sample
 from .degradation import crop_to_multiple, downsample
 from .errors import DataError, DataNotFoundError
 from .io import IMAGE_EXTENSIONS, list_images, load_image_uint8
 
-__all__ = ["LightFieldDataset", "lenslet_to_views", "views_to_lenslet"]
+__all__ = ["LightFieldDataset", "LightFieldPhotometric", "lenslet_to_views", "views_to_lenslet"]
+
+#: Luma weights (ITU-R BT.601) of the saturation change, as the authors' ``grayscale``.
+LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class LightFieldPhotometric:
+    """The authors' photometric augmentation of light-field pairs, applied alike to target and reference.
+
+    Per item: an offset ``b ~ N(0, brightness²)`` is added, the image is multiplied by one gain
+    ``g ~ U(1 - gain, 1 + gain)`` (the same for the three channels), blended with its luma
+    ``Y`` as ``a·Y + (1 - a)·x`` with ``a ~ U(-saturation, saturation)`` (their "contrast": a
+    saturation change), then clipped to [0, 1]. The authors' defaults: 0.02, 0.1, 0.3. Zeros
+    are the identity. The target and the reference get the same draw (one change of the scene,
+    not a difference between the views); the LR image is made from the changed target.
+
+    Example:
+        >>> import torch
+        >>> aug = LightFieldPhotometric()
+        >>> a, b = aug(torch.rand(3, 4, 4), torch.rand(3, 4, 4), generator=torch.Generator().manual_seed(0))
+        >>> a.shape, bool(a.min() >= 0 and a.max() <= 1)
+        (torch.Size([3, 4, 4]), True)
+    """
+
+    brightness: float = 0.02
+    gain: float = 0.1
+    saturation: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("brightness", "gain", "saturation"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise DataError(f"LightFieldPhotometric.{name} must be a number in [0, 1), got {value!r}")
+
+    def __call__(self, *images: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+        """Apply one draw to each 3×H×W float image in [0, 1]; returns new tensors, same shapes."""
+        offset = float(torch.randn((), generator=generator)) * self.brightness
+        gain = uniform_float(1 - self.gain, 1 + self.gain, generator)
+        alpha = uniform_float(-self.saturation, self.saturation, generator)
+        out = []
+        for img in images:
+            if img.ndim != 3 or img.shape[0] != 3:
+                raise DataError(f"LightFieldPhotometric works on 3×H×W RGB images, got {tuple(img.shape)}")
+            x = (img + offset) * gain
+            luma = torch.tensordot(torch.tensor(LUMA, dtype=x.dtype), x, dims=1).expand_as(x)
+            out.append((alpha * luma + (1 - alpha) * x).clamp(0, 1))
+        return tuple(out)
+
+
+def _photometric(value: LightFieldPhotometric | Mapping[str, float] | bool | None) -> LightFieldPhotometric | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return LightFieldPhotometric()
+    if isinstance(value, LightFieldPhotometric):
+        return value
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"brightness", "gain", "saturation"})
+        if unknown:
+            raise DataError(f"photometric: unknown amount(s) {unknown}; amounts: brightness, gain, saturation")
+        return LightFieldPhotometric(**value)
+    raise DataError(
+        f"photometric must be a LightFieldPhotometric, a mapping of its amounts, a bool or None, got {value!r}"
+    )
 
 
 def lenslet_to_views(lenslet: Tensor, angular: int = 14) -> Tensor:
@@ -102,10 +170,18 @@ class LightFieldDataset(RefSRDataset):
 
     Each item is a dict:
 
-    - ``"lr"``: 3×h×w float32 in [0, 1], view (i, i) downsampled by ``scale``;
-    - ``"hr"``: 3×H×W, view (i, i) (the target), H = scale·h, W = scale·w;
-    - ``"ref"``: 3×H×W, view (0, 0) of the block (the reference);
-    - ``"view"``: i (int); ``"name"``: the file stem (str).
+    - ``"lr"``: 3×h×w float32 in [0, 1], the target view downsampled by ``scale``;
+    - ``"hr"``: 3×H×W, the target view, H = scale·h, W = scale·w;
+    - ``"ref"``: 3×H×W, the reference view;
+    - ``"view"``: the parallax index, max(|u - u'|, |v - v'|) between target (u, v) and reference
+      (u', v') (i for the pair (i, i), (0, 0)); ``"views"``: int64 tensor (u, v, u', v'), block
+      coordinates; ``"name"``: the file stem (str).
+
+    Pairs: ``sampling="all"`` (evaluation) and ``pairs="diagonal"`` use target (i, i), i in
+    ``views``, against reference (0, 0). ``sampling="random"`` with ``pairs="grid"`` (the
+    default for training, as in the paper) draws the target and the reference uniformly among
+    the ``block``×``block`` views, two different ones (the authors' code drew from indices
+    0..6 only, an off-by-one of ``numpy.randint``; here every index of the block is reachable).
 
     Views are cropped bottom/right to a multiple of ``scale`` (376×541 → 376×540 for ×4), the
     LR image is made from the whole view, then ``crop`` (if given) cuts the same window out of
@@ -115,7 +191,8 @@ class LightFieldDataset(RefSRDataset):
         root: folder of lenslet PNGs (see ``split``).
         scale: upscale factor, 2, 3, 4 or 8.
         views: the angular indices i the target view (i, i) is drawn from, each in
-            0..block-1 (0 makes the target the reference view itself). Default 1..7.
+            0..block-1 (0 makes the target the reference view itself). Default 1..7. Diagonal
+            pairs only (``pairs="grid"`` draws from the whole block).
         angular: angular samples per axis in the files (14 for Flower/LFVideo).
         block: size of the block of views used (8 in CrossNet).
         block_offset: first angular index of the block; default (angular - block) // 2.
@@ -132,6 +209,11 @@ class LightFieldDataset(RefSRDataset):
         seed: None (torch's global RNG) or an int (items fixed per (seed, epoch, index)).
         transform: optional callable applied last to the item dict, ``transform(item,
             generator=g)`` if it accepts ``generator``, e.g. :class:`~refsr_blocks.data.augment.RandomDihedral`.
+        pairs: ``"grid"`` or ``"diagonal"`` (see Pairs above); default ``"grid"`` for
+            ``sampling="random"``, and ``"diagonal"`` (the only choice) for ``sampling="all"``.
+        photometric: the authors' photometric augmentation (:class:`LightFieldPhotometric`, a
+            mapping of its amounts, ``True`` for its defaults), applied alike to target and
+            reference before the LR image is made; None (default) for none.
 
     Example:
         >>> ds = LightFieldDataset("data/flowers", scale=4, sampling="random", crop=(320, 512))  # doctest: +SKIP
@@ -155,9 +237,21 @@ class LightFieldDataset(RefSRDataset):
         crop_mode: CropMode | None = None,
         seed: int | None = None,
         transform: Callable[..., Sample] | None = None,
+        pairs: Literal["grid", "diagonal"] | None = None,
+        photometric: LightFieldPhotometric | Mapping[str, float] | bool | None = None,
     ) -> None:
         if sampling not in ("all", "random"):
             raise DataError(f"sampling must be 'all' (evaluation) or 'random' (training), got {sampling!r}")
+        if pairs is None:
+            pairs = "grid" if sampling == "random" else "diagonal"
+        if pairs not in ("grid", "diagonal"):
+            raise DataError(
+                f"pairs must be 'grid' (random views of the block) or 'diagonal' ((i, i) vs (0, 0)), got {pairs!r}"
+            )
+        if pairs == "grid" and sampling == "all":
+            raise DataError(
+                "pairs='grid' draws views at random: use it with sampling='random' (evaluation is diagonal)"
+            )
         if crop_mode is None:
             crop_mode = "center" if sampling == "all" else "random"
         super().__init__(scale, crop, seed, transform, crop_mode)
@@ -187,17 +281,21 @@ class LightFieldDataset(RefSRDataset):
         self.views: tuple[int, ...] = tuple(view_list)
         self.angular, self.block, self.block_offset = angular, block, block_offset
         self.sampling = sampling
-        self._cache: tuple[int, dict[int, Tensor]] | None = None
+        self.pairs: str = pairs
+        if pairs == "grid" and block < 2:
+            raise DataError("pairs='grid' needs block >= 2 (two different views)")
+        self.photometric = _photometric(photometric)
+        self._cache: tuple[int, Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.files) * (len(self.views) if self.sampling == "all" else 1)
 
-    def load_views(self, image_index: int) -> dict[int, Tensor]:
-        """Decode light field ``image_index``; return {i: view (i, i) of the block} as uint8
-        3×H×W tensors, for i = 0 (the reference) and every i in ``views``.
+    def _block_views(self, image_index: int) -> Tensor:
+        """block×block×3×H×W uint8 views of the block of light field ``image_index``.
 
-        The last light field decoded is cached, so evaluation (which visits every view of one
-        light field in a row) decodes each PNG once.
+        The block of the last light field decoded is cached (a contiguous copy, not the whole
+        lenslet image), so evaluation, which visits every view of one light field in a row,
+        decodes each PNG once.
         """
         if self._cache is not None and self._cache[0] == image_index:
             return self._cache[1]
@@ -206,29 +304,53 @@ class LightFieldDataset(RefSRDataset):
             all_views = lenslet_to_views(load_image_uint8(path), self.angular)
         except DataError as err:
             raise DataError(f"{path}: {err}") from None
-        o = self.block_offset
-        wanted = {0, *self.views}
-        out = {i: all_views[o + i, o + i].contiguous() for i in sorted(wanted)}
-        self._cache = (image_index, out)
-        return out
+        o, b = self.block_offset, self.block
+        block = all_views[o : o + b, o : o + b].contiguous()
+        self._cache = (image_index, block)
+        return block
+
+    def load_view(self, image_index: int, u: int, v: int) -> Tensor:
+        """View (u, v) of the block (block coordinates, 0..block-1) as a uint8 3×H×W tensor."""
+        if not (0 <= u < self.block and 0 <= v < self.block):
+            raise DataError(f"view ({u}, {v}) is outside the {self.block}×{self.block} block")
+        return self._block_views(image_index)[u, v]
+
+    def load_views(self, image_index: int) -> dict[int, Tensor]:
+        """Decode light field ``image_index``; return {i: view (i, i) of the block} as uint8
+        3×H×W tensors, for i = 0 (the reference) and every i in ``views``."""
+        return {i: self.load_view(image_index, i, i) for i in sorted({0, *self.views})}
+
+    def _draw_pair(self, generator: torch.Generator | None) -> tuple[int, int, int, int]:
+        """Target (u, v) and a different reference (u', v'), uniform over the block."""
+        n = self.block * self.block
+        target = randint(0, n, generator)
+        ref = randint(0, n - 1, generator)
+        ref += ref >= target  # uniform over the n - 1 other views
+        return (*divmod(target, self.block), *divmod(ref, self.block))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = self._check_index(index)
         generator = self._generator(index)
         if self.sampling == "all":
             image_index, view = divmod(index, len(self.views))
-            view = self.views[view]
+            u, v, ur, vr = self.views[view], self.views[view], 0, 0
+        elif self.pairs == "diagonal":
+            image_index = index
+            i = self.views[randint(0, len(self.views), generator)]
+            u, v, ur, vr = i, i, 0, 0
         else:
             image_index = index
-            view = self.views[randint(0, len(self.views), generator)]
-        views = self.load_views(image_index)
-        hr = crop_to_multiple(views[view].float().div_(255.0), self.scale)
-        ref = crop_to_multiple(views[0].float().div_(255.0), self.scale)
+            u, v, ur, vr = self._draw_pair(generator)
+        hr = crop_to_multiple(self.load_view(image_index, u, v).float().div_(255.0), self.scale)
+        ref = crop_to_multiple(self.load_view(image_index, ur, vr).float().div_(255.0), self.scale)
+        if self.photometric is not None:
+            hr, ref = self.photometric(hr, ref, generator=generator)
         sample: Sample = {
             "lr": downsample(hr, self.scale),
             "ref": ref,
             "hr": hr,
-            "view": view,
+            "view": max(abs(u - ur), abs(v - vr)),
+            "views": torch.tensor([u, v, ur, vr]),
             "name": self.files[image_index].stem,
         }
         sample = self._crop(sample, generator, f"each view of light field {str(self.files[image_index])!r}")

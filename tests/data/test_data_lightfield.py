@@ -16,6 +16,7 @@ from refsr_blocks.data import (
     save_image,
     views_to_lenslet,
 )
+from refsr_blocks.data.lightfield import LightFieldPhotometric
 
 A = 14  # angular samples, as in Flower / LFVideo
 H, W = 16, 22  # view size: W not a multiple of 4, like 541
@@ -90,9 +91,9 @@ def test_all_sampling_enumerates_every_image_view_pair(lf_root):
 
 
 def test_random_sampling_draws_every_angular_index_including_7(lf_root):
-    """The authors' sampler never drew index 7; ours draws 1..7 uniformly."""
+    """Diagonal training pairs draw i in 1..7 uniformly (index 7 included)."""
     root, _ = lf_root
-    ds = LightFieldDataset(root, scale=2, sampling="random", seed=0)
+    ds = LightFieldDataset(root, scale=2, sampling="random", seed=0, pairs="diagonal")
     assert len(ds) == 2
     drawn = []
     for epoch in range(60):
@@ -105,7 +106,7 @@ def test_random_sampling_draws_every_angular_index_including_7(lf_root):
 
 def test_random_sampling_with_global_rng_also_reaches_7(lf_root):
     root, _ = lf_root
-    ds = LightFieldDataset(root, scale=2, sampling="random")
+    ds = LightFieldDataset(root, scale=2, sampling="random", pairs="diagonal")
     torch.manual_seed(0)
     assert {ds[0]["view"] for _ in range(100)} == set(range(1, 8))
 
@@ -124,7 +125,7 @@ def test_seeded_items_are_reproducible(lf_root):
 
 def test_crop_is_aligned_and_consistent(lf_root):
     root, known = lf_root
-    ds = LightFieldDataset(root, scale=4, views=[2], crop=(8, 12), sampling="random", seed=5)
+    ds = LightFieldDataset(root, scale=4, views=[2], crop=(8, 12), sampling="random", seed=5, pairs="diagonal")
     for epoch in range(5):
         ds.set_epoch(epoch)
         item = ds[0]
@@ -197,3 +198,66 @@ def test_errors(tmp_path, lf_root):
     save_image(torch.rand(3, 30, 30), bad / "odd.png")
     with pytest.raises(DataError, match="not a multiple of angular=14"):
         LightFieldDataset(bad)[0]
+
+
+def test_grid_pairs_draw_two_different_views_from_the_whole_block(lf_root):
+    """Training pairs as in the paper: target and reference uniform over the 8×8 block, never equal."""
+    root, known = lf_root
+    ds = LightFieldDataset(root, scale=2, sampling="random", seed=0)
+    assert ds.pairs == "grid"
+    targets, refs = set(), set()
+    for epoch in range(150):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        u, v, ur, vr = item["views"].tolist()
+        assert (u, v) != (ur, vr)
+        assert item["view"] == max(abs(u - ur), abs(v - vr))
+        torch.testing.assert_close(item["hr"], known["flower_a"][3 + u, 3 + v])
+        torch.testing.assert_close(item["ref"], known["flower_a"][3 + ur, 3 + vr])
+        torch.testing.assert_close(item["lr"], downsample(item["hr"], 2))
+        targets.add((u, v))
+        refs.add((ur, vr))
+    # 150 draws over 64 views: most are reached, including the last row/column (index 7).
+    assert len(targets) > 40 and len(refs) > 40
+    assert any(7 in t for t in targets) and any(7 in r for r in refs)
+
+
+def test_evaluation_keeps_diagonal_pairs(lf_root):
+    root, _ = lf_root
+    ds = LightFieldDataset(root, scale=2)
+    assert ds.pairs == "diagonal"
+    assert [ds[k]["views"].tolist() for k in range(7)] == [[i, i, 0, 0] for i in range(1, 8)]
+    with pytest.raises(DataError, match="use it with sampling='random'"):
+        LightFieldDataset(root, pairs="grid")
+    with pytest.raises(DataError, match="pairs must be"):
+        LightFieldDataset(root, sampling="random", pairs="any")
+
+
+def test_photometric_augmentation_changes_target_and_reference_alike(lf_root):
+    root, known = lf_root
+    aug = LightFieldPhotometric(brightness=0.0, gain=0.1, saturation=0.0)
+    ds = LightFieldDataset(root, scale=2, sampling="random", pairs="diagonal", seed=3, photometric=aug)
+    item = ds[0]
+    i = item["view"]
+    hr0, ref0 = known["flower_a"][3 + i, 3 + i], known["flower_a"][3, 3]
+    # One gain for both views (the pixels not clipped give the same ratio).
+    mask = (item["hr"] < 1) & (hr0 > 0.05)
+    gain = (item["hr"][mask] / hr0[mask]).mean()
+    assert abs(gain - 1) > 1e-4 and abs(gain - 1) <= 0.1 + 1e-6
+    torch.testing.assert_close(item["hr"], (hr0 * gain).clamp(0, 1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(item["ref"], (ref0 * gain).clamp(0, 1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(item["lr"], downsample(item["hr"], 2))
+    # Saturation: alpha = 1 would be the luma; here a blend towards it, identical in the three channels' luma.
+    sat = LightFieldPhotometric(brightness=0.0, gain=0.0, saturation=0.3)
+    img = torch.rand(3, 4, 5)
+    (out,) = sat(img, generator=torch.Generator().manual_seed(0))
+    luma = (torch.tensor([0.299, 0.587, 0.114])[:, None, None] * img).sum(0)
+    torch.testing.assert_close(
+        (torch.tensor([0.299, 0.587, 0.114])[:, None, None] * out).sum(0), luma, atol=1e-5, rtol=0
+    )
+    assert not torch.allclose(out, img)
+    assert LightFieldDataset(root, sampling="random", photometric=True).photometric == LightFieldPhotometric()
+    with pytest.raises(DataError, match="unknown amount"):
+        LightFieldDataset(root, sampling="random", photometric={"contrast": 0.1})
+    with pytest.raises(DataError, match="must be a number in"):
+        LightFieldPhotometric(gain=1.5)

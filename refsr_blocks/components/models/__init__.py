@@ -1,5 +1,6 @@
 """Model architectures (components of kind ``"model"``) and their presets."""
 
+from . import crossnet_authors  # noqa: F401 - registers the crossnet_authors preset
 from .crossnet import CrossNet
 
 __all__ = ["CrossNet"]

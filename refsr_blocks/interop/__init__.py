@@ -1,0 +1,31 @@
+"""Weight converters: checkpoints trained elsewhere into refsr-blocks checkpoints.
+
+One module per source, each with ``convert_state_dict`` (tensors in, tensors out) and
+``convert`` (a file in, a ``.safetensors`` checkpoint with its spec out); foreign files are read
+with ``torch.load(weights_only=True)`` only.
+
+================================  ==========================================  ======================
+source                            module                                      into
+================================  ==========================================  ======================
+CrossNet authors' ``CP*.pth``     :mod:`~refsr_blocks.interop.crossnet_authors`   ``crossnet_authors``
+EDSR-PyTorch ``mdsr-*.pt``        :mod:`~refsr_blocks.interop.edsr_mdsr`          the ``mdsr`` upsampler
+flownet2-pytorch FlowNet2-S       :mod:`~refsr_blocks.interop.flownet2_flownets`  ``flownets`` / ``flownets_plus``
+================================  ==========================================  ======================
+
+From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
+:mod:`refsr_blocks.interop.command`).
+"""
+
+from __future__ import annotations
+
+from . import crossnet_authors, edsr_mdsr, flownet2_flownets
+from ._common import ConversionError, read_torch_file
+
+__all__ = ["CONVERTERS", "ConversionError", "crossnet_authors", "edsr_mdsr", "flownet2_flownets", "read_torch_file"]
+
+#: Source format name → its converter module.
+CONVERTERS = {
+    crossnet_authors.FORMAT: crossnet_authors,
+    edsr_mdsr.FORMAT: edsr_mdsr,
+    flownet2_flownets.FORMAT: flownet2_flownets,
+}

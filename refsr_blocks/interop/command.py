@@ -1,0 +1,90 @@
+"""``refsr-blocks convert FORMAT SOURCE -o OUTPUT``: foreign weights into a refsr-blocks checkpoint.
+
+The options are added by :func:`add_convert_arguments` and carried out by :func:`run_convert`,
+so the main command line embeds them as a sub-parser (as it does for ``train``).
+
+Formats:
+
+- ``crossnet_authors``: the CrossNet authors' ``CP*.pth`` into the ``crossnet_authors`` preset;
+- ``edsr_mdsr``: EDSR-PyTorch's ``mdsr-*.pt`` into the ``mdsr`` upsampler of ``--model``
+  (default ``crossnet``; ``--upscale`` picks the factor);
+- ``flownet2_flownets``: flownet2-pytorch's ``FlowNet2-S_checkpoint.pth.tar`` into the
+  ``flownets`` (or ``flownets_plus``) flow of ``--model`` (default ``crossnet_flownets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import CONVERTERS, crossnet_authors, edsr_mdsr, flownet2_flownets
+from ._common import ConversionError
+
+__all__ = ["DESCRIPTION", "add_convert_arguments", "run_convert"]
+
+DESCRIPTION = (
+    "Convert weights trained elsewhere (the CrossNet authors' checkpoint, EDSR-PyTorch's MDSR, "
+    "flownet2-pytorch's FlowNetS) into a refsr-blocks checkpoint (.safetensors with its spec). "
+    "The source is read with torch.load(weights_only=True): a file holding anything but tensors "
+    "and plain containers is refused."
+)
+
+
+def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the conversion options to ``parser`` (for embedding in another command line)."""
+    parser.add_argument("format", choices=sorted(CONVERTERS), help="the source's format")
+    parser.add_argument("source", type=Path, help="the weight file to convert (.pth, .pt, .pth.tar)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the .safetensors checkpoint to write")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="target preset or spec file (default: crossnet_authors, crossnet or crossnet_flownets by format)",
+    )
+    parser.add_argument(
+        "--upscale", type=int, default=None, help="edsr_mdsr: the factor of the model (default: 4 if the source has it)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the slots that are not converted (default 0)")
+    return parser
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Convert as the options of :func:`add_convert_arguments` say; print the result; return 0.
+
+    Raises:
+        ConversionError: the source cannot be converted (a :class:`~refsr_blocks.core.errors.RefSRError`
+            for the caller to report on one line).
+        SpecError: the ``--model`` spec is invalid.
+    """
+    fmt = args.format
+    if args.upscale is not None and fmt != edsr_mdsr.FORMAT:
+        raise ConversionError(f"--upscale applies to edsr_mdsr only (the {fmt} target's factor comes from --model)")
+    if fmt == crossnet_authors.FORMAT:
+        out = crossnet_authors.convert(args.source, args.output, model=args.model or "crossnet_authors")
+    elif fmt == edsr_mdsr.FORMAT:
+        out = edsr_mdsr.convert(
+            args.source, args.output, model=args.model or "crossnet", upscale=args.upscale, seed=args.seed
+        )
+    else:
+        out = flownet2_flownets.convert(
+            args.source, args.output, model=args.model or "crossnet_flownets", seed=args.seed
+        )
+    print(f"converted {args.source} ({fmt}) -> {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m refsr_blocks.interop.command``: the same options without the main command line."""
+    parser = add_convert_arguments(argparse.ArgumentParser(prog="refsr-blocks convert", description=DESCRIPTION))
+    return run_convert(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    import sys
+
+    from ..core.errors import RefSRError
+
+    try:
+        sys.exit(main())
+    except RefSRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
