@@ -5,10 +5,10 @@ kind              module                                   built-in names
 ================  =======================================  ==========================
 ``upsampler``     :mod:`~refsr_blocks.components.upsamplers`   ``mdsr``, ``bicubic``
 ``prealign``      :mod:`~refsr_blocks.components.prealigners`  ``none``, ``phase_correlation``
-``flow``          :mod:`~refsr_blocks.components.flows`        ``flownets_plus``, ``flownets``, ``raft_small``
+``flow``          :mod:`~refsr_blocks.components.flows`        ``flownets_plus``, ``flownets``, ``flownets_authors``, ``raft_small``
 ``warper``        :mod:`~refsr_blocks.components.warpers`      ``bilinear``, ``nearest``, ``kornia``
-``encoder``       :mod:`~refsr_blocks.components.encoders`     ``crossnet``, ``timm``
-``decoder``       :mod:`~refsr_blocks.components.decoders`     ``unet_fusion``
+``encoder``       :mod:`~refsr_blocks.components.encoders`     ``crossnet``, ``authors``, ``timm``
+``decoder``       :mod:`~refsr_blocks.components.decoders`     ``unet_fusion``, ``authors_fusion``
 ``loss``          :mod:`~refsr_blocks.components.losses`       ``charbonnier``, ``l1``, ``mse``
 ``model``         :mod:`~refsr_blocks.components.models`       ``crossnet`` (an architecture)
 ================  =======================================  ==========================
