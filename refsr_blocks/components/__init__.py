@@ -1,18 +1,17 @@
 """Every registered part of a model, one place per kind: kind ``X`` lives in ``components/Xs``.
 
-================  =======================================  ==========================
-kind              module                                   built-in names
-================  =======================================  ==========================
-``upsampler``     :mod:`~refsr_blocks.components.upsamplers`   ``mdsr``, ``bicubic``
-``prealign``      :mod:`~refsr_blocks.components.prealigners`  ``none``, ``phase_correlation``
-``flow``          :mod:`~refsr_blocks.components.flows`        ``flownets_plus``, ``flownets``, ``flownets_authors``, ``raft_small``
-``warper``        :mod:`~refsr_blocks.components.warpers`      ``bilinear``, ``nearest``, ``kornia``
-``encoder``       :mod:`~refsr_blocks.components.encoders`     ``crossnet``, ``authors``, ``timm``
-``decoder``       :mod:`~refsr_blocks.components.decoders`     ``unet_fusion``, ``authors_fusion``
-``loss``          :mod:`~refsr_blocks.components.losses`       ``charbonnier``, ``l1``, ``mse``
-``model``         :mod:`~refsr_blocks.components.models`       ``crossnet`` (an architecture)
-================  =======================================  ==========================
+- ``upsampler``: :mod:`~refsr_blocks.components.upsamplers` (``mdsr``, ``bicubic``);
+- ``prealign``: :mod:`~refsr_blocks.components.prealigners` (``none``, ``phase_correlation``);
+- ``flow``: :mod:`~refsr_blocks.components.flows` (``flownets_plus``, ``flownets``,
+  ``flownets_authors``, ``raft_small``);
+- ``warper``: :mod:`~refsr_blocks.components.warpers` (``bilinear``, ``nearest``, ``kornia``);
+- ``encoder``: :mod:`~refsr_blocks.components.encoders` (``crossnet``, ``authors``, ``timm``);
+- ``decoder``: :mod:`~refsr_blocks.components.decoders` (``unet_fusion``, ``authors_fusion``);
+- ``loss``: :mod:`~refsr_blocks.components.losses` (``charbonnier``, ``l1``, ``mse``);
+- ``model``: :mod:`~refsr_blocks.components.models` (architectures, e.g. ``crossnet``, and
+  their presets).
 
 Datasets are components too (kind ``dataset``), registered by :mod:`refsr_blocks.data`.
-Importing a module registers its components; ``import refsr_blocks`` imports them all.
+Importing a module registers its components; ``import refsr_blocks`` imports them all;
+``refsr-blocks list`` shows what is registered, plugins included.
 """
