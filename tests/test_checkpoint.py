@@ -78,10 +78,10 @@ def test_failed_save_keeps_the_previous_file(model, tmp_path, monkeypatch) -> No
     before = path.read_bytes()
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("refsr_blocks.core.checkpoint.save_file", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match=r"cannot write '.*m\.safetensors'.*No space left on device"):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

@@ -565,7 +565,9 @@ def test_a_plugin_adds_a_kind_its_components_and_an_architecture(texture_plugin)
 def test_the_plugin_architecture_builds_runs_and_round_trips(texture_plugin) -> None:
     torch.manual_seed(0)
     model = build_model("texture_transfer").eval()
-    assert model.spec["components"]["matcher"] == {"name": "cosine", "params": {}}
+    # The spec says whose components it used (only for those not refsr_blocks' own).
+    assert model.spec["components"]["matcher"] == {"name": "cosine", "params": {}, "owner": "refsr-texture"}
+    assert model.spec["owner"] == "refsr-texture" and "owner" not in model.spec["components"]["upsampler"]
     lr, ref = torch.rand(2, 3, 6, 7), torch.rand(2, 3, 24, 28)
     with torch.no_grad():
         sr = model(lr, ref)

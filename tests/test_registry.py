@@ -70,7 +70,8 @@ def test_unknown_name_lists_registered_and_closest() -> None:
         get_component("flow", "flownet_plus")
     message = str(err.value)
     assert "'flownets_plus'" in message.split("Registered")[0]  # the suggestion
-    assert "flownets, flownets_plus" in message  # the full list
+    listed = message.split("Registered flow components: ")[1].rstrip(".").split(", ")
+    assert listed == sorted(listed) and {"flownets", "flownets_plus", "raft_small"} <= set(listed)  # the full list
     assert isinstance(err.value, KeyError)
 
 
@@ -93,7 +94,9 @@ def test_factory_must_be_callable() -> None:
 
 
 def test_wildcards_and_listing() -> None:
-    assert list_components("flow", "flownets*") == ["flownets", "flownets_plus"]
+    flownets = list_components("flow", "flownets*")
+    assert flownets == sorted(flownets) and {"flownets", "flownets_plus"} <= set(flownets)
+    assert all(n.startswith("flownets") for n in flownets) and "raft_small" not in flownets
     assert list_components("warper") == ["bilinear", "kornia", "nearest"]
     everything = list_components()
     assert "loss/charbonnier" in everything and "model/crossnet" in everything

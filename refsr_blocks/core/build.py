@@ -11,9 +11,18 @@ from torch import nn
 
 from .errors import RegistryError, SpecError
 from .registry import REGISTRY, Registry
-from .spec import BUILT, Architecture, apply_overrides, check_params, get_preset, load_spec, resolve_spec
+from .spec import (
+    BUILT,
+    Architecture,
+    apply_overrides,
+    check_document_size,
+    check_params,
+    get_preset,
+    load_spec,
+    resolve_spec,
+)
 
-__all__ = ["build_model", "create_component", "instantiate", "spec_from"]
+__all__ = ["build_model", "create_component", "instantiate", "resolve_source", "spec_from"]
 
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -21,14 +30,38 @@ SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 def spec_from(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """The (partial) spec behind a model name (architecture or preset), a spec file path or a spec dict."""
     if isinstance(source, Mapping):
+        check_document_size(source)
         return copy.deepcopy(dict(source))
-    if isinstance(source, Path) or (isinstance(source, str) and source.lower().endswith(SPEC_SUFFIXES)):
+    if _is_file(source):
         return load_spec(source)
     if isinstance(source, str):
         return get_preset(source)
     raise SpecError(
         "", f"expected a preset name, a spec dict or a path to a .json/.yaml spec, got {type(source).__name__}"
     )
+
+
+def _is_file(source: object) -> bool:
+    return isinstance(source, Path) or (isinstance(source, str) and source.lower().endswith(SPEC_SUFFIXES))
+
+
+def resolve_source(
+    source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The resolved spec of a model name, spec dict or spec file, with ``overrides`` applied.
+
+    Raises:
+        SpecError: naming the path in the spec, and the file when the spec came from one.
+    """
+    spec = spec_from(source)
+    try:
+        if overrides:
+            spec = apply_overrides(spec, overrides)
+        return resolve_spec(spec)
+    except SpecError as err:
+        if _is_file(source):
+            raise SpecError(err.path, f"{err.message} (in spec file {str(source)!r})") from None
+        raise
 
 
 def create_component(kind: str, name: str, /, **params: Any) -> Any:
@@ -118,10 +151,7 @@ def build_model(source: str | Path | Mapping[str, Any], /, **overrides: Any) -> 
         >>> model.spec["components"]["flow"]["name"]
         'flownets_plus'
     """
-    spec = spec_from(source)
-    if overrides:
-        spec = apply_overrides(spec, overrides)
-    resolved = resolve_spec(spec)
+    resolved = resolve_source(source, overrides)
     arch = REGISTRY.get("model", resolved["model"]).factory
     assert isinstance(arch, Architecture)
     model = arch(copy.deepcopy(resolved))

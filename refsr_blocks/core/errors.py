@@ -16,6 +16,7 @@ __all__ = [
     "InputError",
     "PluginError",
     "RefSRError",
+    "RefSROwnerWarning",
     "RegistryError",
     "SpecError",
     "UnknownComponentError",
@@ -73,3 +74,11 @@ class PluginError(RefSRError, RuntimeError):
 
 class InputError(RefSRError, ValueError):
     """A tensor or file handed to a model has the wrong shape, dtype, size or values."""
+
+
+class RefSROwnerWarning(UserWarning):
+    """A component replaced another owner's (``override=True``), or a spec names another owner.
+
+    The message names both owners: a model built then is not the one the other owner's name
+    stands for.
+    """

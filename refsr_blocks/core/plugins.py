@@ -7,9 +7,14 @@ registers meanwhile (``register_kind``, ``register_component``, ``registry.regis
 owned by its distribution and recorded (:func:`refsr_blocks.core.registry.recording`), so a broken
 plugin (import error, invalid or raising hook, name clash) is skipped with one
 :class:`RefSRPluginWarning` naming it and its error, and all it registered, kinds included, is
-removed again. :func:`list_plugins` (``refsr-blocks plugins``) shows each plugin, its status
-and what it added. ``REFSR_BLOCKS_DISABLE_PLUGINS=1`` skips the entry points;
-:func:`register_plugin` adds a plugin object in-process.
+removed again. ``sys.exit()`` (or an ``argparse`` error) in a plugin counts as such a failure,
+not as the host program's exit. ``Ctrl-C`` while a plugin loads undoes that plugin and is then
+re-raised. A plugin that does not finish loading within ``REFSR_BLOCKS_PLUGIN_TIMEOUT`` seconds
+(default :data:`DEFAULT_TIMEOUT`; ``0`` for no limit) is given up on the same way: each plugin
+loads in a worker thread that the first lookup waits for, and an abandoned one can no longer
+register anything. :func:`list_plugins` (``refsr-blocks plugins``) shows each plugin, its
+status and what it added. ``REFSR_BLOCKS_DISABLE_PLUGINS=1`` skips the entry points;
+:func:`register_plugin` adds a plugin object in-process (in the calling thread, no time limit).
 
 Example:
     >>> import torch
@@ -30,6 +35,7 @@ import importlib.metadata as metadata
 import json
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,13 +46,38 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError
 from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl
-from .registry import REGISTRY, Change, Kind, Registry, recording
+from .registry import REGISTRY, Change, ChangeLog, Kind, Registry, recording
 
 __all__ = ["DISABLE_ENV_VAR", "PluginInfo", "PluginManager", "RefSRPluginWarning", "format_plugin_table", "hookimpl"]
+__all__ += ["TIMEOUT_ENV_VAR", "PluginTimeoutError", "plugin_timeout"]
 __all__ += ["list_plugins", "load_plugins", "main", "print_plugins", "register_plugin", "unregister_plugin"]
 
 #: Set to ``1`` (anything but "", 0, false, no, off) to skip entry-point plugins.
 DISABLE_ENV_VAR = "REFSR_BLOCKS_DISABLE_PLUGINS"
+#: Seconds an entry-point plugin may take to import and register (``0``: no limit).
+TIMEOUT_ENV_VAR = "REFSR_BLOCKS_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 60.0
+
+
+class PluginTimeoutError(PluginError):
+    """A plugin did not finish loading within the time limit (it was given up on)."""
+
+
+def plugin_timeout() -> float | None:
+    """The time limit for loading one plugin, from ``REFSR_BLOCKS_PLUGIN_TIMEOUT`` (``None``: none)."""
+    text = os.environ.get(TIMEOUT_ENV_VAR, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        warnings.warn(
+            f"{TIMEOUT_ENV_VAR}={text!r} is not a number of seconds; using {DEFAULT_TIMEOUT}",
+            RefSRPluginWarning,
+            stacklevel=3,
+        )
+        return DEFAULT_TIMEOUT
+    return value if value > 0 else None
 
 
 class RefSRPluginWarning(UserWarning):
@@ -84,7 +115,7 @@ class PluginInfo:
 @dataclass
 class _Plugin:
     info: PluginInfo
-    log: list[Change] = field(default_factory=list)
+    log: ChangeLog = field(default_factory=ChangeLog)
 
     def report(self) -> PluginInfo:
         added = [new for _, new, _ in self.log]
@@ -103,7 +134,7 @@ def _undo(log: list[Change]) -> None:
             if old is None:
                 registry.unregister(new.kind, new.name)
             else:
-                registry.register(old.kind, old.name, old.factory, override=True, owner=old.owner)
+                registry.register(old.kind, old.name, old.factory, override=True, owner=old.owner, quiet=True)
     log.clear()
 
 
@@ -147,8 +178,8 @@ class PluginManager:
                     info.status = "disabled"
                     continue
                 try:
-                    self._run(plugin, ep.load)
-                except Exception as exc:
+                    self._run_limited(plugin, ep.load)
+                except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the host
                     info.status, info.error = f"failed: {_text(exc)}", exc
                     warnings.warn(
                         f"refsr_blocks plugin {info.distribution or name!r} {info.version} (entry point "
@@ -156,12 +187,67 @@ class PluginManager:
                         RefSRPluginWarning,
                         stacklevel=2,
                     )
+                except KeyboardInterrupt:
+                    info.status = "failed: interrupted (Ctrl-C) while loading"
+                    raise
+
+    def _run_limited(self, plugin: _Plugin, load: Callable[[], Any]) -> None:
+        """:meth:`_run` in a worker thread, giving up after :func:`plugin_timeout` seconds.
+
+        Raises:
+            PluginTimeoutError: the plugin did not finish in time; what it registered so far is
+                undone and its log closed, so it cannot register anything later.
+            BaseException: whatever the plugin raised (already undone by :meth:`_run`).
+        """
+        limit = plugin_timeout()
+        if limit is None:
+            self._run(plugin, load)
+            return
+        outcome: list[BaseException] = []
+        done = threading.Event()
+
+        def work() -> None:
+            ident = threading.get_ident()
+            self.registry.loader_threads.add(ident)  # its lookups must not wait for our lock
+            try:
+                self._run(plugin, load)
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append(exc)
+            finally:
+                self.registry.loader_threads.discard(ident)
+                done.set()
+
+        worker = threading.Thread(target=work, name=f"refsr_blocks plugin {plugin.info.name}", daemon=True)
+        worker.start()
+        try:
+            finished = done.wait(limit)
+        except BaseException:  # Ctrl-C while waiting: give the plugin up, then let it through
+            self._abandon(plugin)
+            raise
+        if not finished:
+            self._abandon(plugin)
+            raise PluginTimeoutError(
+                f"it did not finish loading within {limit:g} s (a hang at import or in its hook?); it keeps "
+                f"running in the background without effect. Raise {TIMEOUT_ENV_VAR} if it is just slow, or set "
+                f"{DISABLE_ENV_VAR}=1 to skip plugins"
+            )
+        if outcome:
+            raise outcome[0]
+
+    def _abandon(self, plugin: _Plugin) -> None:
+        """Close ``plugin``'s log (no more registrations) and undo what it registered."""
+        plugin.log.closed = True
+        _undo(list(plugin.log))
+        if self._pm.has_plugin(plugin.info.name):
+            self._pm.unregister(name=plugin.info.name)
 
     def _run(self, plugin: _Plugin, load: Callable[[], Any]) -> None:
         """Import (``load``), validate and run one plugin, recording; on failure undo and raise."""
         try:
             with recording(plugin.info.distribution or plugin.info.name) as plugin.log:
                 obj = load()
+                if plugin.log.closed:  # given up on while importing: leave no trace
+                    raise PluginTimeoutError("it finished loading after the time limit")
                 self._pm.register(obj, name=plugin.info.name)  # checks the hooks' arguments
                 try:
                     self._pm.check_pending()  # misspelled hook names
@@ -171,7 +257,7 @@ class PluginManager:
                     ) from None
                 others = [p for p in self._pm.get_plugins() if p is not obj]
                 self._pm.subset_hook_caller("register_components", others)(registry=self.registry)
-        except Exception:
+        except BaseException:  # SystemExit and KeyboardInterrupt too: never leave half a plugin
             _undo(plugin.log)
             if self._pm.has_plugin(plugin.info.name):
                 self._pm.unregister(name=plugin.info.name)
@@ -194,7 +280,7 @@ class PluginManager:
             entry = _Plugin(PluginInfo(name, value=getattr(plugin, "__qualname__", None) or repr(plugin)))
             try:
                 self._run(entry, lambda: plugin)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise PluginError(f"plugin {name!r} failed: {_text(exc)}") from exc
             self._plugins[name] = entry
             return entry.report()

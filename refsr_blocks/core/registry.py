@@ -27,13 +27,14 @@ import inspect
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from .errors import RegistryError, UnknownComponentError, did_you_mean
+from .errors import RefSROwnerWarning, RegistryError, UnknownComponentError, did_you_mean
 
 __all__ = [
     "REGISTRY",
@@ -173,6 +174,8 @@ class Registry:
         self.before_lookup: Callable[[], None] | None = None
         self._loading = threading.RLock()
         self._in_hook = False
+        #: Threads loading plugins for the thread holding ``_loading``: their lookups pass through.
+        self.loader_threads: set[int] = set()
 
     # -- kinds --------------------------------------------------------------------------
     @property
@@ -243,15 +246,22 @@ class Registry:
         *,
         override: bool = False,
         owner: str | None = None,
+        quiet: bool = False,
     ) -> Component:
         """Register ``factory`` as component ``name`` of ``kind``.
 
         ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
+        ``quiet`` silences the override warning (for restoring a replaced component).
+
+        Replacing another owner's component (``override=True``) warns with
+        :class:`~refsr_blocks.core.errors.RefSROwnerWarning` naming both; resolved specs record
+        the new owner (see :func:`refsr_blocks.core.spec.resolve_spec`).
 
         Raises:
             RegistryError: the kind is unknown, the name is not a valid identifier-like
-                string, the factory is not callable, or the name is taken and ``override``
-                is false (the message names both definitions).
+                string, the factory is not callable, the name is taken and ``override``
+                is false (the message names both definitions), or ``PARAM_BOUNDS`` names a
+                parameter the factory does not take.
         """
         self._check_kind(kind)
         _check_name(name, "component")
@@ -260,12 +270,27 @@ class Registry:
         existing = self._components[kind].get(name)
         owner, log = _attribution(owner)
         defaults, var_kwargs = _signature_defaults(factory)
+        bounds = getattr(factory, "PARAM_BOUNDS", None)
+        if bounds is not None:
+            unknown = [] if var_kwargs else [k for k in bounds if k not in defaults]
+            if not isinstance(bounds, dict) or unknown:
+                raise RegistryError(
+                    f"component {kind}/{name}: PARAM_BOUNDS must map constructor parameters to (low, high); "
+                    f"{unknown or bounds!r} {'are not parameters of ' + _describe(factory) if unknown else ''}"
+                )
         component = Component(kind, name, factory, owner, defaults, var_kwargs)
         if existing is not None and not override and existing.factory is not factory:
             raise RegistryError(
                 f"{kind} component {name!r} is already registered by {existing.definition}; "
                 f"{component.definition} tried to register it again. Pick another name, or "
                 "pass override=True to replace it on purpose."
+            )
+        if existing is not None and not quiet and existing.owner != owner and existing.factory is not factory:
+            warnings.warn(
+                f"{component.definition} replaces {kind} component {name!r} of {existing.definition} "
+                "(override=True); specs naming it now build the new class, and record its owner",
+                RefSROwnerWarning,
+                stacklevel=3,
             )
         self._components[kind][name] = component
         if log is not None:
@@ -279,7 +304,7 @@ class Registry:
 
     # -- lookup -------------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
-        if self.before_lookup is None:
+        if self.before_lookup is None or threading.get_ident() in self.loader_threads:
             return
         # A second thread's first lookup waits here until the first has finished loading:
         # ``before_lookup`` is cleared only then. The hook's own lookups (same thread, the
@@ -330,11 +355,23 @@ class Registry:
 
 #: One registration, as :func:`recording` logs it: (registry, new record, record it replaced).
 Change = tuple[Registry, Kind | Component, Kind | Component | None]
-_RECORDING: ContextVar[tuple[str, list[Change]] | None] = ContextVar("refsr_blocks_recording", default=None)
+
+
+class ChangeLog(list):  # type: ignore[type-arg]
+    """The registrations of one :func:`recording` scope; once ``closed`` it refuses new ones.
+
+    The plugin loader closes the log of a plugin it gave up on (it did not finish in time), so
+    that the abandoned plugin, should it wake up, can no longer change the registry.
+    """
+
+    closed: bool = False
+
+
+_RECORDING: ContextVar[tuple[str, ChangeLog] | None] = ContextVar("refsr_blocks_recording", default=None)
 
 
 @contextmanager
-def recording(owner: str) -> Iterator[list[Change]]:
+def recording(owner: str) -> Iterator[ChangeLog]:
     """Attribute the registrations made in this context (thread) to ``owner``, and log them.
 
     The plugin loader wraps the import of a plugin and its hook in this: inside it,
@@ -342,7 +379,7 @@ def recording(owner: str) -> Iterator[list[Change]]:
     :func:`register_component` and :func:`register_kind`) default their ``owner`` to
     ``owner``, and append every change to the yielded list so that it can be undone.
     """
-    log: list[Change] = []
+    log = ChangeLog()
     token = _RECORDING.set((owner, log))
     try:
         yield log
@@ -360,6 +397,10 @@ def _attribution(owner: str | None) -> tuple[str, list[Change] | None]:
     scope = _RECORDING.get()
     if scope is None or _called_from_library():
         return owner or "refsr_blocks", None
+    if scope[1].closed:
+        raise RegistryError(
+            f"plugin {scope[0]!r} was given up on (it did not finish loading in time); it can no longer register"
+        )
     return owner or scope[0], scope[1]
 
 

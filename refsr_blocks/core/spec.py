@@ -28,10 +28,13 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .errors import RegistryError, SpecError, UnknownComponentError, did_you_mean
 from .registry import REGISTRY, Component, Registry
@@ -61,7 +64,7 @@ READABLE_VERSIONS = (1, 2)
 #: ``Slot.inject`` source for a constructor argument the builder computes from parts it has
 #: already built (the decoder's ``lr_channels`` from the encoder), rather than a global parameter.
 BUILT = "<built>"
-SPEC_KEYS = ("model", "params", "components", "version")
+SPEC_KEYS = ("model", "params", "components", "version", "owner")
 
 
 @dataclass(frozen=True)
@@ -225,17 +228,125 @@ def list_models(pattern: str = "*") -> list[str]:
 
     Example:
         >>> from refsr_blocks import list_models
-        >>> list_models("crossnet*")[:2]
-        ['crossnet', 'crossnet_flownets']
+        >>> names = list_models("crossnet*")
+        >>> names[0], "crossnet_flownets" in names, all(n.startswith("crossnet") for n in names)
+        ('crossnet', True, True)
     """
     return [e.name for e in model_entries(pattern)]
 
 
 # -- loading ------------------------------------------------------------------------------
+#: Limits on what a spec or configuration file may hold; real documents are far smaller.
+MAX_DOCUMENT_BYTES = 1 << 20  # 1 MiB of text
+MAX_NODES = 100_000  # values after expanding YAML aliases (an "alias bomb" expands to billions)
+MAX_DEPTH = 32  # nesting of lists and mappings
+MAX_LIST_LENGTH = 1024  # entries in one list
+
+
+class _LimitedSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses what a spec never needs and an attacker would use.
+
+    Refused, with :class:`yaml.YAMLError` (which :func:`read_mapping_file` turns into the
+    caller's error): a document whose aliases expand past :data:`MAX_NODES` values or into a
+    cycle, nesting deeper than :data:`MAX_DEPTH`, duplicate keys, and keys that are not
+    strings (``4:``, ``yes:``, ``null:``; quote them).
+    """
+
+    def compose_document(self) -> yaml.Node:  # type: ignore[override]
+        node = super().compose_document()
+        _check_node_size(node)
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+        self.flatten_mapping(node)  # merge keys ("<<: *base") first, as SafeLoader does
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            mark = key_node.start_mark
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"keys must be strings, got {type(key).__name__} {key!r} (quote it: '{key_node.value}':)",
+                    mark,
+                )
+            if key in seen:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first.line + 1}); keep one", mark
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+_LimitedSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LimitedSafeLoader.construct_mapping)
+
+
+def _check_node_size(root: yaml.Node | None) -> None:
+    """Raise :class:`yaml.YAMLError` if ``root`` expands past the limits (aliases counted each time)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"nesting deeper than {MAX_DEPTH} levels at {node.start_mark}".strip())
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise yaml.YAMLError(f"an alias refers to itself (a cycle) at {node.start_mark}".strip())
+        if isinstance(node, yaml.SequenceNode) and len(node.value) > MAX_LIST_LENGTH:
+            raise yaml.YAMLError(f"a list of more than {MAX_LIST_LENGTH} entries at {node.start_mark}".strip())
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            children: list[yaml.Node] = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_NODES:
+                raise yaml.YAMLError(
+                    f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their "
+                    "anchor's content); write the values out instead"
+                )
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root, 0)
+
+
+def safe_load_yaml(text: str) -> Any:
+    """Parse YAML text with the limits of :class:`_LimitedSafeLoader` (no tags, no bombs).
+
+    Raises:
+        yaml.YAMLError: a syntax error or a refused construct, with its line.
+    """
+    return yaml.load(text, Loader=_LimitedSafeLoader)  # a SafeLoader subclass: safe
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook refusing duplicate keys."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}; keep one")
+        out[key] = value
+    return out
+
+
 def read_mapping_file(
     path: str | Path, what: str = "spec file", error: Callable[[str, str], Exception] = SpecError
 ) -> dict[str, Any]:
-    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (not validated).
+    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (checked for size, not validated).
+
+    YAML is read with :func:`safe_load_yaml` (no tags, aliases bounded, unique string keys),
+    JSON refuses duplicate keys; both refuse files over :data:`MAX_DOCUMENT_BYTES` and
+    documents nested deeper than :data:`MAX_DEPTH`.
 
     Args:
         path: the file.
@@ -248,19 +359,58 @@ def read_mapping_file(
     suffix = path.suffix.lower()
     if suffix not in (".json", ".yaml", ".yml"):
         raise error("", f"{what} {str(path)!r} must end in .json, .yaml or .yml")
-    text = path.read_text(encoding="utf-8")
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise error("", f"{what} {str(path)!r} is {size} bytes; specs and configs are under {MAX_DOCUMENT_BYTES}")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise error("", f"{what} {str(path)!r} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise error("", f"cannot read {what} {str(path)!r}: {err.strerror or err}") from None
     try:
         if suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_json_pairs)
         else:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = safe_load_yaml(text)
+    except RecursionError:
+        raise error("", f"cannot parse {what} {str(path)!r}: nested too deeply (limit {MAX_DEPTH})") from None
     except Exception as err:  # parser errors carry line numbers; keep them
         raise error("", f"cannot parse {what} {str(path)!r}: {err}") from None
     if not isinstance(data, dict):
         raise error("", f"{what} {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    try:
+        _check_plain_size(data)
+    except ValueError as err:
+        raise error("", f"{what} {str(path)!r}: {err}") from None
     return data
+
+
+def check_document_size(value: Any, path: str = "") -> None:
+    """Raise :class:`SpecError` if a spec (or part of one) is nested too deeply or too large."""
+    try:
+        _check_plain_size(value)
+    except ValueError as err:
+        raise SpecError(path, f"{err}; a spec is a small document") from None
+
+
+def _check_plain_size(value: Any) -> None:
+    """Raise ValueError if plain data nests deeper than :data:`MAX_DEPTH` or holds too many values."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ValueError(f"more than {MAX_NODES} values")
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, (list, tuple)):
+            if len(item) > MAX_LIST_LENGTH:
+                raise ValueError(f"a list of {len(item)} entries (at most {MAX_LIST_LENGTH})")
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values())
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
@@ -269,18 +419,28 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 
 
 # -- validation helpers -------------------------------------------------------------------
-def _plain(value: Any, path: str) -> Any:
-    """``value`` as JSON-compatible plain data (tuples become lists); raise otherwise."""
+def _plain(value: Any, path: str, depth: int = 0) -> Any:
+    """``value`` as JSON-compatible plain data (tuples become lists); raise otherwise.
+
+    Floats must be finite, lists hold at most :data:`MAX_LIST_LENGTH` entries and nesting
+    stops at :data:`MAX_DEPTH` levels: a spec is a small document.
+    """
+    if depth > MAX_DEPTH:
+        raise SpecError(path, f"nested deeper than {MAX_DEPTH} levels; a spec is a small, flat document")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(path, f"{value!r} is not a finite number")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if len(value) > MAX_LIST_LENGTH:
+            raise SpecError(path, f"a list of {len(value)} entries; at most {MAX_LIST_LENGTH} are accepted")
+        return [_plain(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise SpecError(path, f"keys must be strings, got {k!r}")
-            out[k] = _plain(v, f"{path}.{k}")
+                raise SpecError(path, f"keys must be strings, got {type(k).__name__} {k!r} (quote it in YAML)")
+            out[k] = _plain(v, f"{path}.{k}", depth + 1)
         return out
     raise SpecError(
         path,
@@ -290,8 +450,16 @@ def _plain(value: Any, path: str) -> Any:
 
 
 def _type_error(value: Any, default: Any) -> str | None:
-    """A message if ``value`` cannot stand where ``default`` stands, judged by its type."""
-    if default is None or default is inspect.Parameter.empty or value is None:
+    """A message if ``value`` cannot stand where ``default`` stands, judged by its type.
+
+    ``None`` cannot stand where the default is a number, string, boolean or list (it can where
+    the default is ``None``, missing, or another object, such as a mapping of settings).
+    """
+    if default is None or default is inspect.Parameter.empty:
+        return None
+    if value is None and isinstance(default, (bool, int, float, str, list, tuple)):
+        return f"expected a value like the default {default!r}, got null (leave the key out for the default)"
+    if value is None:
         return None
     if isinstance(default, bool):
         ok = isinstance(value, bool)
@@ -309,6 +477,45 @@ def _type_error(value: Any, default: Any) -> str | None:
         return None
     expected = "a list" if isinstance(default, (list, tuple)) else type(default).__name__
     return f"expected {expected} (default {default!r}), got {type(value).__name__} {value!r}"
+
+
+#: ``(low, high)`` limits of a numeric parameter, inclusive; two ints ask for integers.
+Bounds = tuple[float, float]
+
+
+def param_bounds(factory: Any) -> dict[str, Bounds]:
+    """The ``PARAM_BOUNDS`` a component factory declares (``{}`` if none).
+
+    A component bounds its size parameters with one class (or function) attribute::
+
+        PARAM_BOUNDS = {"num_blocks": (1, 256), "channels": (1, 1024), "extra_scales": (2, 8)}
+
+    :func:`check_params` then refuses values outside ``[low, high]`` (for a list, each
+    entry), and non-integers where both limits are ints, before anything is built.
+    """
+    bounds = getattr(factory, "PARAM_BOUNDS", None) or {}
+    return dict(bounds) if isinstance(bounds, Mapping) else {}
+
+
+def bounds_error(value: Any, bounds: Bounds) -> str | None:
+    """A message if ``value`` (a number, or a list of numbers) lies outside ``bounds``."""
+    low, high = bounds
+    integral = isinstance(low, int) and isinstance(high, int)
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if item is None:
+            continue
+        kind = "an integer" if integral else "a number"
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or (integral and not isinstance(item, int)):
+            return f"expected {kind} in [{low}, {high}], got {type(item).__name__} {item!r}"
+        if not low <= item <= high:
+            return f"{item!r} is out of range: expected {kind} in [{low}, {high}]"
+    return None
+
+
+def in_range(low: float, high: float) -> Callable[[Any], str | None]:
+    """A :class:`GlobalParam` check accepting numbers in ``[low, high]`` (integers if both are ints)."""
+    return lambda value: bounds_error(value, (low, high))
 
 
 def _unknown_key(path: str, key: str, accepted: list[str], what: str) -> SpecError:
@@ -334,10 +541,16 @@ def check_params(
         Every settable parameter, as plain data, with defaults filled in.
 
     Raises:
-        SpecError: an unknown or supplied name, a value of the wrong type, or a missing
-            required parameter, naming its path.
+        SpecError: an unknown or supplied name, a value of the wrong type or outside the
+            component's ``PARAM_BOUNDS`` (see :func:`param_bounds`), or a missing required
+            parameter, naming its path.
     """
     what = f"{component.kind} {component.name!r}"
+    if not isinstance(params, Mapping):
+        raise SpecError(
+            path, f"expected a mapping of parameter names to values, got {type(params).__name__} {params!r}"
+        )
+    bounds = param_bounds(component.factory)
     settable = {k: v for k, v in component.defaults.items() if k not in supplied}
     resolved: dict[str, Any] = {}
     for key, value in params.items():
@@ -348,6 +561,8 @@ def check_params(
             raise _unknown_key(path, key, list(settable), f"parameter of {what}")
         value = _plain(value, ppath)
         problem = _type_error(value, settable.get(key))
+        if problem is None and key in bounds:
+            problem = bounds_error(value, bounds[key])
         if problem:
             raise SpecError(ppath, problem)
         resolved[key] = value
@@ -360,19 +575,61 @@ def check_params(
     return resolved
 
 
+#: Keys of a component entry; ``owner`` (who registered the component, see :func:`_owner_note`)
+#: is written only for components that are not refsr_blocks' own.
+ENTRY_KEYS = ("name", "params", "owner")
+LIBRARY_OWNER = "refsr_blocks"
+
+
+def _mapping_or_none(value: Any, path: str, what: str) -> dict[str, Any]:
+    """``value`` as a dict: a mapping, or ``None``/absent for an empty one; anything else raises."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(path, f"expected a mapping of {what}, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
 def _normalise_entry(entry: Any, path: str) -> dict[str, Any]:
-    """``"name"`` or ``{"name": ..., "params": {...}}`` → the dict form."""
+    """``"name"`` or ``{"name": ..., "params": {...}}`` → the dict form (``owner`` kept if given)."""
     if isinstance(entry, str):
         return {"name": entry, "params": {}}
     if not isinstance(entry, Mapping):
         raise SpecError(path, f"expected a component name or {{'name': ..., 'params': {{...}}}}, got {entry!r}")
     for key in entry:
-        if key not in ("name", "params"):
-            raise _unknown_key(path, key, ["name", "params"], "component entry key")
-    params = entry.get("params", {}) or {}
-    if not isinstance(params, Mapping):
-        raise SpecError(f"{path}.params", f"expected a mapping of parameter names to values, got {params!r}")
-    return {"name": entry.get("name"), "params": dict(params)}
+        if key not in ENTRY_KEYS:
+            raise _unknown_key(path, key, list(ENTRY_KEYS), "component entry key")
+    params = _mapping_or_none(entry.get("params"), f"{path}.params", "parameter names to values")
+    out = {"name": entry.get("name"), "params": params}
+    if "owner" in entry:
+        out["owner"] = entry["owner"]
+    return out
+
+
+def _owner_note(component: Component, given: Any, path: str) -> dict[str, str]:
+    """The ``owner`` entry to record for ``component`` and a warning if ``given`` disagrees.
+
+    A spec written while a plugin's component filled a slot names that plugin; rebuilding it
+    where another owner registers the name (the plugin is gone, or another one overrides the
+    built-in) warns, since the weights were trained on the other class. A spec without
+    ``owner`` (written by hand, or before owners were recorded) accepts whoever registered the
+    name; replacing a built-in warns at registration instead.
+    """
+    if given is not None and not isinstance(given, str):
+        raise SpecError(f"{path}.owner", f"expected the name of a distribution, got {given!r}")
+    if given is not None and given != component.owner:
+        import warnings
+
+        from .errors import RefSROwnerWarning
+
+        warnings.warn(
+            f"{path}: the spec was written with {component.kind} {component.name!r} registered by "
+            f"{given!r}, but here it is registered by {component.owner!r} ({component.definition}); "
+            "the model may not be the one the spec describes",
+            RefSROwnerWarning,
+            stacklevel=4,
+        )
+    return {} if component.owner == LIBRARY_OWNER else {"owner": component.owner}
 
 
 def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict[str, Any]:
@@ -387,11 +644,12 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
     """
     if not isinstance(spec, Mapping):
         raise SpecError("", f"a spec must be a mapping, got {type(spec).__name__}")
+    check_document_size(spec)
     for key in spec:
         if key not in SPEC_KEYS:
             raise _unknown_key("", key, list(SPEC_KEYS), "top-level spec key")
     version = spec.get("version", SPEC_VERSION)
-    if version not in READABLE_VERSIONS:
+    if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_VERSIONS:
         raise SpecError("version", f"this refsr-blocks reads spec versions {list(READABLE_VERSIONS)}, got {version!r}")
     model_name = spec.get("model")
     if not isinstance(model_name, str):
@@ -406,9 +664,7 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
         spec = arch.migrate(copy.deepcopy(dict(spec)))
 
     # Global parameters.
-    given = spec.get("params", {}) or {}
-    if not isinstance(given, Mapping):
-        raise SpecError("params", f"expected a mapping of global parameters, got {given!r}")
+    given = _mapping_or_none(spec.get("params"), "params", "global parameters")
     params: dict[str, Any] = {}
     for key in given:
         if key not in arch.params:
@@ -421,9 +677,7 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
         params[key] = value
 
     # Components.
-    entries = spec.get("components", {}) or {}
-    if not isinstance(entries, Mapping):
-        raise SpecError("components", f"expected a mapping of slot names to components, got {entries!r}")
+    entries = _mapping_or_none(spec.get("components"), "components", "slot names to components")
     for slot_name in entries:
         if slot_name not in arch.slots:
             raise _unknown_key("components", slot_name, list(arch.slots), f"component slot of {arch.name!r}")
@@ -454,9 +708,10 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
             f"(global parameters: {', '.join(arch.params)})"
         )
         checked = check_params(component, entry["params"], f"{path}.params", supplied=slot.injected, supplier=supplier)
-        components[slot_name] = {"name": name, "params": checked}
+        components[slot_name] = {"name": name, "params": checked, **_owner_note(component, entry.get("owner"), path)}
 
     resolved_spec = {"version": SPEC_VERSION, "model": arch.name, "params": params, "components": components}
+    resolved_spec.update(_owner_note(registry.get("model", model_name), spec.get("owner"), "model"))
     for check in arch.checks:
         problem = check(resolved_spec)
         if problem:
@@ -479,6 +734,8 @@ def apply_overrides(
     - a dotted key ``"<slot>.<param>"`` for one component parameter:
       ``**{"flow.width": 0.5}``.
     """
+    check_document_size(spec)
+    check_document_size(overrides, "overrides")
     out = copy.deepcopy(dict(spec))
     model_name = out.get("model")
     try:

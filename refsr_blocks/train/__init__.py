@@ -9,7 +9,7 @@ Example (the command line does the same: ``python -m refsr_blocks.train CONFIG -
 
 from __future__ import annotations
 
-from .checkpoints import Checkpoint, RunDirectory, RunExistsError
+from .checkpoints import Checkpoint, RunDirectory, RunExistsError, RunLockedError
 from .command import add_train_arguments, train_main
 from .config import ConfigError, DataConfig, RuntimeConfig, ScheduleConfig, TrainConfig, load_config
 from .datasets import build_dataset
@@ -22,6 +22,7 @@ __all__ = [
     "DataConfig",
     "RunDirectory",
     "RunExistsError",
+    "RunLockedError",
     "RuntimeConfig",
     "ScheduleConfig",
     "TrainConfig",

@@ -9,18 +9,31 @@ Layout::
         training_state.pt                   optimizer, scheduler, step, RNG and sampler states
     OUT/checkpoints/latest                the name of the newest complete checkpoint
     OUT/model.safetensors                 the final weights
+    OUT/.lock                             held (an OS lock) by the process running the run
 
 A checkpoint is written into a temporary folder which is then renamed (an atomic operation),
 and ``latest`` is replaced atomically afterwards, so a run killed at any moment leaves the
 previous checkpoint intact and loadable. ``training_state.pt`` holds only tensors and plain
-Python values and is read with ``torch.load(..., weights_only=True)``.
+Python values and is read with ``torch.load(..., weights_only=True)``; its SHA-256 is stored in
+the metadata of the checkpoint's ``model.safetensors`` (which carries the digest of its own
+weights), so a damaged checkpoint is refused on ``--resume`` with its path.
+
+One process at a time: :class:`RunLock` holds an OS-level lock on ``OUT/.lock`` for the life of
+the run, so a second trainer on the same folder (a start, ``--resume`` or ``--force``) is
+refused with the holder's pid, host and start time. Pruning renames a checkpoint folder to
+``.deleting-…`` before deleting it, so a kill mid-prune leaves nothing that looks like a
+checkpoint, and the leftovers are removed when the next run starts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
+import socket
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,19 +44,138 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..core.checkpoint import atomic_write, read_metadata, save_model
+from ..core.checkpoint import atomic_write, read_metadata, save_model, verify_digest
 from ..core.errors import CheckpointError, RefSRError
 
-__all__ = ["Checkpoint", "RunDirectory", "RunExistsError"]
+__all__ = ["Checkpoint", "RunDirectory", "RunExistsError", "RunLock", "RunLockedError"]
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
 STEP_METADATA_KEY = "refsr_blocks.train.step"
+#: SHA-256 (hex) of the checkpoint's training_state.pt, in its model.safetensors metadata.
+STATE_DIGEST_KEY = "refsr_blocks.train.state_sha256"
+LOCK_FILE = ".lock"
 _STEP_DIR = re.compile(r"^step-(\d{8,})$")
+_LEFTOVER_PREFIXES = (".partial-", ".deleting-")
 
 
 class RunExistsError(RefSRError, FileExistsError):
     """The output folder already holds a run, and neither resuming nor forcing was asked."""
+
+
+class RunLockedError(RefSRError, BlockingIOError):
+    """Another process is running a training run in the folder (it holds ``OUT/.lock``)."""
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class RunLock:
+    """An exclusive OS-level lock on a run folder, held while a run uses it.
+
+    ``fcntl.flock`` (POSIX) or ``msvcrt.locking`` (Windows) on ``OUT/.lock``: the operating
+    system releases it when the process ends, however it ends, so a killed run never leaves
+    the folder locked. The file records who holds it (pid, host, start time, command), which
+    the refusal message quotes.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> with RunLock(folder):
+        ...     try:
+        ...         RunLock(folder).acquire()
+        ...     except RunLockedError as err:
+        ...         print("refused")
+        refused
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.path = Path(root) / LOCK_FILE
+        self._file: Any = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise :class:`RunLockedError` naming its holder at once (no waiting).
+
+        Raises:
+            RunLockedError: another process (or another trainer in this one) holds it.
+            CheckpointError: the folder cannot be created or written (a file in the way,
+                read-only disk), naming it.
+        """
+        if self._file is not None:
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the run's life
+        except OSError as err:
+            raise CheckpointError(
+                f"cannot use {str(self.path.parent)!r} as a run folder: {err.strerror or err}"
+            ) from None
+        try:
+            _lock_file(f)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise RunLockedError(
+                f"{str(self.path.parent)!r} is in use by another training run ({holder}); wait for it to end, "
+                "stop it, or choose another --out folder"
+            ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        info["command"] = " ".join(sys.argv)[:300]
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(info) + "\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        """Give the lock up (also done by the OS when the process ends)."""
+        if self._file is not None:
+            try:
+                self._file.seek(0)
+                self._file.truncate()
+                _unlock_file(self._file)
+            finally:
+                self._file.close()
+                self._file = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._file is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_file(f: Any) -> None:
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock_file(f: Any) -> None:
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_file(f: Any) -> None:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_file(f: Any) -> None:
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -67,13 +199,37 @@ class Checkpoint:
         return self.path / STATE_FILE
 
     def load(self, map_location: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """``(model state_dict, training state)``; checks both files belong to the same step."""
+        """``(model state_dict, training state)``; checks both files belong to the same step.
+
+        The weights' digest and the training state's SHA-256 (stored in the weights' metadata)
+        are verified when present (checkpoints written before digests existed have none).
+
+        Raises:
+            CheckpointError: a file is unreadable, damaged (digest mismatch) or from another
+                step, naming the file.
+        """
+        verify_digest(self.model_file)
+        metadata = read_metadata(self.model_file)
+        expected_state = metadata.get(STATE_DIGEST_KEY)
+        if expected_state is not None:
+            try:
+                actual = _file_sha256(self.state_file)
+            except OSError as err:
+                raise CheckpointError(f"cannot read {str(self.state_file)!r}: {err.strerror or err}") from None
+            if actual != expected_state:
+                raise CheckpointError(
+                    f"{str(self.state_file)!r} is damaged or was altered (SHA-256 {actual[:16]}…, the checkpoint "
+                    f"says {expected_state[:16]}…); resume from an earlier checkpoint by deleting this folder"
+                )
         try:
             weights = load_file(str(self.model_file), device=str(map_location))
             state = torch.load(self.state_file, map_location=map_location, weights_only=True)
         except Exception as err:
             raise CheckpointError(f"cannot read checkpoint {str(self.path)!r}: {err}") from None
-        meta_step = read_metadata(self.model_file).get(STEP_METADATA_KEY)
+        bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise CheckpointError(f"{str(self.model_file)!r} holds NaN or infinite weights ({bad[0]!r})")
+        meta_step = metadata.get(STEP_METADATA_KEY)
         if not isinstance(state, dict) or state.get("step") != self.step or meta_step != str(self.step):
             raise CheckpointError(
                 f"checkpoint {str(self.path)!r} is inconsistent: folder step {self.step}, "
@@ -156,10 +312,23 @@ class RunDirectory:
         return backup
 
     def _remove_partials(self) -> None:
-        if self.checkpoints.is_dir():
-            for child in self.checkpoints.iterdir():
-                if child.name.startswith(".partial-") and child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
+        """Delete leftovers of a killed run: unfinished writes, interrupted prunes.
+
+        ``.partial-*`` (a checkpoint being written) and ``.deleting-*`` (one being pruned) go,
+        and so does a ``step-*`` folder missing one of its two files: only an interrupted
+        prune of an older refsr_blocks leaves those (writes rename complete folders into place).
+        """
+        if not self.checkpoints.is_dir():
+            return
+        for child in self.checkpoints.iterdir():
+            if not child.is_dir():
+                continue
+            leftover = child.name.startswith(_LEFTOVER_PREFIXES)
+            half_pruned = _STEP_DIR.match(child.name) and not (
+                (child / MODEL_FILE).is_file() and (child / STATE_FILE).is_file()
+            )
+            if leftover or half_pruned:
+                shutil.rmtree(child, ignore_errors=True)
 
     # -- writing --------------------------------------------------------------------------
     def save_checkpoint(
@@ -179,11 +348,19 @@ class RunDirectory:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir()
             try:
-                save_model(model, partial / MODEL_FILE, metadata={**(metadata or {}), STEP_METADATA_KEY: str(step)})
-                with open(partial / STATE_FILE, "wb") as f:
-                    torch.save(dict(state), f)
-                    f.flush()
-                    os.fsync(f.fileno())
+                try:
+                    with open(partial / STATE_FILE, "wb") as f:
+                        torch.save(dict(state), f)
+                        f.flush()
+                        os.fsync(f.fileno())
+                except (OSError, RuntimeError) as err:  # a full disk shows as torch's RuntimeError
+                    raise CheckpointError(
+                        f"cannot write checkpoint {str(final)!r} (disk full or not writable?): "
+                        f"{getattr(err, 'strerror', None) or str(err).strip().splitlines()[0]}; "
+                        "the previous checkpoint is intact"
+                    ) from None
+                extra = {STEP_METADATA_KEY: str(step), STATE_DIGEST_KEY: _file_sha256(partial / STATE_FILE)}
+                save_model(model, partial / MODEL_FILE, metadata={**(metadata or {}), **extra})
                 if final.exists():  # an incomplete folder of that name: replace it
                     shutil.rmtree(final)
                 os.rename(partial, final)
@@ -198,7 +375,14 @@ class RunDirectory:
         latest = self.latest_checkpoint()
         for ckpt in found[: max(0, len(found) - keep)]:
             if latest is None or ckpt.path != latest.path:
-                shutil.rmtree(ckpt.path, ignore_errors=True)
+                # Rename first (atomic): a kill during rmtree leaves a .deleting-* folder,
+                # which nothing mistakes for a checkpoint and the next run removes.
+                doomed = ckpt.path.with_name(f".deleting-{ckpt.path.name}-{os.getpid()}")
+                try:
+                    os.rename(ckpt.path, doomed)
+                except OSError:
+                    continue
+                shutil.rmtree(doomed, ignore_errors=True)
 
     def save_final_model(self, model: nn.Module, metadata: Mapping[str, str]) -> Path:
         """Write ``OUT/model.safetensors`` (atomically)."""

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.errors import RefSRError
+from ..core.errors import CheckpointError, RefSRError
 
 __all__ = ["DESCRIPTION", "add_train_arguments", "run_train", "train_main"]
 
@@ -77,6 +77,14 @@ def run_train(args: argparse.Namespace) -> int:
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
+    except RefSRError:  # RunExistsError and RunLockedError are OSErrors too
+        raise
+    except OSError as err:  # a disk that fills up or turns read-only mid-run: one line, not a traceback
+        where = f" {str(err.filename)!r}" if err.filename else ""
+        raise CheckpointError(
+            f"cannot write the run in {str(out)!r}{where}: {err.strerror or err}; the last checkpoint is intact "
+            "(continue with --resume once the disk is fixed)"
+        ) from None
     if result.rank != 0:
         return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
     state = "finished" if result.finished else "stopped (continue with --resume)"

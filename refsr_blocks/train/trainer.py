@@ -38,7 +38,7 @@ from ..core.errors import RefSRError
 from ..evaluation.metrics import psnr
 from ..inference.tiling import super_resolve
 from . import distributed as D
-from .checkpoints import RunDirectory
+from .checkpoints import RunDirectory, RunLock
 from .config import ConfigError, TrainConfig, load_config
 from .datasets import VAL_SEED, build_dataset
 from .journal import MetricsLog
@@ -175,45 +175,57 @@ class Trainer:
         self.scale: int = config.model["params"]["upscale"]
         self._build_data()  # data mistakes surface before the run directory is touched
 
-        # Refuse to clobber an earlier run: every replica checks before rank 0 moves anything.
-        self.run.check_can_start(resume=resume, force=force)
-        D.barrier(ctx)
-        self.replaced: Path | None = None
+        # One process per run folder, for the run's life (released by close(), or by the OS).
+        self.lock = RunLock(self.run.root)
         if ctx.is_main:
-            self.replaced = self.run.prepare(resume=resume, force=force)
-        D.barrier(ctx)
-        self._build_model()
+            self.lock.acquire()
+        try:
+            # Refuse to clobber an earlier run: every replica checks before rank 0 moves anything.
+            self.run.check_can_start(resume=resume, force=force)
+            D.barrier(ctx)
+            self.replaced: Path | None = None
+            if ctx.is_main:
+                self.replaced = self.run.prepare(resume=resume, force=force)
+            D.barrier(ctx)
+            self._build_model()
 
-        self.step = 0
-        self.epoch = 0
-        self.position = 0  # indices of this epoch consumed by this replica
-        self.loss_ema: float | None = None
-        self.loss_parts: dict[str, float] = {}
-        self.psnr_ema: float | None = None
-        self.val_psnr: float | None = None
-        resumed_from = self._resume() if resume else None
-        if ctx.is_main:
-            if resumed_from is None:
-                text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-                atomic_write(self.run.config_file, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-            self.log.truncate_after(self.step)
-            self.log.append(
-                {
-                    "event": "start",
-                    "step": self.step,
-                    "resumed_from": None if resumed_from is None else str(resumed_from),
-                    "world_size": ctx.world_size,
-                    "device": str(ctx.device),
-                    "replaced": None if self.replaced is None else str(self.replaced),
-                }
-            )
-        # The network called each step returns a dict of outputs; DDP wraps that call.
-        self.network: nn.Module = self.forward_outputs
-        if ctx.distributed:
-            device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-            self.network = DistributedDataParallel(
-                self.forward_outputs, device_ids=device_ids, find_unused_parameters=config.schedule.part is not None
-            )
+            self.step = 0
+            self.epoch = 0
+            self.position = 0  # indices of this epoch consumed by this replica
+            self.loss_ema: float | None = None
+            self.loss_parts: dict[str, float] = {}
+            self.psnr_ema: float | None = None
+            self.val_psnr: float | None = None
+            resumed_from = self._resume() if resume else None
+            if ctx.is_main:
+                if resumed_from is None:
+                    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+                    atomic_write(self.run.config_file, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+                self.log.truncate_after(self.step)
+                self.log.append(
+                    {
+                        "event": "start",
+                        "step": self.step,
+                        "resumed_from": None if resumed_from is None else str(resumed_from),
+                        "world_size": ctx.world_size,
+                        "device": str(ctx.device),
+                        "replaced": None if self.replaced is None else str(self.replaced),
+                    }
+                )
+            # The network called each step returns a dict of outputs; DDP wraps that call.
+            self.network: nn.Module = self.forward_outputs
+            if ctx.distributed:
+                device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+                self.network = DistributedDataParallel(
+                    self.forward_outputs, device_ids=device_ids, find_unused_parameters=config.schedule.part is not None
+                )
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder's lock (:func:`train` does this when the run ends)."""
+        self.lock.release()
 
     # -- set-up helpers ---------------------------------------------------------------------
     def _build_data(self) -> None:
@@ -550,13 +562,17 @@ def train(
     Raises:
         ConfigError: the configuration is invalid (before anything is built).
         RunExistsError: ``out_dir`` holds a run and neither ``resume`` nor ``force`` is set.
+        RunLockedError: another process is training in ``out_dir`` (the message names it).
         TrainingDivergedError: the loss became NaN/inf (the last good checkpoint is kept).
     """
     if not isinstance(config, TrainConfig):
         config = load_config(config)
     ctx = D.init_distributed(config.runtime.device)
+    trainer: Trainer | None = None
     try:
         trainer = Trainer(config, out_dir, ctx, resume=resume, force=force, max_steps=max_steps, progress=progress)
         return trainer.fit()
     finally:
+        if trainer is not None:
+            trainer.close()
         D.cleanup(ctx)

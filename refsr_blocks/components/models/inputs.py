@@ -1,15 +1,22 @@
 """Validation of the (lr, ref) pair every RefSR model receives.
 
-Shape, channel and dtype checks read only tensor metadata, so models run them on every
-forward at no cost, and ``torch.compile(model, fullgraph=True)`` traces through them. The
-finiteness check reads every value (a device sync on GPU, a graph break under compile), so
-it runs at the boundaries where user data enters (the CLI, :mod:`refsr_blocks.inference.tiling`, the
-data loaders) through :func:`check_finite`, and inside ``forward`` only when debug checks
-are on: ``REFSR_BLOCKS_DEBUG=1`` in the environment, or :func:`set_debug_checks`.
+Shape, channel, dtype, layout (sparse), device (meta) and emptiness checks read only tensor
+metadata, so models run them on every forward at no cost, and ``torch.compile(model,
+fullgraph=True)`` traces through them. Checks of *values* (finite, in [0, 1] rather than
+0–255) read every value (a device sync on GPU, a graph break under compile), so they run at
+the boundaries where user data enters (the CLI, :mod:`refsr_blocks.inference.tiling`, the data
+loaders) through :func:`check_finite`, :func:`check_range` or :func:`prepare_pair`, and
+inside ``forward`` only when debug checks are on: ``REFSR_BLOCKS_DEBUG=1`` in the environment,
+or :func:`set_debug_checks`.
+
+Dtypes: a model computes in its weights' dtype. :func:`prepare_pair` (for boundaries) and
+:func:`check_fuse_inputs` (``CrossNet.fuse``) cast float16, bfloat16 or float64 inputs to it
+(reading the weights' dtype is metadata too); integer images are refused with a hint.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import torch
@@ -17,7 +24,21 @@ from torch import Tensor
 
 from ...core.errors import InputError
 
-__all__ = ["check_finite", "check_image", "check_pair", "debug_checks", "set_debug_checks"]
+__all__ = [
+    "check_finite",
+    "check_fuse_inputs",
+    "check_image",
+    "check_pair",
+    "check_range",
+    "debug_checks",
+    "model_dtype",
+    "prepare_pair",
+    "set_debug_checks",
+]
+
+#: Largest value :func:`check_range` accepts: images are in [0, 1]; augmentation and
+#: interpolation overshoot a little, a 0–255 image overshoots by 250.
+MAX_IMAGE_VALUE = 2.0
 
 _debug = os.environ.get("REFSR_BLOCKS_DEBUG", "") not in ("", "0")
 
@@ -40,15 +61,37 @@ def check_finite(x: Tensor, name: str) -> Tensor:
     return x
 
 
+def check_range(x: Tensor, name: str) -> Tensor:
+    """Raise :class:`InputError` if ``x`` looks like a 0–255 image (reads every value).
+
+    Values up to :data:`MAX_IMAGE_VALUE` pass (interpolation overshoots [0, 1] a little).
+    """
+    if x.numel() and float(x.detach().amax()) > MAX_IMAGE_VALUE:
+        raise InputError(
+            f"{name} has values up to {float(x.detach().amax()):g}, but images must be in [0, 1]; "
+            "divide a 0–255 image by 255"
+        )
+    return x
+
+
 def check_image(x: object, name: str, channels: int) -> Tensor:
-    """``x`` if it is a B×channels×H×W floating-point tensor; :class:`InputError` otherwise."""
+    """``x`` if it is a non-empty, dense B×channels×H×W floating-point tensor with data.
+
+    Reads only metadata. Raises :class:`InputError` otherwise, saying what to do.
+    """
     if not isinstance(x, Tensor):
         raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.layout != torch.strided:
+        raise InputError(f"{name} is a {x.layout} tensor; models take dense tensors (use {name}.to_dense())")
+    if x.device.type == "meta":
+        raise InputError(f"{name} is on the meta device and holds no data; move it to a real device first")
     if x.ndim != 4:
         hint = " (add a batch dimension with .unsqueeze(0))" if x.ndim == 3 else ""
         raise InputError(f"{name} must be B×{channels}×H×W, got shape {tuple(x.shape)}{hint}")
     if x.shape[1] != channels:
         raise InputError(f"{name} must have {channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+    if x.numel() == 0:
+        raise InputError(f"{name} is empty (shape {tuple(x.shape)}); every dimension must be at least 1")
     if not x.is_floating_point():
         raise InputError(
             f"{name} must be a floating-point image in [0, 1], got dtype {x.dtype}; "
@@ -64,6 +107,7 @@ def check_pair(lr: Tensor, ref: Tensor, upscale: int, channels: int = 3) -> None
     """
     check_image(lr, "lr", channels)
     check_image(ref, "ref", channels)
+    _check_same_kind(lr, ref, "lr", "ref")
     b, _, h, w = lr.shape
     expected = (b, channels, h * upscale, w * upscale)
     if tuple(ref.shape) != expected:
@@ -72,5 +116,83 @@ def check_pair(lr: Tensor, ref: Tensor, upscale: int, channels: int = 3) -> None
             f"{expected}, got {tuple(ref.shape)}"
         )
     if _debug:
-        check_finite(lr, "lr")
-        check_finite(ref, "ref")
+        for x, name in ((lr, "lr"), (ref, "ref")):
+            check_finite(x, name)
+            check_range(x, name)
+
+
+def _check_same_kind(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    """Both on one device (dtypes may differ: the model casts both to its own)."""
+    if a.device != b.device:
+        raise InputError(f"{name_a} is on {a.device} and {name_b} on {b.device}; put both on the same device")
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype | None:
+    """The dtype of ``model``'s first floating-point parameter or buffer (``None`` if none)."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def _cast(x: Tensor, dtype: torch.dtype | None) -> Tensor:
+    """``x`` in ``dtype``: float16, bfloat16, float32 and float64 convert into each other."""
+    return x if dtype is None or x.dtype == dtype else x.to(dtype)
+
+
+def check_fuse_inputs(upsampled: object, ref: object, model: torch.nn.Module) -> tuple[Tensor, Tensor]:
+    """Validate the inputs of ``CrossNet.fuse`` and cast them to the model's dtype (metadata only).
+
+    Values (finite, in [0, 1]) are checked too when :func:`debug_checks` is on.
+
+    Returns:
+        ``(upsampled, ref)``, in the dtype of the model's weights.
+
+    Raises:
+        InputError: not B×C×H×W floating-point tensors of the same shape and device, empty,
+            sparse or on the meta device.
+    """
+    channels = int(getattr(model, "image_channels", 3))
+    up = check_image(upsampled, "upsampled", channels)
+    rf = check_image(ref, "ref", channels)
+    if up.shape != rf.shape:
+        raise InputError(f"upsampled {tuple(up.shape)} and ref {tuple(rf.shape)} must have the same shape")
+    _check_same_kind(up, rf, "upsampled", "ref")
+    if _debug:
+        for x, name in ((up, "upsampled"), (rf, "ref")):
+            check_finite(x, name)
+            check_range(x, name)
+    dtype = model_dtype(model)
+    return _cast(up, dtype), _cast(rf, dtype)
+
+
+def prepare_pair(
+    model: torch.nn.Module, lr: object, ref: object, upscale: int, channels: int = 3
+) -> tuple[Tensor, Tensor]:
+    """Check an (lr, ref) pair where it enters the library, and cast it to the model's dtype.
+
+    For boundaries (the CLI, ``super_resolve``, data loaders): everything :func:`check_pair`
+    checks, plus the values, which costs a read of every value (a device sync): finite, and
+    in [0, 1] (a 0–255 image is refused with a hint). float16, bfloat16 and float64 inputs are
+    cast to the dtype of the model's weights.
+
+    Returns:
+        ``(lr, ref)`` in the model's dtype.
+
+    Raises:
+        InputError: what is wrong and how to fix it.
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Conv2d(3, 3, 1)  # float32 weights
+        >>> lr, ref = prepare_pair(model, torch.rand(1, 3, 4, 4).double(), torch.rand(1, 3, 8, 8).double(), 2)
+        >>> lr.dtype, ref.dtype
+        (torch.float32, torch.float32)
+    """
+    check_pair(lr, ref, upscale, channels)  # type: ignore[arg-type]
+    assert isinstance(lr, Tensor) and isinstance(ref, Tensor)
+    for x, name in ((lr, "lr"), (ref, "ref")):
+        check_finite(x, name)
+        check_range(x, name)
+    dtype = model_dtype(model)
+    return _cast(lr, dtype), _cast(ref, dtype)

@@ -1,0 +1,115 @@
+"""Hostile conditions for training runs (issue 17): concurrent trainers, damaged checkpoints,
+interrupted pruning, unwritable run folders. See also ``tests/test_hostile.py``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from small import TINY_CROSSNET
+
+from refsr_blocks import CheckpointError, build_model
+from refsr_blocks.train import RunDirectory, RunLockedError, load_config, train, train_main
+from refsr_blocks.train.checkpoints import RunLock
+
+
+def _files(folder) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture
+def finished_run(make_config, tmp_path):
+    config = load_config(make_config({"data": {"val": None}, "schedule": {"steps": 2}}))
+    out = tmp_path / "run"
+    train(config, out)
+    return config, out
+
+
+def test_a_second_trainer_on_a_running_folder_is_refused(finished_run) -> None:
+    config, out = finished_run
+    before = _files(out)
+    with RunLock(out):  # stands for a trainer running in another process (flock is per open file)
+        for mode in ("start", "resume", "force"):
+            with pytest.raises(RunLockedError, match=r"in use by another training run \(\{\"pid\": \d+"):
+                train(config, out, resume=mode == "resume", force=mode == "force")
+    assert _files(out) == before  # nothing moved, truncated or appended
+    assert train(config, out, resume=True).step == 2  # free again once the holder is gone
+
+
+def test_the_lock_is_released_when_a_run_fails_to_start(finished_run) -> None:
+    config, out = finished_run
+    with pytest.raises(Exception, match="already holds a run"):
+        train(config, out)
+    with RunLock(out) as lock:  # not left locked by the refused start
+        assert lock.held
+
+
+def test_damaged_training_checkpoints_are_refused_on_resume(finished_run) -> None:
+    config, out = finished_run
+    ckpt = RunDirectory(out).latest_checkpoint()
+    for target in (ckpt.state_file, ckpt.model_file):
+        original = target.read_bytes()
+        data = bytearray(original)
+        data[len(data) - 20] ^= 0x01
+        target.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match=rf"{target.name}.*(damaged|altered)"):
+            train(config, out, resume=True)
+        target.write_bytes(original)
+    assert train(config, out, resume=True).step == 2
+
+
+def test_a_kill_inside_pruning_leaves_no_half_checkpoint(make_config, tmp_path, monkeypatch) -> None:
+    config = load_config(make_config({"data": {"val": None}, "schedule": {"steps": 2}}))
+    out = tmp_path / "run"
+    train(config, out, max_steps=2)
+    run = RunDirectory(out)
+    model = build_model(config.model)
+    for step in (3, 4):
+        run.save_checkpoint(step, model, {"step": step})
+    real_rmtree = shutil.rmtree
+
+    def killed(path, *args, **kwargs):  # dies after deleting one file of the folder
+        next(p for p in sorted(path.iterdir())).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("refsr_blocks.train.checkpoints.shutil.rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run.prune(keep=2)
+    monkeypatch.setattr("refsr_blocks.train.checkpoints.shutil.rmtree", real_rmtree)
+    names = sorted(p.name for p in run.checkpoints.iterdir())
+    assert [c.step for c in run.list_checkpoints()] == [3, 4]
+    assert any(n.startswith(".deleting-step-00000002") for n in names) and "step-00000002" not in names
+    half = run.checkpoints / "step-00000001"  # what older versions left: a step folder missing a file
+    half.mkdir()
+    (half / "training_state.pt").write_bytes(b"x")
+    run.prepare(resume=True, force=False)
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["latest", "step-00000003", "step-00000004"]
+
+
+def test_train_command_reports_unusable_out_folders_in_one_line(make_config, tmp_path, capsys) -> None:
+    config_file = tmp_path / "c.json"
+    config_file.write_text(json.dumps(load_config(make_config({"data": {"val": None}})).to_dict()))
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    for out in (a_file, a_file / "run"):
+        assert train_main([str(config_file), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(a_file) in err
+    assert a_file.read_text() == "mine"
+
+
+def test_disk_full_while_writing_the_state_is_one_error(make_config, tmp_path, monkeypatch) -> None:
+    run = RunDirectory(tmp_path / "run")
+    model = build_model(TINY_CROSSNET)
+    run.save_checkpoint(1, model, {"step": 1})
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 1024 vs 0")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(CheckpointError, match=r"step-00000002.*disk full.*previous checkpoint is intact"):
+        run.save_checkpoint(2, model, {"step": 2})
+    assert run.latest_checkpoint().step == 1 and not list(run.checkpoints.glob(".partial-*"))
