@@ -252,3 +252,31 @@ def test_photometric_amounts_in_a_config_entry() -> None:
     assert build_dataset({**entry, "photometric": None}, scale=2, default_seed=0).photometric is None
     with pytest.raises(ConfigError, match="unknown amount 'nois'. Did you mean 'noise'"):
         build_dataset({**entry, "photometric": {"nois": 0.0}}, scale=2, default_seed=0)
+
+
+def test_one_decay_factor_per_milestone(make_config) -> None:
+    """The paper's generalisation schedule: 7e-5, then x0.5, x0.2, x0.1 (cumulative) at 50K, 100K, 150K."""
+    config = load_config(
+        make_config(
+            {
+                "schedule": {
+                    "steps": 200_000,
+                    "lr": 7e-5,
+                    "milestones": [50_000, 100_000, 150_000],
+                    "gamma": [0.5, 0.2, 0.1],
+                }
+            }
+        )
+    )
+    s = config.schedule
+    lrs = [s.lr * s.lr_factor(step) for step in (0, 49_999, 50_000, 100_000, 150_000, 199_999)]
+    assert lrs == pytest.approx([7e-5, 7e-5, 3.5e-5, 7e-6, 7e-7, 7e-7])
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=s.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: s.lr_factor(step))  # as the trainer does
+    for _ in range(50_000):
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(3.5e-5)
+    with pytest.raises(ConfigError, match="one factor per milestone") as err:
+        load_config(make_config({"schedule": {"milestones": [10, 20], "gamma": [0.5]}}))
+    assert err.value.path == "schedule.gamma"
