@@ -100,7 +100,7 @@ def _fingerprint(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, value in model.state_dict().items():
         h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

@@ -227,3 +227,16 @@ def test_bf16_autocast_on_cpu_trains(make_config, tmp_path) -> None:
     result = train(config, tmp_path / "run")
     assert result.step == 2
     assert all(torch.isfinite(w).all() for w in _weights(result.final_model).values())
+
+
+def test_fingerprint_of_channels_last_weights() -> None:
+    """1×1 conv weights in channels_last are not contiguous-viewable; the fingerprint must not crash."""
+    from torch import nn
+
+    from refsr_blocks.train.trainer import _fingerprint
+
+    plain = nn.Conv2d(16, 4, 1)
+    fast = nn.Conv2d(16, 4, 1)
+    fast.load_state_dict(plain.state_dict())
+    fast.to(memory_format=torch.channels_last)
+    assert _fingerprint(fast) == _fingerprint(plain)
