@@ -38,7 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-#: ``precision_format[_compile][_retain|_thp]``: ``_retain`` calls
+#: ``precision_format[_compile][_retain|_thp|_predict]``: ``_predict`` times the one-call path,
+#: ``refsr_blocks.Predictor(model, precision=...).predict(lr, ref)`` on plain CPU tensors (input
+#: conversion, fast layers, the memory setting it scopes to each call, clamping included;
+#: ``_predict_noretain`` without that memory setting); ``_retain`` calls
 #: :func:`refsr_blocks.inference.runtime.retain_freed_memory` first (CPU: freed buffers are reused
 #: instead of page-faulted back in on every pass); ``_thp`` runs the case's process with
 #: PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` (CPU tensors of 2 MB and more on transparent huge
@@ -55,7 +58,14 @@ MODES = (
     "bf16_cl_compile_retain",
     "fp32_cl_thp",
     "bf16_cl_thp",
+    "fp32_cl_predict",
+    "bf16_cl_predict",
+    "fp32_cl_predict_noretain",
+    "bf16_cl_predict_noretain",
 )
+
+#: The issue-16 targets for the one-call path at 320×512 on the CPU (× the floor of the same run).
+TARGETS = {"fp32": 1.2, "bf16": 1.3}
 
 #: Flags that only mean something for the CPU's host memory.
 HOST_MEMORY_FLAGS = ("retain", "thp")
@@ -144,6 +154,8 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     from refsr_blocks.layers import flop_formulas
 
     flags = set(case.mode.split("_")[1:])
+    if "predict" in flags:
+        return run_predictor_case(case, device, repeats)
     compiled = "compile" in flags
     if "retain" in flags:
         retain_freed_memory_or_exit()
@@ -212,6 +224,61 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     }
 
 
+def run_predictor_case(case: Case, device: str, repeats: int) -> dict:
+    """One full-model case through the one-call path, :class:`refsr_blocks.Predictor` (in this process)."""
+    from refsr_blocks import Predictor, build_model
+    from refsr_blocks.layers import flop_formulas
+
+    if not case.upsampler:
+        raise ValueError("the _predict modes time the whole model (upsampler included)")
+    torch.manual_seed(0)
+    precision = case.mode.split("_")[0]
+    retain = "noretain" not in case.mode.split(
+        "_"
+    )  # _noretain: without the memory setting the Predictor scopes to each call
+    model = build_model(case.preset, upscale=case.upscale)
+    predictor = Predictor(model, device=device, precision=precision, retain_memory=retain)
+    h, w = case.height, case.width
+    lr = torch.rand(1, 3, h // case.upscale, w // case.upscale)  # plain NCHW CPU tensors, as a user has them
+    ref = torch.rand(1, 3, h, w)
+    call = lambda: predictor.predict(lr, ref)  # noqa: E731
+    call()
+    with FlopCounterMode(display=False, custom_mapping=flop_formulas()) as counter:
+        call()
+    flops = counter.get_total_flops()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    floor = conv_peak(device, repeats, floor_key(case.mode))
+    times = timed(call, device, repeats, warmup=1)
+    model = predictor.model
+
+    def call_upsampler():
+        from refsr_blocks.inference.runtime import inference_context, to_channels_last
+
+        with inference_context(device, precision):
+            return model.upsampler(to_channels_last(lr.to(device)))
+
+    upsampler_times = timed(call_upsampler, device, repeats, warmup=1)
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {
+        **asdict(case),
+        "label": case.label,
+        "gflop": flops / 1e9,
+        "latency_s": statistics.median(times),
+        "min_s": min(times),
+        "upsampler_ms": statistics.median(upsampler_times) * 1000,
+        "compile_s": None,
+        "peak_mb": peak,
+        "rss_before_mb": rss_before,
+        "floor_gflops": floor,
+    }
+
+
 def matrix(full: bool, device: str) -> list[Case]:
     # fp16 autocast is a CUDA mode; host memory settings matter on the CPU only.
     def host_memory(mode: str) -> bool:
@@ -220,8 +287,10 @@ def matrix(full: bool, device: str) -> list[Case]:
     modes = [
         m
         for m in MODES
-        if (not m.startswith("fp16") and not host_memory(m)) or (device == "cuda") == m.startswith("fp16")
+        if "predict" not in m
+        and ((not m.startswith("fp16") and not host_memory(m)) or (device == "cuda") == m.startswith("fp16"))
     ]
+    predict = [Case(320, 512, 4, True, m) for m in MODES if "predict" in m]
     if full:
         return [
             Case(h, w, s, up, m)
@@ -229,13 +298,13 @@ def matrix(full: bool, device: str) -> list[Case]:
             for s in (4, 8)
             for up in (False, True)
             for m in modes
-        ]
+        ] + predict
     cases = [Case(320, 512, 4, False, m) for m in modes]
     retained = ("fp32_cl_retain", "bf16_cl_retain") if device == "cpu" else ()
     cases += [Case(320, 512, 4, True, m) for m in ("fp32_cl", "bf16_cl", *retained)]
     cases += [Case(512, 512, 4, False, m) for m in ("fp32_cl", "bf16_cl")]
     cases += [Case(320, 512, 8, False, m) for m in ("fp32_cl", "bf16_cl")]
-    return cases
+    return cases + predict
 
 
 def set_floor(r: dict, floor: float) -> None:
@@ -300,6 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         set_floor(r, floors[floor_key(r["mode"])])
     print("run-wide conv floor: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in floors.items()))
+    for r in results:
+        if "_predict" in r["mode"]:
+            target = TARGETS.get(r["mode"].split("_")[0])
+            print(
+                f"one-call path (Predictor), {r['preset']} {r['height']}x{r['width']} x{r['upscale']} with its upsampler, "
+                f"{r['mode']}: x{r['x_floor']:.2f} the floor (best repeat x{r['x_floor_best']:.2f})"
+                + (f", target <= {target}" if target else "")
+            )
     args.json.write_text(json.dumps({"floors_gflops": floors, "threads": threads, "results": results}, indent=1))
     print(f"\nwrote {args.json}")
     print(

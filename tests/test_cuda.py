@@ -191,6 +191,50 @@ def test_warp_beyond_512px_under_fp16_autocast() -> None:
     assert (naive[..., 1000:].cpu().double() - expected).abs().max() > 0.05
 
 
+def test_warp_beyond_512px_under_bf16_autocast() -> None:
+    """The bf16 twin of the fp16 check, at 1100 px: positions stay float32, each weight is split into
+    two bf16 halves (16 significant bits) and ``embedding_bag`` accumulates in float32, so the
+    result is within one bf16 rounding (rtol 2^-8) of the float64 blend of the same bf16 image."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 4, 1100, generator=g)
+    flow = torch.randint(-63, 64, (1, 2, 4, 1100), generator=g) / 64.0
+    expected = bilinear_reference(x.bfloat16().float(), flow)[..., 1000:]
+    with torch.autocast(CUDA, dtype=torch.bfloat16):
+        out = backward_warp(x.bfloat16().to(CUDA), flow.bfloat16().float().to(CUDA))
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out[..., 1000:].cpu().double(), expected, atol=1e-6, rtol=2**-8)
+
+
+# -- the one-call path on CUDA ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_predictor_on_cuda_matches_the_cpu(no_tf32: None, precision: str) -> None:
+    """``Predictor(device="cuda")``: the fast CPU layers are swapped in but inert on CUDA; fp32 matches
+    the CPU within 1e-4, half precisions stay within their rounding (PSNR > 40 dB)."""
+    from refsr_blocks import Predictor
+
+    lr, ref, _ = _cuda_pair()
+    cpu = Predictor(tiny_model(), device="cpu").predict(lr.cpu(), ref.cpu())
+    out = Predictor(tiny_model(), device="cuda", precision=precision).predict(lr, ref)
+    assert out.device.type == "cpu" and out.dtype == torch.float32 and out.min() >= 0 and out.max() <= 1
+    if precision == "fp32":
+        torch.testing.assert_close(out, cpu, rtol=1e-4, atol=1e-4)
+    else:
+        assert psnr(out, cpu).min() > 40
+
+
+def test_predictor_tiles_on_cuda(no_tf32: None) -> None:
+    """Tiled inference on CUDA (the upsampler once, fuse per window) agrees with the CPU's tiling."""
+    from refsr_blocks import Predictor
+
+    g = torch.Generator().manual_seed(3)
+    lr, ref = torch.rand(1, 3, 40, 56, generator=g), torch.rand(1, 3, 80, 112, generator=g)
+    cpu = Predictor(tiny_model(), device="cpu", window=64, stride=48).predict(lr, ref)
+    cuda = Predictor(tiny_model(), device="cuda", window=64, stride=48).predict(lr, ref)
+    torch.testing.assert_close(cuda, cpu, rtol=1e-4, atol=1e-4)
+
+
 # -- determinism ------------------------------------------------------------------------------------------
 
 

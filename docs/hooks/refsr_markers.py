@@ -136,6 +136,34 @@ def config_reference() -> str:
     )
 
 
+def support_table() -> str:
+    """Each registered model part with what it declares it supports (``SUPPORT``, refsr_blocks.core.support)."""
+    from refsr_blocks.core.support import support_table as rows_of
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    rows = []
+    for row in rows_of():
+        support = row["support"]
+        if support is None:
+            rows.append((f"`{row['kind']}`", f"`{row['name']}`", "-", "-", "-", "-", "not declared"))
+            continue
+        rows.append(
+            (
+                f"`{row['kind']}`",
+                f"`{row['name']}`",
+                ", ".join(support.dtypes),
+                yes(support.onnx),
+                yes(support.torch_export),
+                str(support.size_multiple),
+                cell(support.notes),
+            )
+        )
+    header = ["kind", "name", "dtypes", "ONNX (opset 17)", "torch.export", "size multiple", "notes"]
+    return table(header, rows) + "\n"
+
+
 #: Marker name → its Markdown, given the text after the name (``<!-- refsr:cli list -->``).
 MARKERS: dict[str, Callable[[str], str]] = {
     "cli": lambda args: cli_transcript(shlex.split(args)),
@@ -143,4 +171,5 @@ MARKERS: dict[str, Callable[[str], str]] = {
     "contracts-table": lambda _: contracts_table(),
     "config-reference": lambda _: config_reference(),
     "benchmark-table": lambda _: benchmark_table(),
+    "support-table": lambda _: support_table(),
 }

@@ -21,33 +21,54 @@ import contextlib
 import ctypes
 import platform
 import sys
+import threading
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["inference_context", "optimize_for_inference", "retain_freed_memory", "run", "to_channels_last"]
+__all__ = [
+    "inference_context",
+    "optimize_for_inference",
+    "retain_freed_memory",
+    "retaining_freed_memory",
+    "run",
+    "to_channels_last",
+]
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-# glibc mallopt parameters (malloc.h).
+# glibc mallopt parameters (malloc.h) and glibc's defaults for them.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _INT_MAX = 2**31 - 1
+_DEFAULT_MMAP_MAX = 65536
+_DEFAULT_TRIM_THRESHOLD = 128 * 1024
+_retain_lock = threading.Lock()
+_retain_depth = 0  # nesting of retaining_freed_memory() blocks in this process
+_retain_permanent = False  # retain_freed_memory() was called: never undo
 
 
-def optimize_for_inference(model: nn.Module, *, channels_last: bool = True, compile: bool = False) -> nn.Module:
-    """Put ``model`` in eval mode, freeze it, and convert it to channels_last.
+def optimize_for_inference(
+    model: nn.Module, *, channels_last: bool = True, compile: bool = False, fast_layers: bool = True
+) -> nn.Module:
+    """Put ``model`` in eval mode, freeze it, swap in the CPU fast layers and convert it to channels_last.
 
     Args:
         model: any refsr-blocks model.
         channels_last: convert 4-D weights to NHWC (fast on CPU and on tensor-core GPUs).
         compile: wrap the model with ``torch.compile`` (slow first call, faster after).
+        fast_layers: :func:`refsr_blocks.layers.use_fast_layers` (in place; same state_dict; the
+            fast twins only act in CPU inference, so this is harmless on a GPU).
 
     Returns:
         The same module (or its compiled wrapper).
     """
     model.eval().requires_grad_(False)
+    if fast_layers:
+        from ..layers.swap import use_fast_layers
+
+        use_fast_layers(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     if compile:
@@ -98,7 +119,51 @@ def retain_freed_memory() -> bool:
     Returns:
         True if applied; False (changing nothing) where the C library is not glibc.
     """
+    global _retain_permanent
+    with _retain_lock:
+        applied = _set_retention(True)
+        _retain_permanent = _retain_permanent or applied
+    return applied
+
+
+def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(None)
+
+
+def _set_retention(on: bool) -> bool:
+    libc = _glibc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(None)
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+    if on:
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+    # glibc trims the top of its heap again at the next free() above the restored threshold.
+    return bool(libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+    )
+
+
+@contextlib.contextmanager
+def retaining_freed_memory() -> Iterator[bool]:
+    """:func:`retain_freed_memory` for the duration of a ``with`` block only (what the one-call path uses).
+
+    On entry glibc is told to keep freed memory (as :func:`retain_freed_memory`), so the
+    buffers that one forward pass frees and allocates again layer after layer are reused
+    instead of page-faulted in anew; on leaving the outermost such block glibc's defaults
+    (``M_MMAP_MAX`` 65536, ``M_TRIM_THRESHOLD`` 128 KiB) are restored, and glibc trims its heap
+    again as memory is freed after that. Nesting and threads are counted; after
+    :func:`retain_freed_memory` nothing is undone. Yields whether the setting applies
+    (glibc only; elsewhere it is a no-op yielding False).
+    """
+    global _retain_depth
+    with _retain_lock:
+        applied = _set_retention(True) if _retain_depth == 0 and not _retain_permanent else _glibc() is not None
+        _retain_depth += 1
+    try:
+        yield applied
+    finally:
+        with _retain_lock:
+            _retain_depth -= 1
+            if _retain_depth == 0 and not _retain_permanent:
+                _set_retention(False)

@@ -1,28 +1,47 @@
-"""Sliding-window (tiled) inference for images too large to super-resolve in one pass.
+"""Tiled inference for images too large to super-resolve in one pass, without wasted work.
 
-CrossNet's protocol: 512×512 windows with a stride of 256 (in output pixels). Each window of
-the output grid is super-resolved on its own from the matching LR and reference windows; the
-results are blended with a weight window that ramps up over the overlap and never reaches
-zero, so every pixel, including those at the image border, is covered. Tiles are processed
-one at a time into a preallocated output, so peak memory is that of one window (plus the
-output itself) whatever the image size. Without ``window``/``stride``, :func:`default_windowing`
-picks CrossNet's sizes rounded to multiples of the model's scale, so any scale works.
+An H×W output is cut into a grid of evenly spaced windows of at most ``window`` output
+pixels per side that overlap their neighbours by at least ``window - stride`` pixels (the
+seam margin: 64 by default, not half a window). Each window is super-resolved on its own
+and the results are blended with weights that ramp across each overlap (and are 1 at the
+image border), so every pixel is covered and adjacent windows cross-fade. Windows are
+processed one at a time into a preallocated output, so peak memory is that of one window
+plus the output, whatever the image size.
+
+Models with an ``upsampler`` and a ``fuse(upsampled, ref)`` stage (CrossNet) run the
+upsampler once for the whole image, not per window: an MDSR-like upsampler (``head``,
+``pre_process``, ``body``, ``upsample``, ``tail``) runs its LR-resolution body on the whole
+LR image and only its short upsampling tail in strips with an exact halo; any other
+upsampler runs whole. A global pre-aligner (phase correlation) finds its shift once on the
+whole image and every window uses it. Only ``fuse`` is tiled, so the overlap costs about
+``(window / (window - overlap))²`` of the fusion stage alone: at 3840×2160, with the
+defaults (768-pixel windows, 64-pixel overlap), about 1.1× the whole-image FLOPs in total
+(``python benchmarks/tiled.py`` measures it).
+
+Windows are sized to multiples of the model's ``size_multiple`` (the coarsest padding of its
+components, e.g. FlowNetS's 64) where the image allows, so no window is padded.
 
 Mistakes in the inputs or the windowing raise :class:`~refsr_blocks.core.errors.InputError` (a
-``ValueError``), which the command line reports as one line.
+``ValueError``), which the command line reports as one line; ``stride == window`` (no overlap)
+is allowed but warns that the window borders will show as seams.
 
 Example:
     >>> import torch
     >>> from refsr_blocks import build_model
     >>> model = build_model("crossnet_lite")
     >>> lr, ref = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 160, 192)
-    >>> super_resolve(model, lr, ref, window=128, stride=64, progress=False).shape
+    >>> super_resolve(model, lr, ref, window=128, stride=96, progress=False).shape
     torch.Size([1, 3, 160, 192])
+    >>> plan_tiles(2160, 768, 704, multiple=64)
+    [(0, 768), (696, 768), (1392, 768)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -31,19 +50,45 @@ from tqdm.auto import tqdm
 
 from ..core.errors import InputError
 
-__all__ = ["BLEND_MODES", "blend_window", "count_tiles", "default_windowing", "super_resolve", "tile_starts"]
+__all__ = [
+    "BLEND_MODES",
+    "DEFAULT_OVERLAP",
+    "DEFAULT_WINDOW",
+    "SeamWarning",
+    "blend_window",
+    "count_tiles",
+    "default_stride",
+    "default_windowing",
+    "model_size_multiple",
+    "plan_tiles",
+    "super_resolve",
+    "tile_starts",
+    "upsample_whole",
+]
 
 BLEND_MODES = ("linear", "mean")
-#: CrossNet's window and stride, in output pixels.
+#: Default largest window side and overlap between windows, in output pixels. A 768×768 float32
+#: CrossNet window needs about 1.3 GB of activations on the CPU; 64 pixels of cross-fade leave
+#: no visible seam (``python benchmarks/tiled.py`` prints the PSNR difference to whole-image inference).
+DEFAULT_WINDOW, DEFAULT_OVERLAP = 768, 64
+#: CrossNet's original protocol (512 windows every 256 pixels), for comparisons.
 CROSSNET_WINDOW, CROSSNET_STRIDE = 512, 256
+#: LR rows of halo around each strip of an MDSR-like upsampler's tail (its 3×3 convs reach
+#: 1 + 1/2 + 1/4 + ... < 2 LR pixels), so the strips give the whole-image result exactly.
+TAIL_HALO = 2
 RefSRCallable = Callable[[Tensor, Tensor], Tensor]
+
+
+class SeamWarning(UserWarning):
+    """Tiled inference without overlap: window borders will show as seams."""
 
 
 def tile_starts(size: int, window: int, stride: int) -> list[int]:
     """Start offsets of windows of ``window`` pixels every ``stride`` pixels covering ``size``.
 
     The last window is moved back to end at ``size`` (so no window leaves the image); when
-    ``window >= size`` a single window at 0 covers everything.
+    ``window >= size`` a single window at 0 covers everything. (:func:`plan_tiles` spaces the
+    windows evenly instead; this is the classic layout.)
 
     Example:
         >>> tile_starts(1000, 512, 256)
@@ -58,33 +103,89 @@ def tile_starts(size: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+def plan_tiles(size: int, window: int, stride: int, *, multiple: int = 1, align: int = 1) -> list[tuple[int, int]]:
+    """Evenly spaced windows covering ``size`` pixels: ``(start, length)`` pairs.
+
+    The fewest windows of at most ``window`` pixels that overlap by at least ``window -
+    stride``; all have the same length, rounded up to a multiple of ``multiple`` when that
+    still fits in ``window`` (no padding inside the model), and starts are multiples of
+    ``align`` (the upscale factor: windows cover whole LR pixels). One window of ``size``
+    when ``size <= window``.
+
+    Example:
+        >>> plan_tiles(3840, 768, 704, multiple=64, align=4)
+        [(0, 704), (628, 704), (1256, 704), (1880, 704), (2508, 704), (3136, 704)]
+        >>> plan_tiles(300, 512, 448)
+        [(0, 300)]
+    """
+    if size <= window:
+        return [(0, size)]
+    overlap = window - stride
+    count = max(2, math.ceil((size - overlap) / stride)) if stride > 0 else 2
+    length = math.ceil((size + (count - 1) * overlap) / count)
+    unit = math.lcm(multiple, align)
+    rounded = -(-length // unit) * unit
+    length = rounded if rounded <= window else -(-length // align) * align
+    length = min(length, size)
+    span = size - length
+    starts = [round(i * span / (count - 1) / align) * align for i in range(count)]
+    starts[-1] = span  # the last window ends at the border (span is a multiple of align)
+    return [(start, length) for start in starts]
+
+
 def default_windowing(scale: int) -> tuple[int, int]:
-    """CrossNet's window and stride (512 and 256 output pixels) rounded down to multiples of ``scale``.
+    """The default window and stride (768 and 704 output pixels: a 64-pixel overlap) rounded down
+    to multiples of ``scale``.
 
     Example:
         >>> default_windowing(4), default_windowing(3)
-        ((512, 256), (510, 255))
+        ((768, 704), (768, 702))
     """
-    window = max(scale, CROSSNET_WINDOW // scale * scale)
-    stride = max(scale, CROSSNET_STRIDE // scale * scale)
-    return window, stride
+    window = max(scale, DEFAULT_WINDOW // scale * scale)
+    return window, default_stride(window, scale)
 
 
-def blend_window(length: int, overlap: int, mode: str = "linear") -> Tensor:
+def default_stride(window: int, scale: int) -> int:
+    """The stride for ``window``: an overlap of 64 pixels (at most a quarter of the window),
+    rounded up to a multiple of ``scale``.
+
+    Example:
+        >>> default_stride(768, 4), default_stride(128, 4), default_stride(8, 2)
+        (704, 96, 6)
+    """
+    overlap = -(-min(DEFAULT_OVERLAP, window // 4) // scale) * scale
+    return max(scale, window - overlap)
+
+
+def blend_window(length: int, overlap: int, mode: str = "linear", *, before: int | None = None) -> Tensor:
     """1-D weights of a window of ``length`` pixels (float32, shape ``length``).
 
-    ``"linear"``: a trapezoid rising linearly over the first ``overlap`` pixels, from
-    ``0.5 / overlap`` to 1, flat in the middle, falling symmetrically: where two windows
-    overlap by ``overlap`` pixels their weights cross-fade, and no weight is zero.
+    ``"linear"``: rising linearly over the first ``before`` pixels (default ``overlap``), from
+    ``0.5 / before`` to 1, flat in the middle, and falling over the last ``overlap`` pixels:
+    where two windows overlap by ``n`` pixels and each ramps over those ``n``, their weights
+    sum to 1 (a cross-fade); no weight is zero. A ramp of 0 pixels (an image border) is flat.
     ``"mean"``: all ones (overlapping predictions are averaged).
     """
     if mode not in BLEND_MODES:
         raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {mode!r}")
-    if mode == "mean" or overlap <= 0:
-        return torch.ones(length)
+    before = overlap if before is None else before
+    weights = torch.ones(length)
+    if mode == "mean":
+        return weights
     pos = torch.arange(length, dtype=torch.float32) + 0.5
-    ramp = torch.minimum(pos, length - pos) / float(overlap)
-    return ramp.clamp(max=1.0)
+    if before > 0:
+        weights = torch.minimum(weights, pos / before)
+    if overlap > 0:
+        weights = torch.minimum(weights, (length - pos) / overlap)
+    return weights
+
+
+def _tile_weights(tiles: list[tuple[int, int]], index: int, mode: str) -> Tensor:
+    """The blend weights of window ``index`` of ``tiles``: ramps over its overlaps with its neighbours."""
+    start, length = tiles[index]
+    before = tiles[index - 1][0] + tiles[index - 1][1] - start if index > 0 else 0
+    after = start + length - tiles[index + 1][0] if index + 1 < len(tiles) else 0
+    return blend_window(length, max(after, 0), mode, before=max(before, 0))
 
 
 def _check_windowing(window: int, stride: int, scale: int) -> None:
@@ -119,6 +220,67 @@ def _scale_of(lr: Tensor, ref: Tensor, model: object) -> int:
     return H // h
 
 
+def _is_mdsr_like(upsampler: nn.Module) -> bool:
+    return all(hasattr(upsampler, a) for a in ("head", "pre_process", "body", "upsample", "tail", "mean", "scale"))
+
+
+def upsample_whole(upsampler: nn.Module, lr: Tensor, *, strip_pixels: int = DEFAULT_WINDOW**2) -> Tensor:
+    """``upsampler(lr)`` for a whole image, in bounded memory where the upsampler allows it.
+
+    An MDSR-like upsampler (``head``, ``pre_process``, ``body``, ``upsample``, ``tail``, as
+    :class:`~refsr_blocks.components.upsamplers.mdsr.MDSR`) runs its LR-resolution stages on
+    the whole image (64 channels at LR size) and its upsampling tail, whose maps are ``s²``
+    times larger, in horizontal strips of about ``strip_pixels`` output pixels with a
+    :data:`TAIL_HALO`-row halo: the same values as one call, without the full-size maps. Any
+    other upsampler is called once.
+
+    Args:
+        upsampler: B×C×h×w → B×C×(s·h)×(s·w).
+        lr: B×C×h×w.
+        strip_pixels: output pixels per strip (bounds the tail's memory).
+
+    Returns:
+        B×C×(s·h)×(s·w), as ``upsampler(lr)``.
+    """
+    if not _is_mdsr_like(upsampler):
+        return upsampler(lr)
+    key = str(upsampler.scale)
+    x = upsampler.head(lr - upsampler.mean)
+    x = upsampler.pre_process[key](x)
+    x = x + upsampler.body(x)
+    h, w = x.shape[-2:]
+    s = upsampler.scale
+    rows = max(1, strip_pixels // (s * s * w))
+    if rows >= h:
+        return upsampler.tail(upsampler.upsample[key](x)) + upsampler.mean
+    out: Tensor | None = None
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        lo, hi = max(0, y0 - TAIL_HALO), min(h, y1 + TAIL_HALO)
+        strip = upsampler.tail(upsampler.upsample[key](x[..., lo:hi, :])) + upsampler.mean
+        if out is None:
+            shape = (strip.shape[0], strip.shape[1], h * s, w * s)
+            out = torch.empty(shape, dtype=strip.dtype, device=strip.device, memory_format=_format_of(strip))
+        out[..., y0 * s : y1 * s, :] = strip[..., (y0 - lo) * s : (y1 - lo) * s, :]
+    assert out is not None
+    return out
+
+
+def _format_of(x: Tensor) -> torch.memory_format:
+    """channels_last for NHWC tensors (not also NCHW-contiguous), else contiguous."""
+    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def model_size_multiple(model: object) -> int:
+    """The least common multiple of the ``size_multiple`` that ``model``'s components declare
+    (:class:`~refsr_blocks.core.support.Support`): sizes that need no padding inside it; 1 if none."""
+    from ..core.support import size_multiple_of
+
+    return size_multiple_of(model) if isinstance(model, nn.Module) else 1
+
+
 def super_resolve(
     model: nn.Module | RefSRCallable,
     lr: Tensor,
@@ -128,19 +290,21 @@ def super_resolve(
     blend: Literal["linear", "mean"] = "linear",
     progress: bool = True,
 ) -> Tensor:
-    """Super-resolve ``lr`` with ``ref`` window by window.
+    """Super-resolve ``lr`` with ``ref`` window by window (see the module docstring).
 
     Args:
         model: a RefSR model ``model(lr, ref) -> sr`` (any callable with that contract; an
-            ``nn.Module`` is put in eval mode for the call and restored afterwards).
+            ``nn.Module`` is put in eval mode for the call and restored afterwards). With
+            ``upsampler`` and ``fuse`` attributes (CrossNet) the upsampler runs once
+            (:func:`upsample_whole`) and only ``fuse`` is tiled.
         lr: B×C×h×w in [0, 1].
         ref: B×C×H×W, H = s·h, W = s·w.
-        window: window side in output (HR) pixels, a multiple of s; images smaller than the
-            window are processed whole. Default: CrossNet's 512, rounded down to a multiple
-            of s (:func:`default_windowing`).
-        stride: step between windows in output pixels, a multiple of s, at most ``window``.
-            Default: CrossNet's 256, rounded down to a multiple of s.
-        blend: ``"linear"`` (weights ramp over the overlap) or ``"mean"``.
+        window: largest window side in output (HR) pixels, a multiple of s; images no larger
+            than the window are processed whole. Default: 768 rounded down to a multiple of s.
+        stride: the largest step between windows in output pixels, a multiple of s, at most
+            ``window``; ``window - stride`` is the least overlap. Default: ``window - 64``
+            rounded to a multiple of s. ``stride == window`` warns (:class:`SeamWarning`).
+        blend: ``"linear"`` (weights cross-fade over each overlap) or ``"mean"``.
         progress: show a tqdm bar over the windows.
 
     Returns:
@@ -151,46 +315,120 @@ def super_resolve(
             (a ``ValueError``).
     """
     scale = _scale_of(lr, ref, model)
-    default_window, default_stride = default_windowing(scale)
-    window = default_window if window is None else window
-    stride = default_stride if stride is None else stride
+    window = default_windowing(scale)[0] if window is None else window
+    stride = default_stride(window, scale) if stride is None else stride
     _check_windowing(window, stride, scale)
     if blend not in BLEND_MODES:
         raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
-    b, _, H, W = ref.shape
-    win_h, win_w = min(window, H), min(window, W)
-    ys, xs = tile_starts(H, win_h, stride), tile_starts(W, win_w, stride)
+    H, W = ref.shape[-2:]
+    multiple = model_size_multiple(model)
+    ys = plan_tiles(H, window, stride, multiple=multiple, align=scale)
+    xs = plan_tiles(W, window, stride, multiple=multiple, align=scale)
+    if stride == window and len(ys) * len(xs) > 1:
+        warnings.warn(
+            f"tiled inference with stride == window ({window}): the windows do not overlap and their "
+            "borders will show as seams; use a stride of about window - 64",
+            SeamWarning,
+            stacklevel=2,
+        )
     dtype = torch.float64 if lr.dtype == torch.float64 else torch.float32
-    out: Tensor | None = None
-    weight = torch.zeros(1, 1, H, W, dtype=dtype, device=lr.device)
-    # Adjacent windows overlap by window - stride (or more where the last one is moved back).
-    weight_y = blend_window(win_h, win_h - stride if len(ys) > 1 else 0, blend).to(lr.device, dtype)
-    weight_x = blend_window(win_w, win_w - stride if len(xs) > 1 else 0, blend).to(lr.device, dtype)
-    tile_weight = weight_y[:, None] * weight_x[None, :]
     was_training = isinstance(model, nn.Module) and model.training
     if isinstance(model, nn.Module):
         model.eval()
     try:
         with torch.inference_mode():
-            bar = tqdm(total=len(ys) * len(xs), desc="tiles", unit="tile", disable=not progress, leave=False)
-            for y in ys:
-                for x in xs:
-                    lr_tile = lr[..., y // scale : (y + win_h) // scale, x // scale : (x + win_w) // scale]
-                    sr = model(lr_tile, ref[..., y : y + win_h, x : x + win_w])
-                    if out is None:
-                        out = torch.zeros(b, sr.shape[1], H, W, dtype=dtype, device=lr.device)
-                    out[..., y : y + win_h, x : x + win_w] += sr.to(lr.device, dtype) * tile_weight
-                    weight[..., y : y + win_h, x : x + win_w] += tile_weight
-                    bar.update(1)
-            bar.close()
-            assert out is not None
-            out = out.div_(weight)
+            if len(ys) * len(xs) == 1:
+                out = model(lr, ref).to(lr.device, dtype)
+            else:
+                out = _tiled(model, lr, ref, ys, xs, scale, blend, dtype, progress)
     finally:
         if was_training:
             model.train()  # type: ignore[union-attr]
     return out.clone()  # a normal tensor (not an inference tensor) that callers may modify
 
 
-def count_tiles(height: int, width: int, window: int = CROSSNET_WINDOW, stride: int = CROSSNET_STRIDE) -> int:
-    """How many windows :func:`super_resolve` runs for an H×W output."""
-    return len(tile_starts(height, min(window, height), stride)) * len(tile_starts(width, min(window, width), stride))
+def _tiled(
+    model: nn.Module | RefSRCallable,
+    lr: Tensor,
+    ref: Tensor,
+    ys: list[tuple[int, int]],
+    xs: list[tuple[int, int]],
+    scale: int,
+    blend: str,
+    dtype: torch.dtype,
+    progress: bool,
+) -> Tensor:
+    """Windows ``ys × xs`` blended into one B×C×H×W output (inside ``inference_mode``)."""
+    b, _, H, W = ref.shape
+    fmt = _format_of(ref)
+    upsampler, fuse = getattr(model, "upsampler", None), getattr(model, "fuse", None)
+    staged = isinstance(upsampler, nn.Module) and callable(fuse)
+    shared: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if staged:
+        upsampled = upsample_whole(upsampler, lr)  # type: ignore[arg-type]
+        shared = _shared_prealignment(model, upsampled, ref)
+
+        def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
+            return fuse(  # type: ignore[misc]
+                upsampled[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt),
+                ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt),
+            )
+    else:
+
+        def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
+            lr_tile = lr[..., y // scale : (y + hh) // scale, x // scale : (x + ww) // scale]
+            return model(
+                lr_tile.contiguous(memory_format=fmt), ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt)
+            )
+
+    out: Tensor | None = None
+    wy = [_tile_weights(ys, i, blend).to(lr.device, dtype) for i in range(len(ys))]
+    wx = [_tile_weights(xs, j, blend).to(lr.device, dtype) for j in range(len(xs))]
+    # The windows form a grid and their weights are products wy[i] ⊗ wx[j], so the total weight at
+    # (y, x) is (Σ_i wy[i])(y) · (Σ_j wx[j])(x): two 1-D sums instead of an H×W map.
+    total_y, total_x = torch.zeros(H, dtype=dtype, device=lr.device), torch.zeros(W, dtype=dtype, device=lr.device)
+    for (y, hh), weights in zip(ys, wy):
+        total_y[y : y + hh] += weights
+    for (x, ww), weights in zip(xs, wx):
+        total_x[x : x + ww] += weights
+    bar = tqdm(total=len(ys) * len(xs), desc="tiles", unit="tile", disable=not progress, leave=False)
+    with shared:
+        for i, (y, hh) in enumerate(ys):
+            for j, (x, ww) in enumerate(xs):
+                sr = window_sr(y, x, hh, ww)
+                if out is None:
+                    out = torch.zeros(b, sr.shape[1], H, W, dtype=dtype, device=lr.device)
+                tile_weight = wy[i][:, None] * wx[j][None, :]
+                out[..., y : y + hh, x : x + ww] += sr.to(lr.device, dtype) * tile_weight
+                del sr
+                bar.update(1)
+    bar.close()
+    assert out is not None
+    return out.div_(total_y[:, None]).div_(total_x[None, :])
+
+
+@contextlib.contextmanager
+def _shared_prealignment(model: object, upsampled: Tensor, ref: Tensor) -> Iterator[None]:
+    """While tiling, a global pre-aligner (``model.prealign``, e.g. phase correlation) returns the
+    shift it finds on the whole image, computed once, instead of one shift per window: every window
+    then sees the alignment of the whole-image pass (no seams where neighbouring windows' shifts
+    would differ)."""
+    from ..components.prealigners import NoPrealign
+
+    prealign = getattr(model, "prealign", None)
+    if not isinstance(prealign, nn.Module) or isinstance(prealign, NoPrealign):
+        yield
+        return
+    shift = prealign(upsampled, ref)
+    prealign.forward = lambda target, reference: shift  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del prealign.forward
+
+
+def count_tiles(
+    height: int, width: int, window: int = DEFAULT_WINDOW, stride: int = DEFAULT_WINDOW - DEFAULT_OVERLAP
+) -> int:
+    """How many windows :func:`super_resolve` runs for an H×W output (``size_multiple`` 1, scale 1)."""
+    return len(plan_tiles(height, window, stride)) * len(plan_tiles(width, window, stride))

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FewOutputConv2d"]
+__all__ = ["FewOutputConv2d", "row_split_suits"]
 
 #: The row-split path is used while ``out_channels · kernel rows`` fits this many outputs
 #: (one AVX-512 register of float32).
@@ -40,6 +40,22 @@ def _dtype_supported(x: Tensor) -> bool:
         return x.dtype == torch.float32
     half = torch.get_autocast_dtype("cpu")
     return half in (torch.bfloat16, torch.float16) and x.dtype in (torch.float32, half)
+
+
+def row_split_suits(conv: nn.Conv2d) -> bool:
+    """Whether ``conv``'s shape suits the row-split path: stride 1, no dilation or groups, zero
+    "same" padding (``padding = kernel // 2``, odd kernel) and ``out_channels · kernel_height ≤ 16``."""
+    kh, kw = conv.kernel_size
+    return (
+        conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and kh % 2 == 1
+        and kw % 2 == 1
+        and conv.padding == (kh // 2, kw // 2)
+        and conv.out_channels * kh <= MAX_SPLIT_OUTPUTS
+    )
 
 
 class FewOutputConv2d(nn.Conv2d):
@@ -59,21 +75,13 @@ class FewOutputConv2d(nn.Conv2d):
         return super().forward(x)
 
     def _row_split_applies(self, x: Tensor) -> bool:
-        kh, kw = self.kernel_size
         return (
             not torch.is_grad_enabled()
             and x.device.type == "cpu"  # the lane argument is about CPU kernels; GPUs keep cuDNN
             and _dtype_supported(x)
             and x.ndim == 4
             and x.is_contiguous(memory_format=torch.channels_last)
-            and self.stride == (1, 1)
-            and self.dilation == (1, 1)
-            and self.groups == 1
-            and self.padding_mode == "zeros"
-            and kh % 2 == 1
-            and kw % 2 == 1
-            and self.padding == (kh // 2, kw // 2)
-            and self.out_channels * kh <= MAX_SPLIT_OUTPUTS
+            and row_split_suits(self)
         )
 
     def _row_split_forward(self, x: Tensor) -> Tensor:

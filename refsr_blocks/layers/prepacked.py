@@ -16,6 +16,12 @@ the weight, the compute dtype or the input shape changes, and run the same oneDN
 convolution through ``torch.ops.mkldnn._convolution_pointwise``. Outputs are bit-identical to
 ``nn.Conv2d`` / ``nn.ConvTranspose2d`` (``tests/test_prepacked.py``).
 
+The operators are private, so they are checked once per process (:func:`packed_dtypes`): both
+are called on a tiny case and compared with ``F.conv2d`` / ``F.conv_transpose2d``; where one
+is missing, raises or disagrees, one ``RuntimeWarning`` says why and these classes run as
+their ``nn`` parents. Models are built from plain ``nn`` layers;
+:func:`refsr_blocks.layers.use_fast_layers` swaps these classes in for inference.
+
 ``torch.utils.flop_counter.FlopCounterMode`` does not know the packed operators; pass it
 ``custom_mapping=flop_formulas()`` to count them as the convolutions they are.
 
@@ -27,35 +33,95 @@ it, and it is never saved.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import conv_flop_count
 
-__all__ = ["PrepackedConv2d", "PrepackedConvTranspose2d", "flop_formulas"]
+__all__ = ["PrepackedConv2d", "PrepackedConvTranspose2d", "flop_formulas", "packed_dtypes"]
 
 #: Compute dtypes the packed path handles (oneDNN's fp16 convolutions need AVX512-FP16).
 PACKED_DTYPES = (torch.float32, torch.bfloat16)
 
 
-@functools.cache
-def _mkldnn_ops_available() -> bool:
-    """Whether this PyTorch build has oneDNN and the (private) packing operators."""
-    if not torch.backends.mkldnn.is_available():
-        return False
+_OP_NAMES = (
+    "_reorder_convolution_weight",
+    "_reorder_convolution_transpose_weight",
+    "_convolution_pointwise",
+    "_convolution_transpose_pointwise",
+)
+
+
+def _probe_dtype(dtype: torch.dtype) -> str | None:
+    """Run both packed operators once on a tiny case in ``dtype``; None if they match ``F.conv*``,
+    else what went wrong."""
+    import torch.nn.functional as F
+
+    cl = torch.channels_last
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 5, 6, generator=gen).to(dtype).contiguous(memory_format=cl)
+    w = torch.randn(8, 4, 3, 3, generator=gen).to(dtype).contiguous(memory_format=cl)
+    wt = torch.randn(4, 8, 4, 4, generator=gen).to(dtype).contiguous(memory_format=cl)
+    b = torch.randn(8, generator=gen).to(dtype)
+    ops = torch.ops.mkldnn
     try:
-        ops = torch.ops.mkldnn
-        for name in (
-            "_reorder_convolution_weight",
-            "_reorder_convolution_transpose_weight",
-            "_convolution_pointwise",
-            "_convolution_transpose_pointwise",
-        ):
-            getattr(ops, name)
-    except (AttributeError, RuntimeError):
-        return False
-    return True
+        with torch.inference_mode():
+            packed = ops._reorder_convolution_weight(w, [1, 1], [2, 2], [1, 1], 1, list(x.shape))
+            out = ops._convolution_pointwise(x, packed, b, [1, 1], [2, 2], [1, 1], 1, "none", [], "")
+            expected = F.conv2d(x, w, b, stride=2, padding=1)
+            packed_t = ops._reorder_convolution_transpose_weight(wt, [1, 1], [0, 0], [2, 2], [1, 1], 1, list(x.shape))
+            out_t = ops._convolution_transpose_pointwise(
+                x, packed_t, None, [1, 1], [0, 0], [2, 2], [1, 1], 1, "none", [], ""
+            )
+            expected_t = F.conv_transpose2d(x, wt, None, stride=2, padding=1)
+    except Exception as err:  # missing operator, changed signature, unsupported dtype: fall back
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    for name, got, want in (("conv", out, expected), ("transposed conv", out_t, expected_t)):
+        if got.shape != want.shape or got.dtype != want.dtype:
+            return f"{name} gave {got.dtype}{tuple(got.shape)}, expected {want.dtype}{tuple(want.shape)}"
+        if not torch.allclose(got.float(), want.float(), rtol=tol, atol=tol):
+            return f"{name} differs from F.conv by {(got.float() - want.float()).abs().max().item():.3g}"
+    return None
+
+
+@functools.cache
+def packed_dtypes() -> tuple[torch.dtype, ...]:
+    """The compute dtypes in which the packed path runs here: those of :data:`PACKED_DTYPES` for which
+    this PyTorch's (private) oneDNN operators exist and give ``F.conv2d``'s result on a tiny case.
+
+    Checked once per process. Where float32 fails, one ``RuntimeWarning`` says why and every
+    :class:`PrepackedConv2d` / :class:`PrepackedConvTranspose2d` runs as its ``nn`` parent (a PyTorch
+    upgrade that renames or changes these operators costs speed, never correctness).
+    """
+    if not torch.backends.mkldnn.is_available():
+        return ()
+    missing = [name for name in _OP_NAMES if not hasattr(torch.ops.mkldnn, name)]
+    if missing:
+        _warn_fallback(f"torch.ops.mkldnn lacks {', '.join(missing)}")
+        return ()
+    problem = _probe_dtype(torch.float32)
+    if problem is not None:
+        _warn_fallback(problem)
+        return ()
+    # bf16 quietly falls back where the CPU or build has no bf16 convolutions.
+    return tuple(d for d in PACKED_DTYPES if d == torch.float32 or _probe_dtype(d) is None)
+
+
+def _warn_fallback(reason: str) -> None:
+    warnings.warn(
+        f"refsr_blocks: the packed-weight convolutions are disabled ({reason}); "
+        f"convolutions run as plain nn.Conv2d (torch {torch.__version__}), slower on the CPU but correct",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _mkldnn_ops_available() -> bool:
+    """Whether the packed path works here at all (float32 passes :func:`packed_dtypes`' check)."""
+    return torch.float32 in packed_dtypes()
 
 
 def flop_formulas() -> dict[Any, Any]:
@@ -85,7 +151,7 @@ def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
     else:
         dtype = x.dtype
         ok = weight.dtype == dtype
-    return dtype if ok and dtype in PACKED_DTYPES else None
+    return dtype if ok and dtype in packed_dtypes() else None
 
 
 class _PackedWeightCache:

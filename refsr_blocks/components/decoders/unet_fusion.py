@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...layers import FewOutputConv2d
+from ...core.support import Support
 
 __all__ = ["UNetFusionDecoder"]
 
@@ -41,6 +41,10 @@ class UNetFusionDecoder(nn.Module):
     Shapes: lists of B×lr_channels[k]×H_k×W_k and B×ref_channels[k]×H_k×W_k with
     H_k = H / 2^k exactly (the model pads to a multiple of 2^(levels-1)) → B×out_channels×H×W.
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+
+    PARAM_BOUNDS = dict(out_channels=(1, 64), channels=(1, 1024), kernel_size=(1, 15))  # noqa: RUF012
 
     def __init__(
         self,
@@ -78,8 +82,8 @@ class UNetFusionDecoder(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, kernel_size, padding=pad),
             nn.ReLU(inplace=True),
-            # 3 output channels: FewOutputConv2d is an nn.Conv2d with a faster CPU inference path.
-            FewOutputConv2d(channels, out_channels, kernel_size, padding=pad),
+            # 3 output channels: the inference path makes it a FewOutputConv2d (refsr_blocks.layers.swap).
+            nn.Conv2d(channels, out_channels, kernel_size, padding=pad),
             *last_act,
         )
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...layers import FewOutputConv2d, PrepackedConv2d, PrepackedConvTranspose2d
+from ...core.support import Support
 from ...ops.flow import crop_to, level_size, pad_to_multiple, resize_flow
 
 __all__ = ["FlowNetS", "FlowNetSPlus"]
@@ -45,23 +45,32 @@ COARSEST = 6
 FULL_RES_CHANNELS = 32
 
 
-# The contracting and expanding convs are Prepacked*: nn.Conv2d / nn.ConvTranspose2d that keep
-# their weight packed for CPU inference (the deep ones have millions of weights on tiny maps).
+# Plain nn layers: the inference path swaps in the CPU fast twins (refsr_blocks.layers.swap), the
+# packed-weight convolutions for the deep layers (millions of weights on tiny maps) among them.
 def conv_lrelu(in_ch: int, out_ch: int, kernel: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
-        PrepackedConv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2),
+        nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2),
         nn.LeakyReLU(0.1, inplace=True),
     )
 
 
 def deconv_lrelu(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(PrepackedConvTranspose2d(in_ch, out_ch, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True))
+    return nn.Sequential(nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True))
 
 
 class _FlowNetSBase(nn.Module):
     """Shared FlowNetS body; ``finest_predicted`` is the finest level with a flow head."""
 
+    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), width=(0.001, 8.0))  # noqa: RUF012
+
     finest_predicted: int = 2
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16", "fp16"),
+        onnx=True,
+        torch_export=True,
+        size_multiple=2**COARSEST,
+        notes="fp16: CUDA only",
+    )
 
     def __init__(self, scales: int = 4, in_channels: int = 3, width: float = 1.0) -> None:
         super().__init__()
@@ -87,8 +96,8 @@ class _FlowNetSBase(nn.Module):
             level_channels[0] = FULL_RES_CHANNELS
 
         # Expanding path, coarse to fine.
-        # Flow heads have 2 output channels: FewOutputConv2d (an nn.Conv2d) has a faster CPU inference path.
-        self.predict = nn.ModuleDict({str(COARSEST): FewOutputConv2d(level_channels[COARSEST], 2, 3, padding=1)})
+        # Flow heads have 2 output channels (the inference path makes them FewOutputConv2d).
+        self.predict = nn.ModuleDict({str(COARSEST): nn.Conv2d(level_channels[COARSEST], 2, 3, padding=1)})
         self.deconv, self.upflow = nn.ModuleDict(), nn.ModuleDict()
         concat = level_channels[COARSEST]
         for k in range(COARSEST - 1, self.finest_predicted - 1, -1):
@@ -96,7 +105,7 @@ class _FlowNetSBase(nn.Module):
             self.deconv[str(k)] = deconv_lrelu(concat, up)
             self.upflow[str(k)] = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=False)
             concat = level_channels[k] + up + 2
-            self.predict[str(k)] = FewOutputConv2d(concat, 2, 3, padding=1)
+            self.predict[str(k)] = nn.Conv2d(concat, 2, 3, padding=1)
 
     def forward(self, target: Tensor, ref: Tensor) -> list[Tensor]:
         """Flows aligning ``ref`` to ``target``.

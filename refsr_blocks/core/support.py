@@ -1,0 +1,97 @@
+"""What a component supports: compute dtypes, export routes and the input size it needs no padding for.
+
+A component class declares it with one class attribute::
+
+    @register_component("flow", "flownets")
+    class FlowNetS(nn.Module):
+        SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, size_multiple=64)
+
+Nothing enforces a declaration at run time: it is what the component's author checked
+(``tests/test_export.py`` exports the presets whose components declare ``onnx``/``torch_export``).
+:func:`support_table` reads every registered component's declaration (``None`` for those
+without one) for the docs page :doc:`export`, and :func:`size_multiple_of` combines the
+declarations inside a built model (the tiler sizes its windows with it).
+
+Example:
+    >>> from refsr_blocks import build_model
+    >>> size_multiple_of(build_model("crossnet_lite"))
+    64
+    >>> Support(size_multiple=8).combine(Support(size_multiple=6)).size_multiple
+    24
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DTYPES", "Support", "component_support", "size_multiple_of", "support_table"]
+
+#: The precisions a component may declare (``precision`` names of :mod:`refsr_blocks.inference.runtime`).
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Support:
+    """A component's declared support.
+
+    Attributes:
+        dtypes: precisions it runs in (under autocast), among :data:`DTYPES`.
+        onnx: exports to ONNX (opset 17) with ``torch.onnx.export`` and matches onnxruntime.
+        torch_export: traces with ``torch.export.export`` (no data-dependent control flow).
+        size_multiple: input sizes (H and W) that are multiples of this need no padding inside it.
+        notes: one line for the docs table (what does not work, and why).
+    """
+
+    dtypes: tuple[str, ...] = ("fp32",)
+    onnx: bool = False
+    torch_export: bool = False
+    size_multiple: int = 1
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.dtypes if d not in DTYPES]
+        if unknown:
+            raise ValueError(f"Support.dtypes must be among {DTYPES}, got {unknown}")
+        if not isinstance(self.size_multiple, int) or self.size_multiple < 1:
+            raise ValueError(f"Support.size_multiple must be a positive int, got {self.size_multiple!r}")
+
+    def combine(self, other: Support) -> Support:
+        """What two components support together: common dtypes, both exports, the lcm of the multiples."""
+        return Support(
+            dtypes=tuple(d for d in self.dtypes if d in other.dtypes),
+            onnx=self.onnx and other.onnx,
+            torch_export=self.torch_export and other.torch_export,
+            size_multiple=math.lcm(self.size_multiple, other.size_multiple),
+        )
+
+
+def component_support(obj: Any) -> Support | None:
+    """The :class:`Support` declared by a component class or instance (``SUPPORT``), or None."""
+    support = getattr(obj if isinstance(obj, type) else type(obj), "SUPPORT", None)
+    return support if isinstance(support, Support) else None
+
+
+def size_multiple_of(model: Any) -> int:
+    """The lcm of the ``size_multiple`` declared by ``model`` and its submodules (1 if none declares one)."""
+    multiple = 1
+    modules = model.modules() if hasattr(model, "modules") else [model]
+    for module in modules:
+        support = component_support(module)
+        if support is not None:
+            multiple = math.lcm(multiple, support.size_multiple)
+    return multiple
+
+
+def support_table() -> list[dict[str, Any]]:
+    """One row per registered model part (kinds and names sorted): ``kind``, ``name`` and its
+    declared ``support`` (a :class:`Support`, or None where the component declares nothing)."""
+    from .registry import REGISTRY, list_kinds
+
+    rows = []
+    for kind in sorted(list_kinds(model_parts=True)):
+        for name in REGISTRY.list(kind):
+            factory = REGISTRY.get(kind, name).factory
+            rows.append({"kind": kind, "name": name, "support": component_support(factory)})
+    return rows

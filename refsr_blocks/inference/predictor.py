@@ -1,0 +1,376 @@
+"""One call from images to a super-resolved image: :class:`Predictor` and :func:`super_resolve_images`.
+
+The predictor loads the default pretrained weights (or the checkpoint, shipped name or model
+you give), prepares them for inference once (eval mode, frozen, channels_last, the CPU fast
+layers swapped in: :func:`~refsr_blocks.inference.runtime.optimize_for_inference`) and then,
+for every call, converts the inputs, runs the model in ``inference_mode`` (and autocast for
+``precision="bf16"``/``"fp16"``), tiles images larger than a window
+(:func:`~refsr_blocks.inference.tiling.super_resolve`: the upsampler once, 64-pixel overlaps),
+clamps to [0, 1] and returns the result in the kind of image it was given, or writes it.
+
+Inputs may be file paths, PIL images, numpy arrays (H×W×C, or H×W grey; uint8 0-255, uint16
+0-65535 or float 0-1) or tensors (C×H×W or B×C×H×W, float in [0, 1]); the reference must be
+exactly s times the LR size. Several references (a list) are each used once and the results
+averaged: CrossNet itself takes one reference.
+
+On glibc, each call that fits in one window keeps freed memory for reuse while it runs and
+restores glibc's defaults afterwards (:func:`~refsr_blocks.inference.runtime.retaining_freed_memory`):
+large CPU buffers are not page-faulted in again on every layer, and nothing stays changed in
+the process. Tiled calls leave the allocator alone (retained blocks would add to their peak
+memory).
+
+Example:
+    >>> import torch
+    >>> from refsr_blocks import build_model
+    >>> predictor = Predictor(build_model("crossnet_lite"), device="cpu")
+    >>> lr, ref = torch.rand(3, 24, 32), torch.rand(3, 96, 128)
+    >>> sr = predictor(lr, ref)
+    >>> sr.shape, bool(sr.min() >= 0 and sr.max() <= 1)
+    (torch.Size([3, 96, 128]), True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..core.errors import CheckpointError, InputError
+from .runtime import AUTOCAST_DTYPES, inference_context, optimize_for_inference, retaining_freed_memory
+from .tiling import default_windowing, super_resolve
+
+__all__ = ["DeviceError", "ImageLike", "Predictor", "resolve_device", "super_resolve_images", "to_image_tensor"]
+
+#: What the predictor accepts as an image.
+ImageLike = Union[str, os.PathLike, "Image.Image", np.ndarray, Tensor]  # noqa: F821 - PIL imported lazily
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class DeviceError(InputError):
+    """The requested device does not exist or is not available here."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device.
+
+    Raises:
+        DeviceError: an unknown device name, or CUDA (or that GPU index) is not available; the
+            message names the device.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r}: use one of {', '.join(DEVICES)} (or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"a CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
+            raise DeviceError(
+                f"device {str(device)!r} is not available: PyTorch {torch.__version__} ({build}) sees no CUDA GPU "
+                "here; use --device cpu or auto"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {str(device)!r} is not available: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+    elif dev.type != "cpu":
+        raise DeviceError(f"device {str(device)!r} is not supported: use one of {', '.join(DEVICES)}")
+    return dev
+
+
+def to_image_tensor(image: Any, what: str = "image", channels: int = 3) -> tuple[Tensor, str]:
+    """``image`` as a float32 B×C×H×W tensor in [0, 1], and the kind it came as.
+
+    Args:
+        image: a path, PIL image, numpy array (H×W×C or H×W; uint8, uint16 or float in
+            [0, 1]) or tensor (C×H×W or B×C×H×W, float in [0, 1]).
+        what: its role, for error messages (``"LR"``, ``"reference"``).
+        channels: the model's image channels (grey images are repeated to 3, alpha dropped).
+
+    Returns:
+        ``(tensor, kind)`` with ``kind`` one of ``"path"``, ``"pil"``, ``"numpy"``,
+        ``"tensor"`` (``"tensor3"`` for an unbatched C×H×W tensor).
+
+    Raises:
+        InputError: a missing or unreadable file, an unsupported type, shape or dtype, or float
+            values outside [0, 1] (as 0-255 images often are).
+    """
+    kind = "tensor"
+    if isinstance(image, (str, os.PathLike)):
+        image, kind = _read_file(Path(image), what), "path"
+    if type(image).__module__.startswith("PIL."):
+        if image.mode.startswith("I"):  # 16-bit grey (PIL's "I;16*", and 16-bit PNGs read as "I")
+            image = np.asarray(image, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+        else:
+            image = np.asarray(image if image.mode == "L" else image.convert("RGB"))
+        kind = "pil"
+    if isinstance(image, np.ndarray):
+        kind = "numpy" if kind == "tensor" else kind
+        image = _from_numpy(image, what)
+    if not isinstance(image, Tensor):
+        raise InputError(f"{what} image must be a path, PIL image, numpy array or tensor, got {type(image).__name__}")
+    if image.ndim == 3 and kind == "tensor":
+        image, kind = image.unsqueeze(0), "tensor3"
+    elif image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4:
+        raise InputError(f"{what} image must be C×H×W or B×C×H×W, got shape {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise InputError(f"{what} tensor must be float in [0, 1], got {image.dtype} (divide uint8 images by 255)")
+    image = image.float()
+    if image.shape[1] in (1, 4) and channels == 3:
+        image = image[:, :3] if image.shape[1] == 4 else image.expand(-1, 3, -1, -1)
+    if image.shape[1] != channels:
+        raise InputError(f"{what} image must have {channels} channels, got shape {tuple(image.shape)}")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -0.01 or hi > 1.01:
+        raise InputError(
+            f"{what} image values must be in [0, 1], got [{lo:.3g}, {hi:.3g}]"
+            + (" (a 0-255 image? divide it by 255)" if hi > 2 else "")
+        )
+    return (image if lo >= 0 and hi <= 1 else image.clamp(0, 1)), kind  # no copy of a valid image
+
+
+def _read_file(path: Path, what: str) -> Tensor:
+    from PIL import UnidentifiedImageError
+
+    from ..data.io import load_image
+
+    if not path.is_file():
+        raise InputError(f"{what} image {str(path)!r} does not exist")
+    try:
+        return load_image(path)
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{what} image {str(path)!r} is not a readable image file (PNG, JPEG, ...): {err}") from None
+
+
+def _from_numpy(array: np.ndarray, what: str) -> Tensor:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise InputError(f"{what} array must be H×W×C or H×W, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        scaled = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        scaled = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        scaled = array.astype(np.float32)
+    else:
+        raise InputError(f"{what} array must be uint8, uint16 or float in [0, 1], got {array.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(scaled)).permute(2, 0, 1)
+
+
+def _from_tensor(sr: Tensor, kind: str) -> Any:
+    """The result (1×C×H×W float in [0, 1], CPU) in the kind the LR image came as."""
+    if kind == "tensor":
+        return sr
+    if kind == "tensor3":
+        return sr[0]
+    array = sr[0].mul(255).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+    if kind == "numpy":
+        return array
+    from PIL import Image
+
+    return Image.fromarray(array)
+
+
+def _load_model(model: nn.Module | str | os.PathLike[str] | None, device: torch.device) -> nn.Module:
+    from .. import assets
+    from ..core.checkpoint import load_model
+
+    if isinstance(model, nn.Module):
+        return model.to(device)
+    if model is None:
+        return assets.load_pretrained(map_location=str(device)).to(device)
+    if isinstance(model, str) and model in assets.list_pretrained():
+        return assets.load_pretrained(model, map_location=str(device)).to(device)
+    path = Path(model)
+    if not path.is_file():
+        raise CheckpointError(
+            f"no checkpoint file {str(path)!r}, and no shipped weights of that name "
+            f"(shipped: {', '.join(assets.list_pretrained())})"
+        )
+    return load_model(path, map_location=str(device)).to(device)
+
+
+class Predictor:
+    """A model ready for inference, called on images.
+
+    Args:
+        model: ``None`` for the default pretrained weights
+            (:data:`refsr_blocks.assets.DEFAULT_PRETRAINED`), the name of a shipped entry,
+            a checkpoint path (a ``save_model`` file), or a model (used in place: it is put in
+            eval mode, frozen and given the fast layers).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: ``"fp32"``, ``"bf16"`` (autocast; fast on CPUs with bf16 instructions and
+            on GPUs) or ``"fp16"`` (CUDA only).
+        window: the largest tile side in output pixels; larger images are tiled (default 768,
+            see :func:`~refsr_blocks.inference.tiling.super_resolve`).
+        stride: the largest step between tiles (default: a 64-pixel overlap).
+        compile: ``torch.compile`` the model (a slow first call).
+        retain_memory: keep freed memory during each call that runs in one window (glibc;
+            restored after the call); tiled calls never do, to keep their peak memory low.
+        progress: a progress bar over the tiles.
+
+    Raises:
+        DeviceError: the device is not available.
+        CheckpointError: the checkpoint is missing or damaged.
+        InputError: an unknown precision, or fp16 on the CPU.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        window: int | None = None,
+        stride: int | None = None,
+        compile: bool = False,
+        retain_memory: bool = True,
+        progress: bool = False,
+    ) -> None:
+        self.device = resolve_device(device)
+        if precision not in AUTOCAST_DTYPES:
+            raise InputError(f"precision must be one of {list(AUTOCAST_DTYPES)}, got {precision!r}")
+        if precision == "fp16" and self.device.type == "cpu":
+            raise InputError("precision 'fp16' runs on CUDA only; on the CPU use 'bf16' or 'fp32'")
+        self.precision = precision
+        self.window, self.stride = window, stride
+        self.retain_memory = retain_memory
+        self.progress = progress
+        self.model = optimize_for_inference(_load_model(model, self.device), compile=compile)
+        inner = getattr(self.model, "_orig_mod", self.model)
+        upscale = getattr(inner, "upscale", None) or (getattr(inner, "spec", None) or {}).get("params", {}).get(
+            "upscale"
+        )
+        if not isinstance(upscale, int):
+            raise InputError(
+                f"cannot tell the upscale factor of {type(inner).__name__}: give it an int 'upscale' attribute"
+            )
+        self.upscale: int = upscale
+        self.channels: int = int(getattr(inner, "image_channels", 3))
+
+    def predict(self, lr: ImageLike, ref: ImageLike | Sequence[ImageLike]) -> Tensor:
+        """Super-resolve; returns a float32 B×C×H×W tensor in [0, 1] on the CPU.
+
+        Args:
+            lr: the LR image (B×C×h×w for tensors; any :data:`ImageLike`).
+            ref: the reference, s·h × s·w, or a list of references (results averaged).
+
+        Raises:
+            InputError: unreadable inputs, or a reference that is not s times the LR size.
+        """
+        lr_t, _ = to_image_tensor(lr, "LR", self.channels)
+        return self._predict(lr_t, ref)
+
+    def _predict(self, lr: Tensor, ref: ImageLike | Sequence[ImageLike]) -> Tensor:
+        refs = list(ref) if isinstance(ref, (list, tuple)) else [ref]
+        if not refs:
+            raise InputError("pass at least one reference image")
+        lr = self._on_device(lr)
+        total: Tensor | None = None
+        for i, one in enumerate(refs):
+            what = "reference" if len(refs) == 1 else f"reference {i + 1}"
+            ref_t, _ = to_image_tensor(one, what, self.channels)
+            self._check_sizes(lr, ref_t, what)
+            # only the device/NHWC copy stays referenced while the model runs (a 3840×2160 image is 100 MB)
+            sr = self._run(lr, self._on_device(ref_t.expand(lr.shape[0], -1, -1, -1)))
+            del ref_t
+            total = sr if total is None else total.add_(sr)
+        assert total is not None
+        return total.div_(len(refs)).clamp_(0.0, 1.0)
+
+    def _on_device(self, image: Tensor) -> Tensor:
+        """``image`` on the predictor's device in channels_last (NHWC) memory format."""
+        return image.to(self.device).contiguous(memory_format=torch.channels_last)
+
+    def _check_sizes(self, lr: Tensor, ref: Tensor, what: str) -> None:
+        s = self.upscale
+        expected = (lr.shape[-2] * s, lr.shape[-1] * s)
+        if tuple(ref.shape[-2:]) != expected:
+            raise InputError(
+                f"the model is ×{s}: the {what} must be {expected[0]}×{expected[1]} for a "
+                f"{lr.shape[-2]}×{lr.shape[-1]} LR image, got {ref.shape[-2]}×{ref.shape[-1]}"
+            )
+        if ref.shape[0] not in (1, lr.shape[0]):
+            raise InputError(f"the {what} has batch {ref.shape[0]}, the LR image {lr.shape[0]}")
+
+    def _run(self, lr: Tensor, ref: Tensor) -> Tensor:
+        """One forward (tiled when large) of NHWC ``lr`` and ``ref`` on the device; float32 on the CPU."""
+        # Retained memory makes a one-window pass faster (no page faults for buffers freed and taken
+        # again); for a tiled image it would hold freed blocks beside each window's (more peak memory).
+        window = self.window or default_windowing(self.upscale)[0]
+        whole = ref.shape[-2] <= window and ref.shape[-1] <= window
+        retain = retaining_freed_memory() if self.retain_memory and whole and self.device.type == "cpu" else None
+        with retain or contextlib.nullcontext(), inference_context(self.device, self.precision):
+            sr = super_resolve(self.model, lr, ref, self.window, self.stride, progress=self.progress)
+        sr = sr.float().cpu()
+        return sr.clone() if sr.is_inference() else sr  # a normal tensor that callers may modify
+
+    def __call__(
+        self, lr: ImageLike, ref: ImageLike | Sequence[ImageLike], out: str | os.PathLike[str] | None = None
+    ) -> Any:
+        """Super-resolve and return the result as the LR image came: a tensor (same batch
+        dims), a numpy uint8 H×W×C array, or a PIL image (for PIL images and paths); with
+        ``out``, also write it there (8-bit, format from the suffix)."""
+        lr_t, kind = to_image_tensor(lr, "LR", self.channels)
+        sr = self._predict(lr_t, ref)
+        if out is not None:
+            write_image(sr, out)
+        return _from_tensor(sr, kind)
+
+
+def write_image(sr: Tensor, path: str | os.PathLike[str]) -> Path:
+    """Write a 1×C×H×W (or C×H×W) image in [0, 1] as an 8-bit file (format from the suffix)."""
+    from ..data.io import save_image
+
+    path = Path(path)
+    image = sr[0] if sr.ndim == 4 else sr
+    if sr.ndim == 4 and sr.shape[0] != 1:
+        raise InputError(f"one output file holds one image, got a batch of {sr.shape[0]}")
+    try:
+        save_image(image, path)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(f"cannot write {str(path)!r}: {err}") from None
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_predictor(model: str | None, device: str, precision: str) -> Predictor:
+    return Predictor(model, device=device, precision=precision)
+
+
+def super_resolve_images(
+    lr: ImageLike,
+    ref: ImageLike | Sequence[ImageLike],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | nn.Module | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> Any:
+    """One call: super-resolve ``lr`` with ``ref`` using ``model`` (default: the shipped weights).
+
+    A :class:`Predictor` for a named model or path is made once and reused by later calls.
+    Returns what :meth:`Predictor.__call__` returns; with ``out`` the image is also written.
+
+    Example:
+        >>> from refsr_blocks.assets import demo_pair_files
+        >>> files = demo_pair_files()
+        >>> sr = super_resolve_images(files["lr"], files["ref"], device="cpu")  # doctest: +SKIP
+        >>> sr.size  # doctest: +SKIP
+        (640, 480)
+    """
+    if isinstance(model, nn.Module):
+        return Predictor(model, device=device, precision=precision)(lr, ref, out)
+    key = None if model is None else str(model)
+    return _cached_predictor(key, str(resolve_device(device)), precision)(lr, ref, out)

@@ -1,0 +1,189 @@
+"""The one-call API: Predictor and super_resolve_images take any image kind and return a clamped image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from small import TINY_CROSSNET
+
+from refsr_blocks import Predictor, build_model, super_resolve_images
+from refsr_blocks.assets import demo_pair_files, pretrained_path
+from refsr_blocks.core.errors import CheckpointError, InputError
+from refsr_blocks.data import load_image, save_image
+from refsr_blocks.inference import runtime
+from refsr_blocks.inference.predictor import DeviceError, resolve_device
+from refsr_blocks.layers import FewOutputConv2d, PrepackedConv2d
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(TINY_CROSSNET)  # ×2
+
+
+def _pair(h: int = 12, w: int = 16, scale: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(h * 100 + w)
+    return torch.rand(3, h, w, generator=g), torch.rand(3, h * scale, w * scale, generator=g)
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor(_model(), device="cpu")
+
+
+def test_every_input_kind_gives_the_same_clamped_result(predictor, tmp_path) -> None:
+    lr, ref = _pair()
+    save_image(lr, tmp_path / "lr.png")
+    save_image(ref, tmp_path / "ref.png")
+    lr8, ref8 = load_image(tmp_path / "lr.png"), load_image(tmp_path / "ref.png")  # 8-bit exact copies
+
+    from_tensor = predictor(lr8, ref8)
+    assert isinstance(from_tensor, torch.Tensor) and from_tensor.shape == (3, 24, 32)
+    assert from_tensor.min() >= 0 and from_tensor.max() <= 1
+    batched = predictor(lr8[None], ref8[None])
+    assert batched.shape == (1, 3, 24, 32)
+    torch.testing.assert_close(batched[0], from_tensor)
+
+    as_uint8 = (from_tensor.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    from_path = predictor(tmp_path / "lr.png", str(tmp_path / "ref.png"))
+    assert isinstance(from_path, Image.Image) and from_path.size == (32, 24)
+    from_pil = predictor(Image.open(tmp_path / "lr.png"), Image.open(tmp_path / "ref.png"))
+    array = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+    from_numpy = predictor(array(lr8), array(ref8))
+    assert isinstance(from_numpy, np.ndarray) and from_numpy.dtype == np.uint8 and from_numpy.shape == (24, 32, 3)
+    for result in (np.asarray(from_path), np.asarray(from_pil), from_numpy):
+        assert np.abs(result.astype(int) - as_uint8.astype(int)).max() <= 1
+
+
+def test_the_model_is_prepared_once_and_keeps_its_state_dict() -> None:
+    model = _model()
+    keys = list(model.state_dict())
+    predictor = Predictor(model, device="cpu")
+    assert not predictor.model.training and not any(p.requires_grad for p in predictor.model.parameters())
+    assert any(isinstance(m, FewOutputConv2d) for m in predictor.model.modules())
+    assert list(predictor.model.state_dict()) == keys
+
+
+def test_matches_the_plain_model_and_clamps(predictor) -> None:
+    lr, ref = _pair()
+    plain = _model().eval()
+    with torch.no_grad():
+        expected = plain(lr[None], ref[None])
+    out = predictor.predict(lr, ref)
+    torch.testing.assert_close(out, expected.clamp(0, 1), rtol=1e-4, atol=1e-4)
+    out.add_(1)  # a normal tensor, not an inference one
+
+
+def test_large_images_are_tiled_and_agree_with_one_pass() -> None:
+    lr, ref = _pair(40, 48)
+    whole = Predictor(_model(), device="cpu").predict(lr, ref)
+    tiled_predictor = Predictor(_model(), device="cpu", window=64, stride=48)
+    calls: list[torch.Size] = []
+    tiled_predictor.model.decoder.register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    tiled = tiled_predictor.predict(lr, ref)
+    assert len(calls) > 1 and all(max(shape[-2:]) <= 64 for shape in calls)
+    assert (tiled - whole).abs().mean() < 0.02  # the tiny model's random weights: seams stay small
+
+
+def test_several_references_are_averaged(predictor) -> None:
+    lr, ref = _pair()
+    other = torch.flip(ref, dims=(-1,))
+    both = predictor.predict(lr, [ref, other])
+    expected = (predictor.predict(lr, ref) + predictor.predict(lr, other)) / 2
+    torch.testing.assert_close(both, expected.clamp(0, 1))
+
+
+def test_writes_the_image(predictor, tmp_path) -> None:
+    lr, ref = _pair()
+    out = tmp_path / "out" / "sr.png"
+    result = predictor(lr, ref, out=out)
+    assert out.is_file()
+    assert (load_image(out) - result).abs().max() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("lr", "ref", "message"),
+    [
+        (torch.rand(3, 12, 16), torch.rand(3, 20, 32), "must be 24×32 for a 12×16 LR image, got 20×32"),
+        (torch.rand(3, 12, 16) * 255, torch.rand(3, 24, 32), "0-255 image"),
+        (torch.randint(0, 255, (3, 12, 16), dtype=torch.uint8), torch.rand(3, 24, 32), "float in"),
+        (torch.rand(2, 12, 16), torch.rand(3, 24, 32), "3 channels"),
+        ("missing.png", torch.rand(3, 24, 32), "'missing.png' does not exist"),
+        (object(), torch.rand(3, 24, 32), "path, PIL image, numpy array or tensor"),
+        (torch.rand(3, 12, 16), [], "at least one reference"),
+    ],
+)
+def test_bad_inputs_say_what_is_wrong(predictor, lr, ref, message) -> None:
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        predictor(lr, ref)
+
+
+def test_grey_and_rgba_arrays_become_rgb(predictor) -> None:
+    lr = np.random.default_rng(0).integers(0, 255, (12, 16), dtype=np.uint8)
+    ref = np.random.default_rng(1).integers(0, 255, (24, 32, 4), dtype=np.uint8)
+    assert predictor(lr, ref).shape == (24, 32, 3)
+    grey16 = Image.fromarray(lr.astype(np.uint16) * 257)  # a 16-bit grey image
+    assert grey16.mode.startswith("I")
+    from_16 = predictor(grey16, Image.fromarray(ref[..., :3]))
+    assert isinstance(from_16, Image.Image) and from_16.size == (32, 24)
+    np.testing.assert_array_equal(np.asarray(from_16), predictor(lr, ref[..., :3]))
+
+
+def test_a_model_without_an_upscale_factor_is_refused() -> None:
+    with pytest.raises(InputError, match="cannot tell the upscale factor of Identity"):
+        Predictor(torch.nn.Identity(), device="cpu")
+
+
+def test_device_errors_name_the_device() -> None:
+    with pytest.raises(DeviceError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="device 'cuda' is not available"):
+            Predictor(_model(), device="cuda")
+    with pytest.raises(InputError, match="'fp16' runs on CUDA only"):
+        Predictor(_model(), device="cpu", precision="fp16")
+    with pytest.raises(InputError, match="precision must be one of"):
+        Predictor(_model(), device="cpu", precision="int8")
+
+
+def test_a_missing_checkpoint_is_a_checkpoint_error(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint file .*nope.safetensors.*shipped: crossnet_real_x4"):
+        Predictor(tmp_path / "nope.safetensors", device="cpu")
+
+
+def test_bf16_stays_close_to_fp32() -> None:
+    lr, ref = _pair()
+    fp32 = Predictor(_model(), device="cpu").predict(lr, ref)
+    bf16 = Predictor(_model(), device="cpu", precision="bf16").predict(lr, ref)
+    assert bf16.dtype == torch.float32 and (bf16 - fp32).abs().max() < 5e-2
+
+
+def test_memory_is_retained_only_during_a_call(predictor, monkeypatch) -> None:
+    changes: list[bool] = []
+    monkeypatch.setattr(runtime, "_set_retention", lambda on: changes.append(on) or True)
+    lr, ref = _pair()
+    predictor.predict(lr, ref)
+    assert changes == [True, False] and runtime._retain_depth == 0
+    changes.clear()
+    Predictor(_model(), device="cpu", window=16, stride=12).predict(lr, ref)  # tiled: allocator left alone
+    assert changes == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not pretrained_path().is_file(), reason="default weights not installed")
+def test_default_weights_in_one_call(tmp_path) -> None:
+    """The documented one-liner: the shipped weights on the shipped pair beat bicubic."""
+    from refsr_blocks.evaluation.metrics import psnr
+    from refsr_blocks.tools.viz import bicubic_upsample
+
+    files = demo_pair_files()
+    image = super_resolve_images(files["lr"], files["ref"], tmp_path / "sr.png", device="cpu")
+    assert isinstance(image, Image.Image) and image.size == (640, 480)
+    hr, lr = load_image(files["hr"])[None], load_image(files["lr"])[None]
+    sr = load_image(tmp_path / "sr.png")[None]
+    assert float(psnr(sr, hr)) > float(psnr(bicubic_upsample(lr, 4).clamp(0, 1), hr)) + 1.0
+    assert any(isinstance(m, PrepackedConv2d) for m in Predictor(device="cpu").model.modules()) == (
+        torch.backends.mkldnn.is_available()
+    )
