@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree
 
 # Importing the component modules registers them (and the datasets, kind "dataset").
 from . import data  # noqa: F401
-from .components import decoders, encoders, flows, losses, models, prealigners, upsamplers, warpers  # noqa: F401
+from .components import aligners, decoders, encoders, flows, fusions, losses, models, prealigners, upsamplers, warpers  # noqa: F401
 from .components.models.inputs import set_debug_checks
 from .core.build import build_model, create_component
 from .core.checkpoint import load_model, save_model
@@ -47,6 +47,7 @@ def _load_plugins() -> None:
 REGISTRY.before_lookup = _load_plugins
 
 _LAZY_PLUGIN_API = ("list_plugins", "register_plugin", "RefSRPluginWarning")
+_LAZY_INFERENCE_API = ("Predictor", "super_resolve_images")
 
 
 def __getattr__(name: str) -> object:
@@ -56,6 +57,10 @@ def __getattr__(name: str) -> object:
         from .core import plugins
 
         return getattr(plugins, name)
+    if name in _LAZY_INFERENCE_API:  # the one-call API, imported on first use like the plugin API
+        from .inference import predictor
+
+        return getattr(predictor, name)
     raise AttributeError(f"module 'refsr_blocks' has no attribute {name!r}")
 
 
@@ -63,6 +68,7 @@ __all__ = [
     "CheckpointError",
     "InputError",
     "PluginError",
+    "Predictor",
     "RefSRError",
     "RegistryError",
     "SpecError",
@@ -84,4 +90,5 @@ __all__ = [
     "resolve_spec",
     "save_model",
     "set_debug_checks",
+    "super_resolve_images",
 ]

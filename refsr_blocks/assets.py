@@ -54,6 +54,7 @@ DEMO_PAIR = ("lr", "ref", "hr")
 _ENTRIES: dict[str, str] = {
     "crossnet_real_x4": "×4 CrossNet for real photos and stereo pairs (phase-correlation pre-alignment, MDSR, FlowNetS+ ¼)",
     "crossnet_small_x4": "×4 CrossNet of the first result: procedural images, ±15 px parallax (not for real photos)",
+    "ttsr_real_x4": "×4 TTSR-style model (attention transfer) trained next to crossnet_real_x4, 1496 steps",
 }
 
 

@@ -12,6 +12,16 @@ SMALL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("flow", "pwcnet"): {"width": 8, "base_channels": 8},  # the refsr-pwcnet plugin, when installed
     ("encoder", "crossnet"): {},
     ("decoder", "unet_fusion"): {"output_activation": "none"},
+    ("aligner", "flow_warp"): {"flow_params": {"width": 0.125}},
+    ("aligner", "deformable"): {"hidden": 8},
+    ("texture_fusion", "ttsr_csfi"): {"blocks": [1, 1, 1, 1]},
+    ("model", "ttsr"): {
+        "params": {"channels": 8, "residual": True},
+        "components": {
+            "extractor": {"name": "ttsr_lte", "params": {"channels": 4}},
+            "fusion": {"name": "ttsr_csfi", "params": {"blocks": [1, 1, 1]}},
+        },
+    },
     ("model", "crossnet"): {
         "params": {"channels": 8, "scales": 3, "residual": True},
         "components": {

@@ -127,16 +127,20 @@ def test_upscale_8() -> None:
 @pytest.mark.parametrize(
     ("lr", "ref", "message"),
     [
-        (torch.rand(1, 3, 8, 8), torch.rand(1, 3, 17, 16), r"ref must be 2× the size of lr"),
+        (
+            torch.rand(1, 3, 8, 8),
+            torch.rand(1, 3, 17, 16),
+            r"must be 16×16 \(the output size\) with ref_policy='strict'",
+        ),
         (torch.rand(1, 1, 8, 8), torch.rand(1, 1, 16, 16), r"lr must have 3 channels"),
         (torch.rand(3, 8, 8), torch.rand(3, 16, 16), r"add a batch dimension"),
         (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), torch.rand(1, 3, 16, 16), r"x.float\(\) / 255"),
-        (torch.rand(1, 3, 8, 8), torch.rand(2, 3, 16, 16), r"must be 2× the size"),
+        (torch.rand(1, 3, 8, 8), torch.rand(2, 3, 16, 16), r"ref has batch size 2, lr 1"),
         (torch.rand(1, 3, 8, 8).numpy(), torch.rand(1, 3, 16, 16), r"must be a torch.Tensor"),
     ],
 )
 def test_bad_inputs(lr, ref, message) -> None:
-    model = build_model(TINY_CROSSNET)
+    model = build_model(TINY_CROSSNET, ref_policy="strict")  # the default resizes other references
     with pytest.raises(ValueError, match=message):
         model(lr, ref)
 

@@ -5,10 +5,12 @@
 - ``flow``: :mod:`~refsr_blocks.components.flows` (``flownets_plus``, ``flownets``,
   ``flownets_authors``, ``raft_small``);
 - ``warper``: :mod:`~refsr_blocks.components.warpers` (``bilinear``, ``nearest``, ``kornia``);
-- ``encoder``: :mod:`~refsr_blocks.components.encoders` (``crossnet``, ``authors``, ``timm``);
+- ``aligner``: :mod:`~refsr_blocks.components.aligners` (``flow_warp``, ``attention``, ``deformable``);
+- ``encoder``: :mod:`~refsr_blocks.components.encoders` (``crossnet``, ``authors``, ``timm``, ``ttsr_lte``);
 - ``decoder``: :mod:`~refsr_blocks.components.decoders` (``unet_fusion``, ``authors_fusion``);
+- ``texture_fusion``: :mod:`~refsr_blocks.components.fusions` (``ttsr_csfi``);
 - ``loss``: :mod:`~refsr_blocks.components.losses` (``charbonnier``, ``l1``, ``mse``);
-- ``model``: :mod:`~refsr_blocks.components.models` (architectures, e.g. ``crossnet``, and
+- ``model``: :mod:`~refsr_blocks.components.models` (architectures, e.g. ``crossnet`` and ``ttsr``, and
   their presets).
 
 Datasets are components too (kind ``dataset``), registered by :mod:`refsr_blocks.data`.

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..core.registry import register_component
+from ..core.support import Support
 
 __all__ = ["NoPrealign", "PhaseCorrelation", "phase_correlation_shift", "shift_image"]
 
@@ -98,6 +99,8 @@ class NoPrealign(nn.Module):
     Shapes: ``target``, ``ref`` B×C×H×W → B×2 zeros.
     """
 
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True)
+
     def forward(self, target: Tensor, ref: Tensor) -> Tensor:
         return target.new_zeros(target.shape[0], 2)
 
@@ -112,6 +115,10 @@ class PhaseCorrelation(nn.Module):
 
     Shapes: ``target``, ``ref`` B×C×H×W → B×2 (x, y) whole pixels, no gradient.
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="ONNX opset 17 export has no rfft2")
+
+    PARAM_BOUNDS = dict(max_shift=(0.0, 4096.0), downscale=(1, 16))  # noqa: RUF012
 
     def __init__(self, max_shift: float = 96.0, downscale: int = 2) -> None:
         super().__init__()

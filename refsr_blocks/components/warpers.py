@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.registry import register_component
+from ..core.support import Support
 from ..ops.warp import backward_warp, check_warp_inputs, pixel_grid
 
 __all__ = ["BilinearWarper", "KorniaWarper", "NearestWarper", "backward_warp"]
@@ -23,6 +24,10 @@ class BilinearWarper(nn.Module):
     Shapes: ``x`` B×C×H×W, ``flow`` B×2×H×W → B×C×H×W.
     """
 
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16 beyond 512 px: GPU check pending"
+    )
+
     def forward(self, x: Tensor, flow: Tensor) -> Tensor:
         return backward_warp(x, flow, mode="bilinear")
 
@@ -34,6 +39,8 @@ class NearestWarper(nn.Module):
     Its gradient with respect to the flow is zero: use it for inspection or as a baseline.
     Shapes as :class:`BilinearWarper`.
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True)
 
     def forward(self, x: Tensor, flow: Tensor) -> Tensor:
         return backward_warp(x, flow, mode="nearest")
@@ -49,6 +56,10 @@ class KorniaWarper(nn.Module):
     result rounds back to the exact float32 input. Slower than ``bilinear``; it serves as
     an independent reference implementation. Shapes as :class:`BilinearWarper`.
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32",), onnx=False, torch_export=True, notes="onnxruntime 1.32 has no GridSample kernel for its graph"
+    )
 
     def forward(self, x: Tensor, flow: Tensor) -> Tensor:
         import kornia.geometry.transform  # imported on first use: kornia is slow to import

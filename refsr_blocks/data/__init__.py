@@ -13,6 +13,7 @@ Modules:
 - :mod:`~refsr_blocks.data.degradation`: :func:`downsample`, :func:`crop_to_multiple`.
 - :mod:`~refsr_blocks.data.lightfield`: :class:`LightFieldDataset` (Flower / LFVideo lenslet PNGs).
 - :mod:`~refsr_blocks.data.pairs`: :class:`PairFolderDataset` (folders of image pairs).
+- :mod:`~refsr_blocks.data.multiref`: :class:`CUFED5Dataset`, :class:`ReferenceFolderDataset` (K references of any size).
 - :mod:`~refsr_blocks.data.synthetic`: :class:`SyntheticParallaxDataset`, :func:`make_parallax_pair`.
 - :mod:`~refsr_blocks.data.augment`: flips/rotations, parallax shift, aligned crops.
 - :mod:`~refsr_blocks.data.sources`: :func:`builtin_images`, :func:`load_image_folder`.
@@ -46,6 +47,7 @@ from .disparity import invert_displacement, random_layered_disparity
 from .errors import DataError, DataNotFoundError
 from .io import list_images, load_image, save_image
 from .lightfield import LightFieldDataset, lenslet_to_views, views_to_lenslet
+from .multiref import CUFED5Dataset, ReferenceFolderDataset
 from .pairs import PairFolderDataset, find_pairs
 from .photometric import PhotometricJitter
 from .procedural import procedural_image
@@ -60,9 +62,12 @@ register_kind(
 register_component("dataset", "synthetic", SyntheticParallaxDataset)
 register_component("dataset", "lightfield", LightFieldDataset)
 register_component("dataset", "pairs", PairFolderDataset)
+register_component("dataset", "cufed5", CUFED5Dataset)
+register_component("dataset", "ref_folder", ReferenceFolderDataset)
 
 __all__ = [
     "SUPPORTED_SCALES",
+    "CUFED5Dataset",
     "Compose",
     "DataError",
     "DataNotFoundError",
@@ -73,6 +78,7 @@ __all__ = [
     "RandomCrop",
     "RandomDihedral",
     "RandomParallaxShift",
+    "ReferenceFolderDataset",
     "SyntheticParallaxDataset",
     "builtin_image_source",
     "builtin_images",

@@ -26,6 +26,7 @@ from ..train.config import ConfigError, read_config_file
 from ..train.datasets import VAL_SEED, build_dataset
 from .baselines import Method, bicubic, methods_from_checkpoint
 from .harness import evaluate
+from .protocols import PROTOCOLS, get_protocol
 from .references import CONTROLS
 from .report import write_report
 
@@ -35,7 +36,7 @@ __all__ = ["DESCRIPTION", "add_eval_arguments", "dataset_from_argument", "eval_m
 DESCRIPTION = "Evaluate RefSR checkpoints and baselines (PSNR/SSIM per image and per view)."
 
 BASELINES = ("bicubic", "upsampler")
-_KIND_FIELD = {"lightfield": "root", "pairs": "root", "synthetic": "images"}
+_KIND_FIELD = {"lightfield": "root", "pairs": "root", "synthetic": "images", "cufed5": "root", "ref_folder": "root"}
 
 
 def dataset_entry_from_argument(data: str, split: str = "test") -> tuple[dict[str, Any], str]:
@@ -108,7 +109,14 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     )
     parser.add_argument("--scale", type=int, default=None, help="upscale factor (default: the checkpoints')")
     parser.add_argument(
-        "--border", default="0", help="pixels cropped from each side before measuring: an int, or 'scale' (default 0)"
+        "--protocol",
+        default="rgb",
+        help=f"named evaluation protocol: {', '.join(PROTOCOLS)} (default rgb; every table states it)",
+    )
+    parser.add_argument(
+        "--border",
+        default=None,
+        help="pixels cropped from each side, an int or 'scale', overriding the protocol's (default: the protocol's)",
     )
     parser.add_argument("--window", type=int, default=512, help="sliding window in HR pixels (default 512)")
     parser.add_argument("--stride", type=int, default=256, help="sliding-window stride in HR pixels (default 256)")
@@ -156,13 +164,20 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
         raise ConfigError("--scale", f"is {scale} but the checkpoints upscale by {scales.pop()}")
     if "bicubic" in baselines:
         methods.insert(0, bicubic(scale))
-    if args.border != "scale" and not args.border.isdigit():
-        raise ConfigError("--border", f"expected an int >= 0 or 'scale', got {args.border!r}")
-    border = scale if args.border == "scale" else int(args.border)
+    try:
+        protocol = get_protocol(args.protocol)
+    except ValueError as err:
+        raise ConfigError("--protocol", str(err)) from None
+    border: int | None = None
+    if args.border is not None:
+        if args.border != "scale" and not args.border.isdigit():
+            raise ConfigError("--border", f"expected an int >= 0 or 'scale', got {args.border!r}")
+        border = scale if args.border == "scale" else int(args.border)
     dataset, description = dataset_from_argument(args.data, scale, args.split)
     result = evaluate(
         methods,
         dataset,
+        protocol=protocol,
         border=border,
         window=args.window,
         stride=args.stride,
@@ -172,9 +187,11 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
         settings={"data": description, "scale": scale},
     )
     paths = write_report(result, args.out, args.title)
+    print(result.settings["protocol_definition"])
     for method, values in result.summary().items():
         print(
-            f"{method:>36}: PSNR {values['psnr']:.3f} dB, SSIM {values['ssim']:.4f} (RGB); PSNR-Y {values['psnr_y']:.3f} dB"
+            f"{method:>36}: PSNR {values['psnr']:.3f} dB, SSIM {values['ssim']:.4f} ({protocol.metric_label}); "
+            f"PSNR-Y {values['psnr_y']:.3f} dB"
         )
     for method, gain in result.reference_gains().items():
         over_bicubic = "" if gain.gain_over_bicubic is None else f"; {gain.gain_over_bicubic:+.3f} dB over bicubic"

@@ -10,6 +10,7 @@ the item's own; an item lacking what it needs (the oracle's ``"flow"``) gets no 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
@@ -17,12 +18,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..core.errors import InputError
 from ..inference.tiling import super_resolve
 from .baselines import Method
 from .metrics import psnr, ssim
+from .protocols import Protocol, get_protocol
 
 __all__ = ["METRICS", "EvalResult", "ReferenceGain", "Row", "evaluate"]
 
@@ -39,8 +43,8 @@ class Row:
         index: the dataset index.
         image: the item's ``name`` (or its index).
         view: the light-field view i of the LR image (position (i, i)), or None.
-        psnr, ssim: on RGB in [0, 1].
-        psnr_y, ssim_y: on the luma channel Y.
+        psnr, ssim: as the evaluation's protocol measures them (protocol ``rgb``: on RGB in [0, 1]).
+        psnr_y, ssim_y: on the full-range luma Y (kornia), with the protocol's border crop.
     """
 
     method: str
@@ -174,11 +178,20 @@ class EvalResult:
         return table
 
 
+def _protocol(protocol: str | Protocol, border: int | None) -> Protocol:
+    """The protocol, with ``border`` overriding its crop (under a name that says so)."""
+    proto = get_protocol(protocol)
+    if border is None or border == proto.border:
+        return proto
+    return dataclasses.replace(proto, name=f"{proto.name}+border{border}", border=border)
+
+
 def evaluate(
     methods: Sequence[Method],
     dataset: Dataset,  # type: ignore[type-arg]
     *,
-    border: int = 0,
+    protocol: str | Protocol = "rgb",
+    border: int | None = None,
     window: int = 512,
     stride: int = 256,
     device: str | torch.device = "cpu",
@@ -186,22 +199,30 @@ def evaluate(
     progress: bool = True,
     settings: dict[str, Any] | None = None,
 ) -> EvalResult:
-    """Measure every method on every item of ``dataset``.
+    """Measure every method on every item of ``dataset`` under a named protocol.
 
     Args:
         methods: what to compare (names must be unique; a control's ``control_of`` among them).
         dataset: items ``{"lr": 3×h×w, "ref": 3×H×W, "hr": 3×H×W, "name"?: str, "view"?: int}``
-            and whatever else the controls need (the oracle: ``"flow"`` 2×H×W).
-        border: pixels cropped from each side before measuring.
-        window, stride: sliding-window size and step in HR pixels (multiples of the scale).
+            and whatever else the controls need (the oracle: ``"flow"`` 2×H×W); ``"refs"`` (a
+            list of references of any size) for protocols that feed all references.
+        protocol: a name in :data:`~refsr_blocks.evaluation.protocols.PROTOCOLS` or a
+            :class:`~refsr_blocks.evaluation.protocols.Protocol`: the metric, border, LR
+            kernel and reference policy (default ``rgb``: RGB, whole image, the dataset's LR).
+        border: pixels cropped from each side, overriding the protocol's (the result names
+            the protocol ``<name>+border<N>``).
+        window, stride: sliding-window size and step in HR pixels (multiples of the scale);
+            a reference that is not s× the LR (or several references) runs whole instead.
         device: where the methods run.
         limit: evaluate only the first ``limit`` items.
         progress: show a progress bar over the items.
         settings: extra values recorded in the result (e.g. the dataset description).
 
     Returns:
-        An :class:`EvalResult`.
+        An :class:`EvalResult` whose settings state the protocol (``protocol``: ``name vN``;
+        ``protocol_definition``: the whole definition).
     """
+    proto = _protocol(protocol, border)
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be unique, got {names}")
@@ -212,28 +233,48 @@ def evaluate(
         raise ValueError(f"controls {stray} name a method (control_of) that is not evaluated")
     count = len(dataset) if limit is None else min(limit, len(dataset))  # type: ignore[arg-type]
     rows: list[Row] = []
+    refused: dict[str, str] = {}
     for index in tqdm(range(count), desc="evaluate", unit="image", disable=not progress):
         item = dataset[index]
+        if "hr" not in item:
+            raise ValueError(f"item {index} ({item.get('name', index)}) has no 'hr' image: it cannot be measured")
         batch = {k: v.unsqueeze(0).to(device) for k, v in item.items() if isinstance(v, torch.Tensor)}
-        lr, hr = batch["lr"], batch["hr"]
+        refs = [r.unsqueeze(0).to(device) for r in item["refs"]] if "refs" in item else None
+        hr = batch["hr"]
+        scale = hr.shape[-1] // batch["lr"].shape[-1]
+        lr = batch["lr"] = proto.make_lr(hr, batch["lr"], scale)
+        hr = hr[..., : lr.shape[-2] * scale, : lr.shape[-1] * scale]
         view = item.get("view")
         name = str(item.get("name", index))
         for method in methods:
+            if method.name in refused:
+                continue
             with torch.no_grad():
-                ref = method.reference_for(batch)
+                ref: Tensor | list[Tensor] | None
+                if proto.reference == "all" and method.reference is None and refs is not None:
+                    ref = refs
+                else:
+                    ref = method.reference_for(batch)
             if ref is None:
                 continue
-            sr = super_resolve(method.run, lr, ref, window=window, stride=stride, progress=False)
+            try:
+                sr = _run(method, lr, ref, scale, window, stride)
+            except InputError as err:
+                if any(r.method == method.name for r in rows):
+                    raise
+                refused[method.name] = f"it refused the inputs of protocol {proto.label}: {err}"
+                continue
+            p, s = proto.measure(sr, hr)
             rows.append(
                 Row(
                     method=method.name,
                     index=index,
                     image=name,
                     view=None if view is None else int(view),
-                    psnr=float(psnr(sr, hr, border=border)[0]),
-                    ssim=float(ssim(sr, hr, border=border)[0]),
-                    psnr_y=float(psnr(sr, hr, border=border, y_channel=True)[0]),
-                    ssim_y=float(ssim(sr, hr, border=border, y_channel=True)[0]),
+                    psnr=float(p[0]),
+                    ssim=float(s[0]),
+                    psnr_y=float(psnr(sr, hr, border=proto.border, y_channel=True)[0]),
+                    ssim_y=float(ssim(sr, hr, border=proto.border, y_channel=True)[0]),
                 )
             )
     measured = {r.method for r in rows}
@@ -242,6 +283,7 @@ def evaluate(
         for m in methods
         if m.name not in measured and m.reference is not None and count > 0
     }
+    skipped.update({n: why for n, why in refused.items() if n not in measured})
     kept = [m for m in methods if m.name not in skipped]
     no_information: dict[str, list[str]] = {}
     for m in kept:
@@ -251,7 +293,23 @@ def evaluate(
         rows=rows,
         methods=[m.name for m in kept],
         descriptions={m.name: m.description for m in kept},
-        settings={"border": border, "window": window, "stride": stride, "items": count, **(settings or {})},
+        settings={
+            "protocol": proto.label,
+            "protocol_definition": proto.describe(),
+            "border": proto.border,
+            "window": window,
+            "stride": stride,
+            "items": count,
+            **(settings or {}),
+        },
         no_information=no_information,
         skipped=skipped,
     )
+
+
+def _run(method: Method, lr: Tensor, ref: Tensor | list[Tensor], scale: int, window: int, stride: int) -> Tensor:
+    """The method's output: in sliding windows when the reference is one image s× the LR, else whole."""
+    size = (lr.shape[-2] * scale, lr.shape[-1] * scale)
+    if isinstance(ref, list) or tuple(ref.shape[-2:]) != size:
+        return method.run(lr, ref)  # type: ignore[arg-type]
+    return super_resolve(method.run, lr, ref, window=window, stride=stride, progress=False)

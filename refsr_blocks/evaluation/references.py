@@ -66,11 +66,13 @@ def grey_reference(item: BatchedItem) -> Tensor:
 
 
 def bicubic_lr_reference(item: BatchedItem) -> Tensor:
-    """The bicubic upsample of ``item["lr"]`` (B×3×h×w) to the reference's H×W, clamped to [0, 1]."""
-    lr, ref = item["lr"], item["ref"]
-    scale = ref.shape[-1] // lr.shape[-1]
-    if (lr.shape[-2] * scale, lr.shape[-1] * scale) != tuple(ref.shape[-2:]):
-        raise ValueError(f"ref {tuple(ref.shape)} is not an integer multiple of lr {tuple(lr.shape)}")
+    """The bicubic upsample of ``item["lr"]`` (B×3×h×w) to the HR size (the reference's when there is no
+    ``hr``), clamped to [0, 1]."""
+    lr = item["lr"]
+    target = item["hr"] if "hr" in item else item["ref"]  # references of other sizes: the HR grid
+    scale = target.shape[-1] // lr.shape[-1]
+    if (lr.shape[-2] * scale, lr.shape[-1] * scale) != tuple(target.shape[-2:]):
+        raise ValueError(f"{tuple(target.shape)} is not an integer multiple of lr {tuple(lr.shape)}")
     return BicubicUpsampler(scale=scale)(lr)
 
 

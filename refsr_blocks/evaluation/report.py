@@ -40,7 +40,7 @@ def _signed(value: float | None) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:+.3f}"
 
 
-def _gain_section(gains: dict[str, ReferenceGain]) -> list[str]:
+def _gain_section(gains: dict[str, ReferenceGain], label: str = "RGB") -> list[str]:
     """The reference-gain table and what its columns mean."""
     rows = [
         [
@@ -67,7 +67,7 @@ def _gain_section(gains: dict[str, ReferenceGain]) -> list[str]:
     ]
     return [
         "",
-        "## Reference gain (PSNR RGB, dB)",
+        f"## Reference gain (PSNR {label}, dB)",
         "",
         _table(header, rows),
         "",
@@ -78,19 +78,31 @@ def _gain_section(gains: dict[str, ReferenceGain]) -> list[str]:
     ]
 
 
+def _metric_label(result: EvalResult) -> str:
+    """What the protocol's PSNR/SSIM columns measure (``RGB`` for results without a protocol)."""
+    from .protocols import PROTOCOLS
+
+    name = str(result.settings.get("protocol", "rgb v1")).split(" ")[0].split("+")[0]
+    protocol = PROTOCOLS.get(name)
+    return protocol.metric_label if protocol is not None else "RGB"
+
+
 def markdown_report(result: EvalResult, title: str = "Evaluation") -> str:
-    """The report: settings, means per method, what each row is, reference gains, PSNR per view and image."""
+    """The report: protocol, settings, means per method, what each row is, reference gains, PSNR per view and image."""
     s = result.settings
+    label = _metric_label(result)
     parts = [f"# {title}", ""]
+    parts.append(f"**Protocol {s.get('protocol', 'rgb v1')}** — {s.get('protocol_definition', '')}".rstrip(" —"))
+    parts.append("")
     parts.append(
-        ", ".join(f"{k}: {v}" for k, v in s.items() if v is not None)
-        + ". Metrics are means over images; Y is full-range BT.601 luma (kornia)."
+        ", ".join(f"{k}: {v}" for k, v in s.items() if v is not None and k not in ("protocol", "protocol_definition"))
+        + ". Metrics are means over images; the PSNR Y / SSIM Y columns are full-range BT.601 luma (kornia)."
     )
     parts += ["", "## Mean over all images", ""]
     summary = result.summary()
     parts.append(
         _table(
-            ["method", *(_HEADERS[m] for m in METRICS), "images"],
+            ["method", *(_HEADERS[m].replace("RGB", label) for m in METRICS), "images"],
             [[m, *(_fmt(summary[m][k], k) for k in METRICS), str(summary[m]["count"])] for m in result.methods],
         )
     )
@@ -99,10 +111,10 @@ def markdown_report(result: EvalResult, title: str = "Evaluation") -> str:
         parts += ["", "Not evaluated:", ""] + [f"- `{m}`: {why}" for m, why in result.skipped.items()]
     gains = result.reference_gains()
     if gains:
-        parts += _gain_section(gains)
+        parts += _gain_section(gains, label)
     views = result.views()
     if views:
-        parts += ["", "## PSNR RGB (dB) / SSIM RGB per LR view position (i, i)", ""]
+        parts += ["", f"## PSNR {label} (dB) / SSIM {label} per LR view position (i, i)", ""]
         parts.append(
             _table(
                 ["view", *result.methods],
@@ -118,7 +130,7 @@ def markdown_report(result: EvalResult, title: str = "Evaluation") -> str:
                 ],
             )
         )
-    parts += ["", "## PSNR RGB (dB) per image", ""]
+    parts += ["", f"## PSNR {label} (dB) per image", ""]
     by_item: dict[int, dict[str, Row]] = {}
     for row in result.rows:
         by_item.setdefault(row.index, {})[row.method] = row
@@ -134,11 +146,12 @@ def markdown_report(result: EvalResult, title: str = "Evaluation") -> str:
 
 def _csv(result: EvalResult) -> str:
     buffer = io.StringIO()
-    fields = ["method", "index", "image", "view", *METRICS]
+    fields = ["protocol", "method", "index", "image", "view", *METRICS]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
+    protocol = result.settings.get("protocol", "rgb v1")
     for row in result.rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.as_dict().items()})
+        writer.writerow({"protocol": protocol, **{k: ("" if v is None else v) for k, v in row.as_dict().items()}})
     return buffer.getvalue()
 
 

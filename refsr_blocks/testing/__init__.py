@@ -19,6 +19,7 @@ subclassing :class:`WarperProperties` (needs ``hypothesis``).
 """
 
 from .contracts import (
+    AlignerContract,
     ComponentContract,
     DecoderContract,
     EncoderContract,
@@ -26,6 +27,7 @@ from .contracts import (
     LossContract,
     ModelContract,
     PrealignContract,
+    TextureFusionContract,
     UpsamplerContract,
     WarperContract,
     check_component,
@@ -33,6 +35,7 @@ from .contracts import (
 )
 
 __all__ = [
+    "AlignerContract",
     "ComponentContract",
     "DecoderContract",
     "EncoderContract",
@@ -40,6 +43,7 @@ __all__ = [
     "LossContract",
     "ModelContract",
     "PrealignContract",
+    "TextureFusionContract",
     "UpsamplerContract",
     "WarpCase",
     "WarperContract",

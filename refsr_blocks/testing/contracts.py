@@ -21,12 +21,14 @@ from ..core.registry import REGISTRY, Component
 from ..ops.flow import level_size
 
 __all__ = [
+    "AlignerContract",
     "ComponentContract",
     "DecoderContract",
     "EncoderContract",
     "FlowContract",
     "LossContract",
     "ModelContract",
+    "TextureFusionContract",
     "UpsamplerContract",
     "WarperContract",
     "check_component",
@@ -485,3 +487,192 @@ def check_component(kind: str, name: str, params: dict[str, Any] | None = None) 
         raise ValueError(f"kind {kind!r} was registered without a contract, so there is nothing to check")
     contract_cls = type(f"{kind}_{name}_contract", (base,), {"name": name, "params": dict(params or {})})
     contract_cls().run_all()
+
+
+# -- aligners and texture fusion (the attention-based RefSR kinds) ------------------------
+def _map_tensors(x: Any, fn: Any) -> Any:
+    """``fn`` applied to every tensor of a nested list/tuple structure (``None`` kept)."""
+    if isinstance(x, Tensor):
+        return fn(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_map_tensors(v, fn) for v in x)
+    return x
+
+
+def _tensors(x: Any) -> list[Tensor]:
+    if isinstance(x, Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _tensors(v)]
+    return []
+
+
+class _NestedInputsContract(ComponentContract):
+    """Rules shared by kinds whose inputs are lists of tensors: dtype, batch, device, gradient."""
+
+    def test_dtype_preserved(self) -> None:
+        for dtype in (torch.float32, torch.float64):
+            module = self.build().to(dtype).eval()
+            inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t, d=dtype: t.to(d))
+            with torch.no_grad():
+                outs = _tensors(self.call(module, inputs))
+            bad = [o.dtype for o in outs if o.dtype != dtype]
+            assert not bad, f"{self.kind} {self.name!r}: {dtype} inputs gave outputs of dtype {bad}"
+
+    def test_batch_independence(self) -> None:
+        module = self.build().eval()
+        inputs = self.inputs(SIZES[1], batch=2)
+        with torch.no_grad():
+            together = _tensors(self.call(module, inputs))
+            alone = _tensors(self.call(module, _map_tensors(inputs, lambda t: t[1:])))
+        for i, (t, a) in enumerate(zip(together, alone)):
+            _close(t[1:], a, f"{self.kind} {self.name!r} output {i}: item 1 alone vs in a batch", self.batch_atol)
+
+    def test_device_placement(self) -> None:
+        for device in devices():
+            module = self.build().to(device).eval()
+            inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t, d=device: t.to(d))
+            with torch.no_grad():
+                outs = _tensors(self.call(module, inputs))
+            assert all(o.device.type == device for o in outs), f"{self.kind} {self.name!r}: output left {device}"
+
+    #: input positions (top-level) whose tensors must all receive a gradient.
+    grad_groups: ClassVar[tuple[int, ...]] = ()
+
+    def test_gradient_flow(self) -> None:
+        module = self.build().train()
+        inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t: t.requires_grad_(True))
+        outs = _tensors(self.call(module, inputs))
+        weights = torch.Generator().manual_seed(1)
+        sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs).backward()
+        dead = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+        assert not dead, f"{self.kind} {self.name!r}: parameters without gradient: {dead}"
+        for group in self.grad_groups:
+            missing = [i for i, t in enumerate(_tensors(inputs[group])) if t.grad is None or not t.grad.any()]
+            assert not missing, f"{self.kind} {self.name!r}: input {group} tensors {missing} get no gradient"
+
+
+class AlignerContract(_NestedInputsContract):
+    """``aligner(target_feats, ref_feats, target=, refs=)`` → ``{"aligned", "confidence", ...}``.
+
+    Three levels (exact halvings, as the models pad), one reference on the target grid; the
+    output levels must be on the target grid with the reference's channels, the reference
+    features must receive a gradient, and the aligner must either take references of any
+    size and number (attention) or refuse them with an ``InputError`` (``grid_bound``).
+    """
+
+    kind = "aligner"
+    target_channels: ClassVar[tuple[int, ...]] = (6, 7, 8)
+    #: differs from the target's except at the coarsest level (attention matches there, in
+    #: one embedding space).
+    ref_channels: ClassVar[tuple[int, ...]] = (5, 7, 8)
+    grad_groups = (1,)
+    batch_atol = 1e-4
+
+    def injected(self) -> dict[str, Any]:
+        return {
+            "scales": len(self.target_channels),
+            "in_channels": 3,
+            "lr_channels": list(self.target_channels),
+            "ref_channels": list(self.ref_channels),
+        }
+
+    def _pyramid(self, channels: Sequence[int], batch: int, h: int, w: int, generator: Any) -> list[Tensor]:
+        return [torch.rand(batch, c, h // 2**k, w // 2**k, generator=generator) for k, c in enumerate(channels)]
+
+    def make_inputs(self, size, batch=2, generator=None):
+        h, w = size[0] - size[0] % 4, size[1] - size[1] % 4
+        target = torch.rand(batch, 3, h, w, generator=generator)
+        ref = (target + 0.1 * torch.rand(batch, 3, h, w, generator=generator)).clamp(0, 1)
+        target_feats = self._pyramid(self.target_channels, batch, h, w, generator)
+        ref_feats = [self._pyramid(self.ref_channels, batch, h, w, generator)]
+        return target_feats, ref_feats, target, [ref]
+
+    def call(self, module: nn.Module, inputs: Sequence[Any]) -> Any:
+        out = module(inputs[0], inputs[1], target=inputs[2], refs=inputs[3])
+        assert isinstance(out, dict) and "aligned" in out and "confidence" in out, (
+            f"aligner {self.name!r} must return a dict with 'aligned' and 'confidence'"
+        )
+        return [out["aligned"], [c for c in out["confidence"] if c is not None]]
+
+    def check_output(self, out, inputs, module):
+        aligned, confidence = out
+        target_feats = inputs[0]
+        assert len(aligned) == len(target_feats), (
+            f"aligner {self.name!r}: {len(aligned)} levels for {len(target_feats)}"
+        )
+        for k, (a, t) in enumerate(zip(aligned, target_feats)):
+            expected = (t.shape[0], self.ref_channels[k], *t.shape[-2:])
+            assert tuple(a.shape) == expected, (
+                f"aligner {self.name!r} level {k}: expected {expected}, got {tuple(a.shape)}"
+            )
+        for c in confidence:
+            assert c.shape[:2] == (target_feats[0].shape[0], 1), f"aligner {self.name!r}: confidence {tuple(c.shape)}"
+
+    def test_references_of_any_size_or_a_clear_refusal(self) -> None:
+        """Two references of other sizes: aligned on the target grid, or InputError if grid-bound."""
+        from ..core.errors import InputError
+
+        module = self.build().eval()
+        target_feats, _, target, _ = self.inputs(SIZES[1], batch=1)
+        g = torch.Generator().manual_seed(3)
+        sizes = ((20, 36), (44, 28))
+        refs = [torch.rand(1, 3, *s, generator=g) for s in sizes]
+        ref_feats = [self._pyramid(self.ref_channels, 1, *s, g) for s in sizes]
+        if getattr(module, "grid_bound", False):
+            try:
+                module(target_feats, ref_feats, target=target, refs=refs)
+            except InputError:
+                return
+            raise AssertionError(f"grid-bound aligner {self.name!r} accepted two references off the target grid")
+        with torch.no_grad():
+            out = self.call(module, (target_feats, ref_feats, target, refs))
+        self.check_output(out, (target_feats,), module)
+
+
+class TextureFusionContract(_NestedInputsContract):
+    """``fusion(lr, textures, confidence)`` → B×3×(s·h)×(s·w), textures finest first."""
+
+    kind = "texture_fusion"
+    upscale: ClassVar[int] = 4
+    texture_channels: ClassVar[tuple[int, ...]] = (4, 5, 6)
+    grad_groups = (0, 1, 2)
+
+    def injected(self) -> dict[str, Any]:
+        return {
+            "texture_channels": list(self.texture_channels),
+            "upscale": self.upscale,
+            "in_channels": 3,
+            "out_channels": 3,
+            "channels": 8,
+        }
+
+    def make_inputs(self, size, batch=2, generator=None):
+        h, w = max(1, size[0] // self.upscale), max(1, size[1] // self.upscale)
+        levels = len(self.texture_channels)
+        lr = torch.rand(batch, 3, h, w, generator=generator)
+        textures, confidence = [], []
+        for k, c in enumerate(self.texture_channels):
+            f = 2 ** (levels - 1 - k)
+            textures.append(torch.rand(batch, c, h * f, w * f, generator=generator))
+            confidence.append(torch.rand(batch, 1, h * f, w * f, generator=generator))
+        return lr, textures, confidence
+
+    def call(self, module: nn.Module, inputs: Sequence[Any]) -> Any:
+        return module(inputs[0], inputs[1], inputs[2])
+
+    def check_output(self, out, inputs, module):
+        b, _, h, w = inputs[0].shape
+        expected = (b, 3, h * self.upscale, w * self.upscale)
+        assert isinstance(out, Tensor) and tuple(out.shape) == expected, (
+            f"texture fusion {self.name!r}: expected {expected}, got {getattr(out, 'shape', type(out))}"
+        )
+
+    def test_textures_matter(self) -> None:
+        """Changing the textures changes the output (the fusion reads them)."""
+        module = self.build().eval()
+        lr, textures, confidence = self.inputs(SIZES[1], batch=1)
+        with torch.no_grad():
+            a = module(lr, textures, confidence)
+            b = module(lr, [t + 1.0 for t in textures], confidence)
+        assert not torch.allclose(a, b), f"texture fusion {self.name!r} ignores its textures"

@@ -5,7 +5,7 @@ Subcommands::
     refsr-blocks list [KIND] [--pattern P]            components, architectures and presets
     refsr-blocks spec MODEL [KEY=VALUE ...]           the resolved spec (--format json|yaml)
     refsr-blocks summary MODEL [KEY=VALUE ...]        parameters per component
-    refsr-blocks sr --checkpoint C --lr L --ref R --out O
+    refsr-blocks sr --lr L --ref R --out O            super-resolve pairs (files or folders)
     refsr-blocks demo [--checkpoint C]                the shipped pair, bicubic vs CrossNet
     refsr-blocks viz [--checkpoint C | --model M]     pictures of flows, warps, errors
     refsr-blocks plugins                              installed plugins and their components
@@ -155,13 +155,9 @@ def _override(text: str) -> tuple[str, Any]:
 
 def cmd_spec(args: argparse.Namespace) -> int:
     """Print the fully resolved spec of a model name or spec file, with overrides applied."""
-    from ..core.build import spec_from
-    from ..core.spec import apply_overrides, resolve_spec
+    from ..core.build import resolve_source
 
-    spec = spec_from(args.model)
-    if args.overrides:
-        spec = apply_overrides(spec, dict(args.overrides))
-    spec = resolve_spec(spec)
+    spec = resolve_source(args.model, dict(args.overrides or {}))
     if args.format == "yaml":
         import yaml
 
@@ -252,19 +248,81 @@ def _super_resolve(model: nn.Module, lr: Tensor, ref: Tensor, args: argparse.Nam
     return sr.float().cpu().clamp_(0.0, 1.0)
 
 
+#: Image files ``sr`` reads from a folder.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _images_in(paths: Sequence[Path], what: str) -> list[Path]:
+    """``paths`` with every folder replaced by its image files (sorted by name)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"{what} folder {str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{what} image {str(path)!r} does not exist")
+    return files
+
+
+def sr_pairs(lr: Sequence[Path], ref: Sequence[Path], out: Path) -> list[tuple[Path, Path, Path]]:
+    """The ``(lr, ref, output)`` files of one ``sr`` command.
+
+    ``--lr`` and ``--ref`` each take files and/or folders. One reference serves every LR
+    image; otherwise a reference folder is matched to the LR images by file stem (``a.png``
+    with ``a.jpg``), and lists of files pair up in order. ``--out`` is a file for one pair (or
+    a folder) and a folder for several, which gets ``<LR stem>.png`` files.
+
+    Raises:
+        InputError: missing files, unmatched names, counts that differ, or one output file
+            for several pairs.
+    """
+    lr_files = _images_in(lr, "LR")
+    if len(ref) == 1 and ref[0].is_dir() and len(lr_files) > 1:
+        by_stem = {p.stem: p for p in _images_in(ref, "reference")}
+        missing = [p.name for p in lr_files if p.stem not in by_stem]
+        if missing:
+            raise InputError(
+                f"no reference in {str(ref[0])!r} named like the LR image(s) {', '.join(missing[:5])}"
+                + (" ..." if len(missing) > 5 else "")
+                + " (a reference folder is matched to the LR images by file stem)"
+            )
+        ref_files = [by_stem[p.stem] for p in lr_files]
+    else:
+        ref_files = _images_in(ref, "reference")
+        if len(ref_files) == 1:
+            ref_files = ref_files * len(lr_files)
+        elif len(ref_files) != len(lr_files):
+            raise InputError(
+                f"{len(lr_files)} LR image(s) but {len(ref_files)} references: pass one, or one per LR image"
+            )
+    single_file = len(lr_files) == 1 and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
+    if len(lr_files) > 1 and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        raise InputError(f"{len(lr_files)} LR images need --out to be a folder, got the file name {str(out)!r}")
+    outs = [out] if single_file else [out / f"{p.stem}.png" for p in lr_files]
+    if len(set(outs)) != len(outs):
+        raise InputError("two LR images have the same file stem: their outputs would overwrite each other")
+    return list(zip(lr_files, ref_files, outs))
+
+
 def cmd_sr(args: argparse.Namespace) -> int:
-    """Super-resolve one (LR, reference) pair with a checkpoint and write the result."""
-    from ..data import save_image
+    """Super-resolve (LR, reference) pairs with the default weights or a checkpoint and write the results."""
+    from ..inference.predictor import Predictor, resolve_device
     from ..inference.runtime import retain_freed_memory
 
-    retain_freed_memory()  # windows reuse freed buffers instead of page-faulting them again
-    lr = _load_image(args.lr, "LR")
-    ref = _load_image(args.ref, "reference")
-    model = _load_checkpoint(args.checkpoint, args.device)
-    _check_pair_sizes(lr, ref, _upscale(model))
-    sr = _super_resolve(model, lr, ref, args)
-    save_image(sr[0], args.out)
-    print(f"wrote {args.out} ({sr.shape[-2]}×{sr.shape[-1]})")
+    pairs = sr_pairs(args.lr, args.ref, args.out)  # check the files before loading anything
+    device = resolve_device(args.device)  # names the device when it is not available
+    # This process only runs inference: keep freed memory for reuse (glibc) for its whole life.
+    retain_freed_memory()
+    predictor = Predictor(
+        args.checkpoint, device=device, precision=args.precision, window=args.window, stride=args.stride
+    )
+    for lr, ref, out in pairs:
+        image = predictor(lr, ref, out=out)
+        print(f"wrote {out} ({image.size[1]}×{image.size[0]})")
     return EXIT_OK
 
 
@@ -440,9 +498,14 @@ def _add_window_options(p: argparse.ArgumentParser) -> None:
         "--window",
         type=int,
         default=None,
-        help="sliding-window size in output pixels, a multiple of the scale (default: 512 rounded to one)",
+        help="largest tile side in output pixels, a multiple of the scale (default: 768 rounded to one)",
     )
-    p.add_argument("--stride", type=int, default=None, help="step between windows in output pixels (default: window/2)")
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="largest step between tiles in output pixels (default: a 64-pixel overlap)",
+    )
 
 
 def _add_pair_options(p: argparse.ArgumentParser) -> None:
@@ -512,16 +575,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sr",
-        help="super-resolve an (LR, reference) pair with a checkpoint",
-        description="Super-resolve one LR image with the help of a reference image "
-        "(s times larger) and write the result. Freed memory is kept for reuse by this "
-        "process (refsr_blocks.inference.runtime.retain_freed_memory), which is faster on glibc.",
+        help="super-resolve (LR, reference) pairs, with the shipped weights by default",
+        description="Super-resolve LR images with the help of reference images (s times larger) and write "
+        "the results (8-bit PNG or the --out suffix). --lr and --ref take files or folders: one reference "
+        "serves every LR image, a reference folder is matched to the LR images by file stem, lists pair up "
+        "in order; --out is a file for one pair, a folder for several. Uses "
+        "refsr_blocks.inference.Predictor: the fast layers, 768-pixel tiles with 64-pixel overlaps for "
+        "large images, clamping to [0, 1]; freed memory is kept for reuse by this process (glibc).",
     )
-    p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors file written by save_model")
-    p.add_argument("--lr", type=Path, required=True, help="low-resolution image")
-    p.add_argument("--ref", type=Path, required=True, help="reference image, s times the LR size")
-    p.add_argument("--out", type=Path, required=True, help="output image (PNG)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help=f"a .safetensors file written by save_model, or a shipped name (default: {assets.DEFAULT_PRETRAINED})",
+    )
+    p.add_argument("--lr", type=Path, nargs="+", required=True, help="low-resolution image(s) or folder(s)")
+    p.add_argument(
+        "--ref", type=Path, nargs="+", required=True, help="reference image(s) or folder(s), s times the LR size"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output image (one pair) or folder")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="compute precision (fp16: CUDA only)"
+    )
     _add_window_options(p)
     p.set_defaults(handler=cmd_sr)
 

@@ -8,6 +8,8 @@ adds weighted terms, each a mapping ``{name, weight, on, params}``:
   weighted ``level_decay**k``; items without ground truth (``valid`` all zero) add nothing;
 - ``{name: warp}``: the paper's warping loss, Charbonnier of ``warp(ref, flows[0]) − hr``
   where the sampled position lies inside the reference (CrossNet-iw's pre-training);
+- ``{name: texture}``: TTSR's transferal perceptual loss between the texture features of the
+  output (``sr_textures``) and the transferred ``textures`` (models that return both: ``ttsr``);
 - ``{name: <a registered loss>, on: upsampled}``: that loss on another image output
   (``upsampled``, ``warped_image``) against ``hr``.
 
@@ -72,9 +74,24 @@ def warping_loss(ref: Tensor, flow: Tensor, hr: Tensor, eps: float = 1e-3) -> Te
     return (diff * inside).sum() / (inside.sum() * ref.shape[1]).clamp_min(1.0)
 
 
+def transferal_perceptual_loss(sr_textures: Sequence[Tensor], textures: Sequence[Tensor]) -> Tensor:
+    """TTSR's transferal perceptual (texture) loss: the output's texture features should be the
+    textures transferred from the reference.
+
+    ``sr_textures[k]`` is the texture extractor applied to the output, ``textures[k]`` the
+    aligned reference textures, both B×C_k×H_k×W_k per level; the mean squared difference is
+    averaged over levels. The transferred textures are the target (no gradient through them).
+    The paper's extractor starts from pretrained VGG; ours learns from scratch.
+    """
+    if len(sr_textures) != len(textures):
+        raise ValueError(f"{len(sr_textures)} output texture levels for {len(textures)} transferred ones")
+    terms = [F.mse_loss(s.float(), t.detach().float()) for s, t in zip(sr_textures, textures)]
+    return torch.stack(terms).mean()
+
+
 #: Auxiliary terms that need more than an image output, and the function each calls (its
 #: parameters with defaults are what ``params`` may set).
-AUX_TERMS = {"flow_epe": flow_epe_loss, "warp": warping_loss}
+AUX_TERMS = {"flow_epe": flow_epe_loss, "warp": warping_loss, "texture": transferal_perceptual_loss}
 
 
 def aux_term_parameters(name: str) -> list[str]:
@@ -126,6 +143,10 @@ class Objective(nn.Module):
                 value = flow_epe_loss(outputs["flows"], batch["flow"], batch["valid"], **params)
             elif name == "warp":
                 value = warping_loss(batch["ref"], outputs["flows"][0], batch["hr"], **params)
+            elif name == "texture":
+                if "sr_textures" not in outputs:
+                    raise KeyError("aux loss 'texture' needs a model whose intermediates carry 'sr_textures' (ttsr)")
+                value = transferal_perceptual_loss(outputs["sr_textures"], outputs["textures"], **params)
             else:
                 value = next(image_losses)(outputs[term.get("on", "sr")], batch["hr"])
             parts[f"loss_{name}"] = float(value.detach())

@@ -225,12 +225,16 @@ def test_datasets_are_registered_components() -> None:
         assert "constant_test" in list_components("dataset")
     finally:
         REGISTRY.unregister("dataset", "constant_test")
-    with pytest.raises(ConfigError, match="Registered dataset components: lightfield, pairs, synthetic"):
+    with pytest.raises(
+        ConfigError, match="Registered dataset components: cufed5, lightfield, pairs, ref_folder, synthetic"
+    ):
         build_dataset({"kind": "constant_test"}, scale=2, default_seed=0)
 
 
 def test_dataset_entries_need_a_kind_and_their_required_parameters() -> None:
-    with pytest.raises(ConfigError, match="required: one of lightfield, pairs, synthetic, mix") as info:
+    with pytest.raises(
+        ConfigError, match="required: one of cufed5, lightfield, pairs, ref_folder, synthetic, mix"
+    ) as info:
         build_dataset({"images": "x"}, scale=2, default_seed=0, path="data.train")
     assert info.value.path == "data.train.kind"
     with pytest.raises(ConfigError, match="requires this parameter") as info:

@@ -5,6 +5,7 @@ channels per level.
 """
 
 from .crossnet import CrossNetEncoder
+from .texture import TextureExtractor
 from .timm import TimmEncoder
 
-__all__ = ["CrossNetEncoder", "TimmEncoder"]
+__all__ = ["CrossNetEncoder", "TextureExtractor", "TimmEncoder"]

@@ -30,6 +30,8 @@ class CrossNetEncoder(nn.Module):
         [(1, 8, 20, 30), (1, 8, 10, 15), (1, 8, 5, 8)]
     """
 
+    PARAM_BOUNDS = dict(scales=(1, 8), channels=(1, 1024), convs_per_level=(1, 16), kernel_size=(1, 15))  # noqa: RUF012
+
     def __init__(
         self,
         scales: int = 4,

@@ -35,6 +35,8 @@ class TimmEncoder(nn.Module):
     resized bilinearly to the contract size).
     """
 
+    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024))  # noqa: RUF012
+
     def __init__(
         self,
         model_name: str = "test_resnet",

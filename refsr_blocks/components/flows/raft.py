@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from ...ops.flow import crop_to, flow_pyramid, pad_to_multiple
 
 __all__ = ["MIN_SIZE", "RAFTSmall"]
@@ -48,6 +49,12 @@ class RAFTSmall(nn.Module):
         num_updates: recurrent flow updates per call (RAFT's ``num_flow_updates``; the
             paper uses 12 at test time, fewer is cheaper).
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32",), onnx=True, torch_export=True, size_multiple=8, notes="onnxruntime within 5e-5 of PyTorch"
+    )
+
+    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), num_updates=(1, 64))  # noqa: RUF012
 
     def __init__(self, scales: int = 4, in_channels: int = 3, num_updates: int = 6) -> None:
         super().__init__()

@@ -2,5 +2,6 @@
 
 from . import crossnet_authors  # noqa: F401 - registers the crossnet_authors preset
 from .crossnet import CrossNet
+from .ttsr import TTSR
 
-__all__ = ["CrossNet"]
+__all__ = ["TTSR", "CrossNet"]

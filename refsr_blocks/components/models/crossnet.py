@@ -16,21 +16,33 @@ Pipeline, for an LR image ``lr`` (B×3×h×w) and a reference ``ref`` (B×3×H×
 
 Inputs of any size work: the pair is padded once (replicate, bottom/right) to a multiple of
 2^(scales-1) and the result cropped back.
+
+Alignment is a slot (kind ``aligner``). The default, ``flow_warp``, is steps 2 and 4 above,
+built from the ``prealign``, ``flow`` and ``warper`` slots, which stay top-level parts of the
+model (``model.flow``…), so checkpoints, ``freeze`` lists and losses keep their names. Any
+other aligner is a spec change (``components: {aligner: attention}``): the reference is then
+encoded and matched by that aligner, and ``prealign``/``flow``/``warper`` are not built. A
+reference whose size is not s× the LR is brought to it by ``ref_policy`` (resize, crop_pad,
+strict) for grid-bound aligners (flow, deformable); the attention aligner takes K references
+of any size (a list).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
 from ...core.build import instantiate
 from ...core.errors import InputError
-from ...core.registry import register_component
+from ...core.registry import get_component, register_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, register_preset
 from ...ops.flow import crop_to, level_size, pad_to_multiple
-from ..prealigners import NoPrealign, shift_image
-from .inputs import check_pair
+from ..aligners.flow_warp import FlowWarpAligner, estimate_flows
+from ..prealigners import NoPrealign
+from .inputs import check_fuse_inputs, check_image, model_dtype
+from .references import REF_POLICIES, check_references, fit_reference
 
 __all__ = ["CROSSNET", "CrossNet"]
 
@@ -41,8 +53,9 @@ class CrossNet(nn.Module):
     """The CrossNet network; build it with ``build_model("crossnet")`` rather than directly.
 
     Args:
-        upsampler, flow, lr_encoder, warper, decoder: components honouring their kinds'
-            contracts.
+        upsampler, lr_encoder, decoder: components honouring their kinds' contracts.
+        flow, warper, prealign: the parts of a flow-and-warp aligner (``None`` with another
+            aligner; ``prealign`` ``None`` means no shift).
         ref_encoder: the reference encoder, or ``None`` to share ``lr_encoder``.
         upscale: the SR factor s.
         scales: pyramid levels.
@@ -50,15 +63,19 @@ class CrossNet(nn.Module):
         warp_target: ``"features"`` (CrossNet) or ``"image"`` (CrossNet-iw).
         residual: add the decoder output to the upsampled LR.
         prealign: a pre-alignment component (``None``: no shift).
+        aligner: an aligner; ``None`` builds the flow-and-warp aligner from ``flow``,
+            ``warper`` and ``prealign``.
+        ref_policy: how a grid-bound aligner's reference is brought to the output size
+            (see :mod:`~refsr_blocks.components.models.references`).
     """
 
     def __init__(
         self,
         upsampler: nn.Module,
-        flow: nn.Module,
+        flow: nn.Module | None,
         lr_encoder: nn.Module,
         ref_encoder: nn.Module | None,
-        warper: nn.Module,
+        warper: nn.Module | None,
         decoder: nn.Module,
         *,
         upscale: int,
@@ -67,51 +84,94 @@ class CrossNet(nn.Module):
         warp_target: str = "features",
         residual: bool = False,
         prealign: nn.Module | None = None,
+        aligner: nn.Module | None = None,
+        ref_policy: str = "resize",
     ) -> None:
         super().__init__()
+        flow_based = aligner is None or isinstance(aligner, FlowWarpAligner)
+        if flow_based:
+            # The parts are the model's own top-level modules (checkpoint keys flow.*,
+            # prealign.*, warper.*), used directly, so replacing one replaces it everywhere.
+            if aligner is not None:
+                flow, warper, prealign = aligner.flow, aligner.warper, aligner.prealign
+            if flow is None or warper is None:
+                raise ValueError("give an aligner, or the flow and warper of the flow-and-warp aligner")
+        elif warp_target == "image":
+            raise ValueError("warp_target='image' (CrossNet-iw) needs the flow_warp aligner")
         self.upsampler = upsampler
-        self.prealign = prealign if prealign is not None else NoPrealign()
-        self.flow = flow
+        self.prealign = (prealign if prealign is not None else NoPrealign()) if flow_based else None
+        self.flow = flow if flow_based else None
         self.lr_encoder = lr_encoder
         self.ref_encoder = ref_encoder  # None: shared with lr_encoder (registered once)
-        self.warper = warper
+        self.warper = warper if flow_based else None
+        self.aligner = None if flow_based else aligner
         self.decoder = decoder
         self.upscale = upscale
         self.scales = scales
         self.image_channels = image_channels
         self.warp_target = warp_target
         self.residual = residual
+        self.ref_policy = ref_policy
         self.spec: dict[str, Any] = {}
+
+    @property
+    def flow_based(self) -> bool:
+        """Whether alignment is CrossNet's flow-and-warp (flows, shift and CrossNet-iw available)."""
+        return self.aligner is None
+
+    @property
+    def alignment(self) -> nn.Module:
+        """The aligner in use; for flow-and-warp, one made of the model's own ``flow``, ``warper``, ``prealign``."""
+        if self.aligner is not None:
+            return self.aligner
+        return FlowWarpAligner(flow=self.flow, warper=self.warper, prealign=self.prealign)
+
+    def _references(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]:
+        """The checked references; one on the output grid for a grid-bound aligner (``ref_policy``)."""
+        refs = check_references(lr, ref, self.image_channels)
+        aligner = FlowWarpAligner if self.aligner is None else self.aligner
+        if not getattr(aligner, "grid_bound", False):
+            return refs
+        if len(refs) != 1:
+            raise InputError(
+                f"the {getattr(aligner, '__name__', type(aligner).__name__)} aligner takes one reference, got {len(refs)}; "
+                "use the attention aligner to match several"
+            )
+        size = (lr.shape[-2] * self.upscale, lr.shape[-1] * self.upscale)
+        return fit_reference(refs[0], size, self.ref_policy)
 
     def encode_ref(self, image: Tensor) -> list[Tensor]:
         """Reference feature pyramid (through the shared encoder when there is none of its own)."""
         encoder = self.ref_encoder if self.ref_encoder is not None else self.lr_encoder
         return encoder(image)
 
-    def forward(self, lr: Tensor, ref: Tensor) -> Tensor:
+    def forward(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> Tensor:
         """Super-resolve ``lr`` with the help of ``ref``.
 
         Args:
             lr: B×C×h×w in [0, 1].
-            ref: B×C×(s·h)×(s·w) in [0, 1].
+            ref: B×C×(s·h)×(s·w) in [0, 1] (another size goes through ``ref_policy``); with
+                the attention aligner, any size, or a list of K references.
 
         Returns:
             B×C×(s·h)×(s·w).
         """
-        check_pair(lr, ref, self.upscale, self.image_channels)
-        return self.fuse(self.upsampler(lr), ref)
+        refs = self._references(lr, ref)  # checks lr too, before the upsampler reads it
+        return self.fuse(self.upsampler(lr), refs)
 
-    def forward_intermediates(self, lr: Tensor, ref: Tensor) -> dict[str, Any]:
+    def forward_intermediates(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
         """Everything the forward pass computes, by name (what losses and viewers read).
 
         Returns:
             A dict with ``sr`` and ``upsampled`` (B×C×H×W), ``flows`` (per level, finest
             first, B×2×⌈H/2^k⌉×⌈W/2^k⌉, applying to the unshifted reference), ``warped_ref``
             (per level), ``warped_image`` (B×C×H×W, CrossNet-iw only, else ``None``) and
-            ``shift`` (B×2, the pre-alignment shift in HR pixels).
+            ``shift`` (B×2, the pre-alignment shift in HR pixels). With another aligner,
+            ``flows`` and ``shift`` are ``None``, ``warped_ref`` holds its aligned features,
+            and ``confidence`` (and the aligner's own outputs, e.g. ``index``) are added.
         """
-        check_pair(lr, ref, self.upscale, self.image_channels)
-        return self.fuse_intermediates(self.upsampler(lr), ref)
+        refs = self._references(lr, ref)
+        return self.fuse_intermediates(self.upsampler(lr), refs)
 
     def align(self, upsampled: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
         """Flows from ``upsampled`` to ``ref`` (B×3×H×W each, H and W multiples of 2^(scales-1)).
@@ -120,32 +180,34 @@ class CrossNet(nn.Module):
             (flows per level, finest first, each including the pre-alignment shift; the
             shift, B×2 whole pixels).
         """
-        shift = self.prealign(upsampled, ref)
-        if isinstance(self.prealign, NoPrealign):  # the paper's path: no gather, no device sync
-            return self.flow(upsampled, ref), shift
-        flows = self.flow(upsampled, shift_image(ref, shift))
-        s = shift.to(flows[0].dtype)[:, :, None, None]
-        return [f + s / 2**k for k, f in enumerate(flows)], shift
+        if not self.flow_based:
+            raise InputError(f"align() computes flows; this CrossNet aligns with {type(self.aligner).__name__}")
+        return estimate_flows(self.prealign, self.flow, upsampled, ref)
 
-    def fuse(self, upsampled: Tensor, ref: Tensor) -> Tensor:
+    def fuse(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor]) -> Tensor:
         """Everything after the upsampler: alignment, encoders, warping and fusion.
 
         The authors precompute the MDSR output; this entry point takes it directly.
 
         Args:
             upsampled: the upsampled LR image, B×C×H×W.
-            ref: the reference, B×C×H×W.
+            ref: the reference, B×C×H×W (or, with the attention aligner, any size, or a list).
 
         Returns:
             B×C×H×W.
         """
         return self.fuse_intermediates(upsampled, ref)["sr"]
 
-    def fuse_intermediates(self, upsampled: Tensor, ref: Tensor) -> dict[str, Any]:
+    def fuse_intermediates(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
         """:meth:`fuse`, returning every intermediate (see :meth:`forward_intermediates`)."""
-        if upsampled.shape != ref.shape:
-            raise InputError(f"upsampled {tuple(upsampled.shape)} and ref {tuple(ref.shape)} must have the same shape")
         multiple = 2 ** (self.scales - 1)
+        if not self.flow_based:
+            return self._fuse_aligned(upsampled, ref, multiple)
+        if isinstance(ref, (list, tuple)):
+            if len(ref) != 1:
+                raise InputError(f"flow-based CrossNet takes one reference, got {len(ref)}")
+            ref = ref[0]
+        upsampled, ref = check_fuse_inputs(upsampled, ref, self)  # metadata only; casts to the weights' dtype
         up_padded, size = pad_to_multiple(upsampled, multiple)
         ref_padded, _ = pad_to_multiple(ref, multiple)
 
@@ -170,6 +232,37 @@ class CrossNet(nn.Module):
             "warped_ref": [crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
             "warped_image": None if warped_image is None else crop_to(warped_image, size),
             "shift": shift,
+        }
+
+    def _fuse_aligned(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], multiple: int) -> dict[str, Any]:
+        """:meth:`fuse_intermediates` with a non-flow aligner (attention, deformable, …)."""
+        dtype = model_dtype(self)
+        upsampled = check_image(upsampled, "upsampled", self.image_channels)
+        refs = [check_image(r, "ref", self.image_channels) for r in ([ref] if isinstance(ref, Tensor) else ref)]
+        if dtype is not None:
+            upsampled, refs = upsampled.to(dtype), [r.to(dtype) for r in refs]
+        aligner = self.aligner
+        if getattr(aligner, "grid_bound", False) and (len(refs) != 1 or refs[0].shape != upsampled.shape):
+            raise InputError(f"{type(aligner).__name__} needs one reference of the upsampled image's shape")
+        up_padded, size = pad_to_multiple(upsampled, multiple)
+        refs_padded = [pad_to_multiple(r, multiple)[0] for r in refs]
+        lr_feats = self.lr_encoder(up_padded)
+        ref_feats = [self.encode_ref(r) for r in refs_padded]
+        out = aligner(lr_feats, ref_feats, target=up_padded, refs=refs_padded)
+        dec = self.decoder(lr_feats, out["aligned"])
+        if self.residual:
+            dec = dec + up_padded
+        sizes = [level_size(*size, k) for k in range(len(out["aligned"]))]
+        extra = {k: v for k, v in out.items() if k not in ("aligned", "confidence")}
+        return {
+            "sr": crop_to(dec, size),
+            "upsampled": upsampled,
+            "flows": None,
+            "warped_ref": [crop_to(f, s) for f, s in zip(out["aligned"], sizes)],
+            "confidence": [None if c is None else crop_to(c, s) for c, s in zip(out["confidence"], sizes)],
+            "warped_image": None,
+            "shift": None,
+            **extra,
         }
 
 
@@ -214,28 +307,59 @@ def _check_shared_encoder(spec: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _is_flow_aligner(spec: dict[str, Any]) -> bool:
+    factory = get_component("aligner", spec["components"]["aligner"]["name"]).factory
+    return isinstance(factory, type) and issubclass(factory, FlowWarpAligner)
+
+
+def _check_warp_target(spec: dict[str, Any]) -> tuple[str, str] | None:
+    if spec["params"]["warp_target"] == "image" and not _is_flow_aligner(spec):
+        return (
+            "params.warp_target",
+            "warp_target='image' (CrossNet-iw) warps the image by a flow: it needs the flow_warp aligner",
+        )
+    return None
+
+
 def build_crossnet(spec: dict[str, Any]) -> CrossNet:
-    """Assemble :class:`CrossNet` from a resolved spec."""
+    """Assemble :class:`CrossNet` from a resolved spec.
+
+    The ``prealign``, ``flow`` and ``warper`` slots are built only for a flow-and-warp aligner,
+    which receives them; they are built in the order they always were, so a seeded build
+    gives the same weights as before alignment was a slot.
+    """
     p = spec["params"]
+    flow_based = _is_flow_aligner(spec)
+    # The order of the paper's builder (encoders, upsampler, flow, warper, decoder, prealign).
     lr_encoder = instantiate(spec, "lr_encoder")
     ref_encoder = None if p["shared_encoder"] else instantiate(spec, "ref_encoder")
     lr_channels = list(_pyramid_channels(lr_encoder, p["scales"], "lr_encoder"))
     ref_channels = (
         lr_channels if ref_encoder is None else list(_pyramid_channels(ref_encoder, p["scales"], "ref_encoder"))
     )
+    upsampler = instantiate(spec, "upsampler")
+    flow = instantiate(spec, "flow") if flow_based else None
+    warper = instantiate(spec, "warper") if flow_based else None
+    decoder = instantiate(spec, "decoder", lr_channels=lr_channels, ref_channels=ref_channels)
+    prealign = instantiate(spec, "prealign") if flow_based else None
+    aligner = instantiate(
+        spec, "aligner", flow=flow, warper=warper, prealign=prealign, lr_channels=lr_channels, ref_channels=ref_channels
+    )
     return CrossNet(
-        upsampler=instantiate(spec, "upsampler"),
-        flow=instantiate(spec, "flow"),
+        upsampler=upsampler,
+        flow=flow,
         lr_encoder=lr_encoder,
         ref_encoder=ref_encoder,
-        warper=instantiate(spec, "warper"),
-        decoder=instantiate(spec, "decoder", lr_channels=lr_channels, ref_channels=ref_channels),
+        warper=warper,
+        decoder=decoder,
         upscale=p["upscale"],
         scales=p["scales"],
         image_channels=p["image_channels"],
         warp_target=p["warp_target"],
         residual=p["residual"],
-        prealign=instantiate(spec, "prealign"),
+        prealign=prealign,
+        aligner=aligner,
+        ref_policy=p["ref_policy"],
     )
 
 
@@ -262,6 +386,9 @@ CROSSNET = register_component(
             "shared_encoder": GlobalParam(False, doc="one encoder for LR and reference (the paper: separate)"),
             "warp_target": GlobalParam("features", _one_of(WARP_TARGETS), "warp reference features or the image (iw)"),
             "residual": GlobalParam(False, doc="add the decoder output to the upsampled LR"),
+            "ref_policy": GlobalParam(
+                "resize", _one_of(REF_POLICIES), "a reference not s× the LR, for grid-bound aligners"
+            ),
         },
         slots={
             "upsampler": Slot(
@@ -287,6 +414,20 @@ CROSSNET = register_component(
                 "lr_encoder",
             ),
             "warper": Slot("warper", "bilinear", doc="backward warp of reference features"),
+            "aligner": Slot(
+                "aligner",
+                "flow_warp",
+                {
+                    "flow": BUILT,
+                    "warper": BUILT,
+                    "prealign": BUILT,
+                    "scales": "scales",
+                    "in_channels": "image_channels",
+                    "lr_channels": BUILT,
+                    "ref_channels": BUILT,
+                },
+                doc="alignment (flow_warp uses the prealign, flow and warper slots; others ignore them)",
+            ),
             "decoder": Slot(
                 "decoder",
                 "unet_fusion",
@@ -296,7 +437,7 @@ CROSSNET = register_component(
             ),
         },
         build=build_crossnet,
-        checks=(_check_residual, _check_shared_encoder),
+        checks=(_check_residual, _check_shared_encoder, _check_warp_target),
         migrate=_migrate,
     ),
 )
@@ -324,4 +465,9 @@ register_preset(
         },
     },
     "A small CrossNet for CPU training and tests: narrow layers, residual output",
+)
+register_preset(
+    "crossnet_attention",
+    {"model": "crossnet", "components": {"aligner": {"name": "attention", "params": {"match_level": 2}}}},
+    "CrossNet's encoders and U-Net decoder with TTSR-style attention transfer instead of flow (matched at 1/4)",
 )

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 
 __all__ = ["BicubicUpsampler"]
 
@@ -21,6 +22,10 @@ class BicubicUpsampler(nn.Module):
 
     Shapes: B×C×h×w → B×C×(scale·h)×(scale·w).
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True)
+
+    PARAM_BOUNDS = dict(scale=(1, 16), in_channels=(1, 64))  # noqa: RUF012
 
     def __init__(self, scale: int = 4, in_channels: int = 3, clamp: bool = True) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from ...layers.blocks import PixelShuffleUpsampler, ResBlock, conv
 
 __all__ = ["MDSR"]
@@ -41,6 +42,10 @@ class MDSR(nn.Module):
         >>> net(torch.rand(1, 3, 8, 8)).shape, net(torch.rand(1, 3, 8, 8), scale=2).shape
         (torch.Size([1, 3, 32, 32]), torch.Size([1, 3, 16, 16]))
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+
+    PARAM_BOUNDS = dict(in_channels=(1, 64), extra_scales=(2, 8), num_blocks=(1, 256), channels=(1, 1024))  # noqa: RUF012
 
     def __init__(
         self,

@@ -1,0 +1,39 @@
+"""Aligners (kind ``aligner``): reference features brought onto the LR grid, per level.
+
+=============  ==============================================================
+name           how
+=============  ==============================================================
+``flow_warp``  CrossNet's: (pre-alignment shift +) flow estimation + backward warp
+``attention``  TTSR's: hard attention transfers the best 3×3 patch of K references
+               of any size, soft attention gives its relevance; chunked matching
+``deformable`` modulated deformable convolution (``torchvision.ops.deform_conv2d``)
+=============  ==============================================================
+
+The call contract is in :mod:`~refsr_blocks.components.aligners.base`; the kind is registered
+here, with :class:`refsr_blocks.testing.contracts.AlignerContract` as its conformance class.
+"""
+
+from ...core.registry import register_kind
+
+register_kind(
+    "aligner",
+    contract="refsr_blocks.testing.contracts:AlignerContract",
+    doc="alignment: (LR features, reference features per reference) -> reference features on the LR grid per level",
+)
+
+from .attention import AttentionAligner  # noqa: E402
+from .base import Aligner  # noqa: E402
+from .deformable import DeformableAligner  # noqa: E402
+from .flow_warp import FlowWarpAligner  # noqa: E402
+from .matching import Matches, match_patches, relevance, transfer  # noqa: E402
+
+__all__ = [
+    "Aligner",
+    "AttentionAligner",
+    "DeformableAligner",
+    "FlowWarpAligner",
+    "Matches",
+    "match_patches",
+    "relevance",
+    "transfer",
+]

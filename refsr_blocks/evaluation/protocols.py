@@ -1,0 +1,212 @@
+"""Named, versioned evaluation protocols: how an SR result is measured, said in one name.
+
+Published RefSR numbers disagree mostly through undocumented choices: RGB or luma, MATLAB's
+Y in [16, 235] or full-range Y, a border crop or none, how the LR image was made (PIL or
+MATLAB bicubic), whether the output is rounded to 8 bits, which reference(s) the model saw.
+A :class:`Protocol` fixes all of them; every table :mod:`~refsr_blocks.evaluation.report`
+writes names its protocol and version (``y-matlab-crop4 v1``), so a figure can always be
+reproduced and compared like with like.
+
+Built-in protocols (:data:`PROTOCOLS`):
+
+================  ==============================================================================
+name              definition
+================  ==============================================================================
+``rgb``           RGB in [0, 1], whole image, the dataset's LR, first reference, no rounding:
+                  what the CrossNet paper and this library's earlier tables report
+``y-matlab``      Y of MATLAB's ``rgb2ycbcr`` (16 + 65.481 R + 128.553 G + 24.966 B, /255),
+                  output rounded to 8 bits, LR remade from HR by MATLAB-style bicubic
+                  (``imresize``: antialiased Keys a = −0.5, symmetric border), no border crop,
+                  first reference
+``y-matlab-crop4`` ``y-matlab`` with 4 pixels cropped from each side
+``y-matlab-all``  ``y-matlab`` with every reference of the item given to the model
+                  (CUFED5's five; models that take one reference are skipped)
+================  ==============================================================================
+
+A changed definition gets a new version, never the same name and version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .metrics import crop_border, psnr, ssim
+
+__all__ = ["PROTOCOLS", "Protocol", "get_protocol", "matlab_downsample", "register_protocol", "y_matlab"]
+
+CHANNELS = ("rgb", "y-matlab")
+LR_KERNELS = ("dataset", "pil", "matlab")
+REFERENCE_POLICIES = ("first", "all")
+
+
+def y_matlab(img: Tensor) -> Tensor:
+    """MATLAB ``rgb2ycbcr``'s Y of B×3×H×W RGB in [0, 1], in [16, 235]/255: B×1×H×W."""
+    if img.ndim != 4 or img.shape[1] != 3:
+        raise ValueError(f"y_matlab needs B×3×H×W RGB images, got {tuple(img.shape)}")
+    weights = img.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
+    return (16.0 + (img * weights).sum(1, keepdim=True)) / 255.0
+
+
+def _symmetric_pad(x: Tensor, pad: int) -> Tensor:
+    """Mirror padding that repeats the edge pixel (MATLAB's ``'symmetric'``)."""
+    if pad == 0:
+        return x
+    x = torch.cat([x[..., :pad, :].flip(-2), x, x[..., -pad:, :].flip(-2)], dim=-2)
+    return torch.cat([x[..., :pad].flip(-1), x, x[..., -pad:].flip(-1)], dim=-1)
+
+
+def matlab_downsample(hr: Tensor, scale: int) -> Tensor:
+    """MATLAB-style ``imresize(hr, 1/scale, 'bicubic')`` of B×C×H×W (H, W multiples of ``scale``).
+
+    The antialiased Keys kernel (a = −0.5, stretched by ``scale``) as PIL and PyTorch's
+    ``antialias=True`` use, with MATLAB's symmetric border instead of a renormalised kernel:
+    the image is mirrored by ``2·scale`` pixels (the kernel's half-width), resized, and the
+    extra LR pixels are cut off. Not rounded to 8 bits (MATLAB would round a uint8 input).
+    """
+    if hr.shape[-2] % scale or hr.shape[-1] % scale:
+        raise ValueError(f"hr {tuple(hr.shape)} must be a multiple of scale {scale}")
+    pad = 2 * scale
+    padded = _symmetric_pad(hr, pad)
+    h, w = padded.shape[-2] // scale, padded.shape[-1] // scale
+    lr = F.interpolate(padded, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+    return lr[..., 2:-2, 2:-2].clamp(0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How results are measured (see the module docstring).
+
+    Attributes:
+        name: what reports and ``--protocol`` call it.
+        version: bumped whenever the definition changes.
+        channel: ``"rgb"`` (RGB in [0, 1]) or ``"y-matlab"`` (MATLAB's Y in [16, 235]/255).
+        border: pixels cropped from each side before measuring.
+        quantize: round the output to 8 bits (as saving a PNG would) before measuring.
+        lr_kernel: ``"dataset"`` (the dataset's LR image), ``"pil"`` (torch's antialiased
+            bicubic, PIL's kernel and border) or ``"matlab"`` (:func:`matlab_downsample`):
+            how the LR image is made from the HR one.
+        reference: ``"first"`` (the item's ``ref``) or ``"all"`` (its ``refs``, K ≥ 1).
+        doc: one line.
+    """
+
+    name: str
+    version: int
+    channel: str = "rgb"
+    border: int = 0
+    quantize: bool = False
+    lr_kernel: str = "dataset"
+    reference: str = "first"
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {CHANNELS}, got {self.channel!r}")
+        if self.lr_kernel not in LR_KERNELS:
+            raise ValueError(f"lr_kernel must be one of {LR_KERNELS}, got {self.lr_kernel!r}")
+        if self.reference not in REFERENCE_POLICIES:
+            raise ValueError(f"reference must be one of {REFERENCE_POLICIES}, got {self.reference!r}")
+        if self.border < 0:
+            raise ValueError(f"border must be >= 0, got {self.border}")
+
+    @property
+    def label(self) -> str:
+        """``name vN``, as tables state it."""
+        return f"{self.name} v{self.version}"
+
+    @property
+    def metric_label(self) -> str:
+        """What the PSNR/SSIM columns measure: ``"RGB"`` or ``"Y (MATLAB)"``."""
+        return "RGB" if self.channel == "rgb" else "Y (MATLAB)"
+
+    def describe(self) -> str:
+        """The whole definition in one sentence."""
+        what = "RGB in [0, 1]" if self.channel == "rgb" else "MATLAB rgb2ycbcr Y (16–235)"
+        lr = {
+            "dataset": "the dataset's LR image",
+            "pil": "LR made by PIL-style antialiased bicubic",
+            "matlab": "LR made by MATLAB-style imresize bicubic",
+        }[self.lr_kernel]
+        border = f"{self.border}-pixel border cropped" if self.border else "whole image"
+        rounding = "output rounded to 8 bits" if self.quantize else "output not rounded"
+        refs = "first reference" if self.reference == "first" else "all references of each item"
+        return f"protocol {self.label}: PSNR/SSIM on {what}, {border}, {rounding}, {lr}, {refs}"
+
+    def make_lr(self, hr: Tensor, lr: Tensor, scale: int) -> Tensor:
+        """The LR image the methods see: the dataset's ``lr`` or one made from ``hr`` (B×C×H×W)."""
+        if self.lr_kernel == "dataset":
+            return lr
+        h, w = hr.shape[-2:]
+        hr = hr[..., : h - h % scale, : w - w % scale]
+        if self.lr_kernel == "pil":
+            size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+            return F.interpolate(hr, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        return matlab_downsample(hr, scale)
+
+    def _prepare(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor]:
+        sr = sr.detach().to(torch.float64).clamp(0.0, 1.0)
+        hr = hr.detach().to(torch.float64)
+        if self.quantize:
+            sr = torch.round(sr * 255.0) / 255.0
+        if self.channel == "y-matlab":
+            sr, hr = y_matlab(sr), y_matlab(hr)
+        return crop_border(sr, self.border), crop_border(hr, self.border)
+
+    def measure(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor]:
+        """PSNR (dB) and SSIM per image of B×3×H×W ``sr`` against ``hr`` under this protocol."""
+        sr, hr = self._prepare(sr, hr)
+        return psnr(sr, hr, clamp=False), ssim(sr, hr)
+
+
+#: The registered protocols by name.
+PROTOCOLS: dict[str, Protocol] = {}
+
+
+def register_protocol(protocol: Protocol) -> Protocol:
+    """Add a protocol; a name is registered once (a new definition needs a new name or version)."""
+    existing = PROTOCOLS.get(protocol.name)
+    if existing is not None and existing != protocol:
+        raise ValueError(f"protocol {protocol.name!r} is already registered as {existing.describe()}")
+    PROTOCOLS[protocol.name] = protocol
+    return protocol
+
+
+def get_protocol(name: str | Protocol) -> Protocol:
+    """The protocol called ``name`` (a :class:`Protocol` is returned as is)."""
+    if isinstance(name, Protocol):
+        return name
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown evaluation protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
+
+
+register_protocol(Protocol("rgb", 1, doc="RGB, whole image, the dataset's LR, first reference (CrossNet's tables)"))
+register_protocol(
+    Protocol("y-matlab", 1, channel="y-matlab", quantize=True, lr_kernel="matlab", doc="MATLAB Y, 8-bit output")
+)
+register_protocol(
+    Protocol(
+        "y-matlab-crop4",
+        1,
+        channel="y-matlab",
+        border=4,
+        quantize=True,
+        lr_kernel="matlab",
+        doc="MATLAB Y, 8-bit output, 4-pixel border crop",
+    )
+)
+register_protocol(
+    Protocol(
+        "y-matlab-all",
+        1,
+        channel="y-matlab",
+        quantize=True,
+        lr_kernel="matlab",
+        reference="all",
+        doc="MATLAB Y, 8-bit output, every reference of the item",
+    )
+)
