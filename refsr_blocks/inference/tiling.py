@@ -48,6 +48,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..components.models.inputs import prepare_pair
 from ..core.errors import InputError
 
 __all__ = [
@@ -320,6 +321,9 @@ def super_resolve(
     _check_windowing(window, stride, scale)
     if blend not in BLEND_MODES:
         raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
+    out_dtype = torch.float64 if lr.dtype == torch.float64 else torch.float32
+    if isinstance(model, nn.Module):  # user data enters here: values checked, cast to the weights' dtype
+        lr, ref = prepare_pair(model, lr, ref, scale, lr.shape[1])
     H, W = ref.shape[-2:]
     multiple = model_size_multiple(model)
     ys = plan_tiles(H, window, stride, multiple=multiple, align=scale)
@@ -331,7 +335,7 @@ def super_resolve(
             SeamWarning,
             stacklevel=2,
         )
-    dtype = torch.float64 if lr.dtype == torch.float64 else torch.float32
+    dtype = out_dtype
     was_training = isinstance(model, nn.Module) and model.training
     if isinstance(model, nn.Module):
         model.eval()

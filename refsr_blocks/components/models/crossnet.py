@@ -41,7 +41,7 @@ from ...core.spec import BUILT, Architecture, GlobalParam, Slot, register_preset
 from ...ops.flow import crop_to, level_size, pad_to_multiple
 from ..aligners.flow_warp import FlowWarpAligner, estimate_flows
 from ..prealigners import NoPrealign
-from .inputs import check_fuse_inputs, check_image, model_dtype
+from .inputs import _cast, check_fuse_inputs, check_image, model_dtype
 from .references import REF_POLICIES, check_references, fit_reference
 
 __all__ = ["CROSSNET", "CrossNet"]
@@ -157,7 +157,7 @@ class CrossNet(nn.Module):
             B×C×(s·h)×(s·w).
         """
         refs = self._references(lr, ref)  # checks lr too, before the upsampler reads it
-        return self.fuse(self.upsampler(lr), refs)
+        return self.fuse(self.upsampler(_cast(lr, model_dtype(self))), refs)
 
     def forward_intermediates(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
         """Everything the forward pass computes, by name (what losses and viewers read).
@@ -171,7 +171,7 @@ class CrossNet(nn.Module):
             and ``confidence`` (and the aligner's own outputs, e.g. ``index``) are added.
         """
         refs = self._references(lr, ref)
-        return self.fuse_intermediates(self.upsampler(lr), refs)
+        return self.fuse_intermediates(self.upsampler(_cast(lr, model_dtype(self))), refs)
 
     def align(self, upsampled: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
         """Flows from ``upsampled`` to ``ref`` (B×3×H×W each, H and W multiples of 2^(scales-1)).
