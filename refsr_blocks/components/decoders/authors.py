@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from .unet_fusion import UNetUpPath
 
 __all__ = ["AuthorsFusionDecoder"]
 
 
 @register_component("decoder", "authors_fusion")
-class AuthorsFusionDecoder(nn.Module):
+class AuthorsFusionDecoder(UNetUpPath):
     """The authors' U-Net fusion decoder: SELU, one post-fusion conv, linear output.
 
     Args:
@@ -44,10 +44,13 @@ class AuthorsFusionDecoder(nn.Module):
     H_k = H / 2^k exactly (the model pads to a multiple of 2^(levels-1)) → B×out_channels×H×W.
 
     Example:
+        >>> import torch
         >>> dec = AuthorsFusionDecoder([4, 4], [4, 4], channels=8)
         >>> dec([torch.rand(1, 4, 8, 8), torch.rand(1, 4, 4, 4)], [torch.rand(1, 4, 8, 8), torch.rand(1, 4, 4, 4)]).shape
         torch.Size([1, 3, 8, 8])
     """
+
+    DECODED_FIRST = True  # their concatenation order: decoder feature, LR feature, reference feature
 
     def __init__(
         self,
@@ -59,21 +62,9 @@ class AuthorsFusionDecoder(nn.Module):
         unused_conv: bool = False,
     ) -> None:
         super().__init__()
-        if len(lr_channels) != len(ref_channels) or not lr_channels:
-            raise ValueError(
-                f"lr_channels {list(lr_channels)} and ref_channels {list(ref_channels)} must be "
-                "non-empty lists of the same length (one entry per pyramid level)"
-            )
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        levels = len(lr_channels)
-        self.levels = levels
-        # up[k] brings level k+1 to level k.
-        self.up = nn.ModuleList()
-        for k in range(levels - 1):
-            fused = lr_channels[k + 1] + ref_channels[k + 1] + (channels if k + 1 < levels - 1 else 0)
-            self.up.append(nn.Sequential(nn.ConvTranspose2d(fused, channels, 4, 2, 1), nn.SELU(inplace=True)))
-        fused0 = lr_channels[0] + ref_channels[0] + (channels if levels > 1 else 0)
+        fused0 = self._build_up_path(lr_channels, ref_channels, channels, nn.SELU)
         pad = kernel_size // 2
         self.post_fusion = nn.Sequential(nn.Conv2d(fused0, channels, kernel_size, padding=pad), nn.SELU(inplace=True))
         self.unused = (
@@ -84,16 +75,6 @@ class AuthorsFusionDecoder(nn.Module):
         self.output = nn.Conv2d(channels, out_channels, kernel_size, padding=pad)
 
     def forward(self, lr_feats: Sequence[Tensor], warped_ref_feats: Sequence[Tensor]) -> Tensor:
-        if len(lr_feats) != self.levels or len(warped_ref_feats) != self.levels:
-            raise ValueError(
-                f"decoder built for {self.levels} levels got {len(lr_feats)} LR and "
-                f"{len(warped_ref_feats)} reference feature maps"
-            )
-        decoded: Tensor | None = None
-        for k in range(self.levels - 1, -1, -1):
-            parts = ([decoded] if decoded is not None else []) + [lr_feats[k], warped_ref_feats[k]]
-            fused = torch.cat(parts, dim=1)
-            decoded = self.up[k - 1](fused) if k > 0 else fused
-        assert decoded is not None
+        decoded = self._fuse_levels(lr_feats, warped_ref_feats)
         # self.unused is skipped, as in the authors' code (their output conv reads post_fusion1).
         return self.output(self.post_fusion(decoded))

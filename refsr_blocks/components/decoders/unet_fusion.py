@@ -19,13 +19,58 @@ from torch import Tensor, nn
 from ...core.registry import register_component
 from ...core.support import Support
 
-__all__ = ["UNetFusionDecoder"]
+__all__ = ["UNetFusionDecoder", "UNetUpPath"]
 
 ACTIVATIONS = ("relu", "none", "sigmoid")
 
 
+class UNetUpPath(nn.Module):
+    """The coarse-to-fine half shared by the U-Net fusion decoders (subclass it).
+
+    :meth:`_build_up_path` makes ``self.up`` (``up[k-1]`` brings the fused level k to level
+    k-1: a 4×4 stride-2 transposed conv and an activation); :meth:`_fuse_levels` runs it and
+    returns the fused level-0 map. ``DECODED_FIRST`` sets the concatenation order (the
+    authors' code puts the decoder feature first; the weights depend on the order).
+    """
+
+    DECODED_FIRST = False
+
+    def _build_up_path(
+        self, lr_channels: Sequence[int], ref_channels: Sequence[int], channels: int, activation: type[nn.Module]
+    ) -> int:
+        """Create ``self.up`` and return the channels of the fused level-0 map."""
+        if len(lr_channels) != len(ref_channels) or not lr_channels:
+            raise ValueError(
+                f"lr_channels {list(lr_channels)} and ref_channels {list(ref_channels)} must be "
+                "non-empty lists of the same length (one entry per pyramid level)"
+            )
+        levels = len(lr_channels)
+        self.levels = levels
+        self.up = nn.ModuleList()
+        for k in range(levels - 1):
+            fused = lr_channels[k + 1] + ref_channels[k + 1] + (channels if k + 1 < levels - 1 else 0)
+            self.up.append(nn.Sequential(nn.ConvTranspose2d(fused, channels, 4, 2, 1), activation(inplace=True)))
+        return lr_channels[0] + ref_channels[0] + (channels if levels > 1 else 0)
+
+    def _fuse_levels(self, lr_feats: Sequence[Tensor], warped_ref_feats: Sequence[Tensor]) -> Tensor:
+        """Level lists (finest first) → the fused level-0 map, B×fused0×H×W."""
+        if len(lr_feats) != self.levels or len(warped_ref_feats) != self.levels:
+            raise ValueError(
+                f"decoder built for {self.levels} levels got {len(lr_feats)} LR and "
+                f"{len(warped_ref_feats)} reference feature maps"
+            )
+        decoded: Tensor | None = None
+        for k in range(self.levels - 1, -1, -1):
+            below = [decoded] if decoded is not None else []
+            pair = [lr_feats[k], warped_ref_feats[k]]
+            fused = torch.cat(below + pair if self.DECODED_FIRST else pair + below, dim=1)
+            decoded = self.up[k - 1](fused) if k > 0 else fused
+        assert decoded is not None
+        return decoded
+
+
 @register_component("decoder", "unet_fusion")
-class UNetFusionDecoder(nn.Module):
+class UNetFusionDecoder(UNetUpPath):
     """U-Net fusion of LR features and warped reference features into an image.
 
     Args:
@@ -56,21 +101,9 @@ class UNetFusionDecoder(nn.Module):
         output_activation: str = "relu",
     ) -> None:
         super().__init__()
-        if len(lr_channels) != len(ref_channels) or not lr_channels:
-            raise ValueError(
-                f"lr_channels {list(lr_channels)} and ref_channels {list(ref_channels)} must be "
-                "non-empty lists of the same length (one entry per pyramid level)"
-            )
         if output_activation not in ACTIVATIONS:
             raise ValueError(f"output_activation must be one of {ACTIVATIONS}, got {output_activation!r}")
-        levels = len(lr_channels)
-        self.levels = levels
-        # up[k] brings level k+1 to level k; it is indexed by the level it produces.
-        self.up = nn.ModuleList()
-        for k in range(levels - 1):
-            fused = lr_channels[k + 1] + ref_channels[k + 1] + (channels if k + 1 < levels - 1 else 0)
-            self.up.append(nn.Sequential(nn.ConvTranspose2d(fused, channels, 4, 2, 1), nn.ReLU(inplace=True)))
-        fused0 = lr_channels[0] + ref_channels[0] + (channels if levels > 1 else 0)
+        fused0 = self._build_up_path(lr_channels, ref_channels, channels, nn.ReLU)
         pad = kernel_size // 2
         last_act: list[nn.Module] = {
             "relu": [nn.ReLU()],
@@ -88,15 +121,4 @@ class UNetFusionDecoder(nn.Module):
         )
 
     def forward(self, lr_feats: Sequence[Tensor], warped_ref_feats: Sequence[Tensor]) -> Tensor:
-        if len(lr_feats) != self.levels or len(warped_ref_feats) != self.levels:
-            raise ValueError(
-                f"decoder built for {self.levels} levels got {len(lr_feats)} LR and "
-                f"{len(warped_ref_feats)} reference feature maps"
-            )
-        decoded: Tensor | None = None
-        for k in range(self.levels - 1, -1, -1):
-            parts = [lr_feats[k], warped_ref_feats[k]] + ([decoded] if decoded is not None else [])
-            fused = torch.cat(parts, dim=1)
-            decoded = self.up[k - 1](fused) if k > 0 else fused
-        assert decoded is not None
-        return self.post_fusion(decoded)
+        return self.post_fusion(self._fuse_levels(lr_feats, warped_ref_feats))

@@ -30,23 +30,10 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...ops.flow import crop_to, level_size, pad_to_multiple
+from .flownets import COARSEST, CONTRACTING  # the contracting path is FlowNetS's
 
 __all__ = ["AuthorsFlowNetSPlus"]
 
-#: (name, out_channels, kernel, stride) of the contracting convs, as in FlowNetS.
-CONTRACTING = (
-    ("conv1", 64, 7, 2),
-    ("conv2", 128, 5, 2),
-    ("conv3", 256, 5, 2),
-    ("conv3_1", 256, 3, 1),
-    ("conv4", 512, 3, 2),
-    ("conv4_1", 512, 3, 1),
-    ("conv5", 512, 3, 2),
-    ("conv5_1", 512, 3, 1),
-    ("conv6", 1024, 3, 2),
-    ("conv6_1", 1024, 3, 1),
-)
-COARSEST = 6
 #: Filters of the transposed conv that brings level k+1 features to level k.
 DECONV_CHANNELS = {5: 256, 4: 256, 3: 128, 2: 64, 1: 64, 0: 64}
 #: Filters of the two 7×7 SELU convs before the full-resolution flow head.
