@@ -11,10 +11,15 @@ one lenslet PNG with 8×8 angular samples, read with ``angular=8, block=8, block
 
 ``lenslet``: the original lenslet PNGs (14×14 angular samples). They are checked (size a
 multiple of the angular resolution), linked or copied into ``--out`` and split into the list
-files ``train.txt`` and ``test.txt`` that ``split="train"``/``"test"`` read; the test set is the
-names in ``--test-list`` or ``--test-count`` names drawn with ``--seed``::
+files ``train.txt``, ``val.txt`` and ``test.txt`` that ``split="train"``/``"val"``/``"test"``
+read. The test set is the names in ``--test-list`` or ``--test-count`` names drawn with
+``--seed``; ``--val-count`` names are then drawn from the rest for validation (model selection
+never sees the test set; the paper had no validation split)::
 
-    python scripts/prepare_lightfield.py lenslet Flowers_8bit/ --out data/flowers --test-count 100
+    python scripts/prepare_lightfield.py lenslet Flowers_8bit/ --out data/flowers --test-count 100 --val-count 100
+
+The PNGs that ``h5`` writes are lenslets too: run ``lenslet`` over the training folder with
+``--angular 8 --test-count 0 --val-count N`` to split a validation set off the authors' training set.
 
 Both write ``SHA256SUMS`` (of the sources) into ``--out`` so two preparations can be compared.
 """
@@ -101,13 +106,17 @@ def from_lenslet(
     angular: int = 14,
     test_list: Path | None = None,
     test_count: int | None = None,
+    val_count: int = 0,
     seed: int = 0,
     copy: bool = False,
-) -> tuple[list[str], list[str]]:
-    """Check lenslet PNGs, put them into ``out`` (links, or copies) and write ``train.txt``/``test.txt``.
+) -> tuple[list[str], list[str], list[str]]:
+    """Check lenslet PNGs, put them into ``out`` (links, or copies) and write the split lists.
+
+    ``train.txt`` and ``test.txt`` are always written, ``val.txt`` when ``val_count`` > 0 (names
+    drawn from the non-test ones with ``seed``).
 
     Returns:
-        (train names, test names), file names relative to ``out``.
+        (train names, validation names, test names), file names relative to ``out``.
     """
     paths = list_images(source)
     if not paths:
@@ -123,11 +132,17 @@ def from_lenslet(
             raise DataError(f"{len(missing)} test name(s) not among the images, e.g. {missing[0]!r}")
         test = sorted(wanted)
     elif test_count is not None:
-        if not 0 < test_count < len(names):
-            raise DataError(f"test_count must be in 1..{len(names) - 1}, got {test_count}")
+        if not 0 <= test_count < len(names):
+            raise DataError(f"test_count must be in 0..{len(names) - 1}, got {test_count}")
         test = sorted(random.Random(seed).sample(names, test_count))
     else:
         raise DataError("give --test-list or --test-count")
+    rest = [n for n in names if n not in set(test)]
+    if not 0 <= val_count < len(rest):
+        raise DataError(
+            f"val_count must be in 0..{len(rest) - 1} (the light fields left after the test set), got {val_count}"
+        )
+    val = sorted(random.Random(seed + 1).sample(rest, val_count))
     out.mkdir(parents=True, exist_ok=True)
     for p in paths:
         dst = out / p.name
@@ -137,10 +152,13 @@ def from_lenslet(
             shutil.copy2(p, dst)
         else:
             os.symlink(p.resolve(), dst)
-    train = [n for n in names if n not in set(test)]
-    (out / "train.txt").write_text("".join(f"{n}\n" for n in train))
-    (out / "test.txt").write_text("".join(f"{n}\n" for n in test))
-    return train, test
+    train = [n for n in rest if n not in set(val)]
+    lists = {"train": train, "test": test, **({"val": val} if val else {})}
+    for split, split_names in lists.items():
+        (out / f"{split}.txt").write_text("".join(f"{n}\n" for n in split_names))
+    if not val:
+        (out / "val.txt").unlink(missing_ok=True)  # a list from an earlier preparation would be stale
+    return train, val, test
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lens.add_argument("--angular", type=int, default=14)
     lens.add_argument("--test-list", type=Path, default=None)
     lens.add_argument("--test-count", type=int, default=None)
+    lens.add_argument("--val-count", type=int, default=0, help="validation light fields drawn from the rest")
     lens.add_argument("--seed", type=int, default=0)
     lens.add_argument("--copy", action="store_true", help="copy the files instead of linking them")
     args = parser.parse_args(argv)
@@ -170,17 +189,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"LightFieldDataset(root, angular={H5_ANGULAR}, block={H5_ANGULAR}, block_offset=0)"
             )
         else:
-            train, test = from_lenslet(
+            train, val, test = from_lenslet(
                 args.source,
                 args.out,
                 angular=args.angular,
                 test_list=args.test_list,
                 test_count=args.test_count,
+                val_count=args.val_count,
                 seed=args.seed,
                 copy=args.copy,
             )
             write_checksums(args.out, sorted(args.source.glob("*.png")))
-            print(f"{len(train)} training and {len(test)} test light fields in {args.out} (train.txt, test.txt)")
+            print(
+                f"{len(train)} training, {len(val)} validation and {len(test)} test light fields in {args.out} "
+                f"(train.txt, {'val.txt, ' if val else ''}test.txt)"
+            )
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from refsr_blocks.core.spec import apply_overrides, get_preset
 from refsr_blocks.data import load_image, save_image
 from refsr_blocks.tools.cli import main
 
-COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", "train", "eval", "bench")
+COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", "train", "eval", "convert", "bench")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -497,8 +497,10 @@ def test_plugins_json(capsys):
 
 
 # -- train, eval -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("command", "option"), [("train", "--max-steps"), ("eval", "--controls")])
-def test_train_and_eval_help_is_argparse_help(capsys, command, option):
+@pytest.mark.parametrize(
+    ("command", "option"), [("train", "--max-steps"), ("eval", "--controls"), ("convert", "--upscale")]
+)
+def test_delegated_help_is_argparse_help(capsys, command, option):
     status, out, _ = run(capsys, command, "--help")
     assert status == 0
     assert out.startswith(f"usage: refsr-blocks {command} [-h]")
@@ -623,7 +625,8 @@ def test_help_imports_no_heavy_module():
         "from refsr_blocks.tools.cli import main\n"
         "assert main(['--help']) == 0\n"
         "heavy = ('torch', 'timm', 'kornia', 'torchvision', 'refsr_blocks.train', 'refsr_blocks.evaluation',\n"
-        "         'refsr_blocks.inference.tiling', 'refsr_blocks.tools.viz', 'refsr_blocks.tools.summary')\n"
+        "         'refsr_blocks.inference.tiling', 'refsr_blocks.tools.viz', 'refsr_blocks.tools.summary',\n"
+        "         'refsr_blocks.interop')\n"
         "added = sorted(m for m in set(sys.modules) - before if m.startswith(heavy))\n"
         "assert not added, added\n"
     )

@@ -107,7 +107,7 @@ def test_protocol_definitions() -> None:
     assert torch.allclose(matlab_downsample(hr, 4)[..., 2:-2, 2:-2], pil.clamp(0, 1)[..., 2:-2, 2:-2], atol=1e-6)
     with pytest.raises(ValueError, match="already registered"):
         register_protocol(Protocol("rgb", 1, border=4))
-    assert {"rgb", "y-matlab", "y-matlab-crop4", "y-matlab-all"} <= set(PROTOCOLS)
+    assert {"rgb", "y-matlab", "y-matlab-crop4", "y-matlab-all", "crossnet-eccv2018"} <= set(PROTOCOLS)
 
 
 @pytest.mark.slow

@@ -238,12 +238,16 @@ def evaluate(
         item = dataset[index]
         if "hr" not in item:
             raise ValueError(f"item {index} ({item.get('name', index)}) has no 'hr' image: it cannot be measured")
-        batch = {k: v.unsqueeze(0).to(device) for k, v in item.items() if isinstance(v, torch.Tensor)}
-        refs = [r.unsqueeze(0).to(device) for r in item["refs"]] if "refs" in item else None
-        hr = batch["hr"]
-        scale = hr.shape[-1] // batch["lr"].shape[-1]
-        lr = batch["lr"] = proto.make_lr(hr, batch["lr"], scale)
-        hr = hr[..., : lr.shape[-2] * scale, : lr.shape[-1] * scale]
+        images: dict[str, Any] = {k: v.unsqueeze(0).to(device) for k, v in item.items() if isinstance(v, Tensor)}
+        if "refs" in item:
+            images["refs"] = [r.unsqueeze(0).to(device) for r in item["refs"]]
+        scale = images["hr"].shape[-1] // images["lr"].shape[-1]
+        images["lr"] = proto.make_lr(images["hr"], images["lr"], scale)
+        images = proto.crop_inputs(images, scale)  # the protocol's window, after the LR is made
+        refs: list[Tensor] | None = images.pop("refs", None)
+        batch: dict[str, Tensor] = images
+        lr = batch["lr"]
+        hr = batch["hr"][..., : lr.shape[-2] * scale, : lr.shape[-1] * scale]
         view = item.get("view")
         name = str(item.get("name", index))
         for method in methods:

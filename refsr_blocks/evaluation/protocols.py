@@ -21,7 +21,16 @@ name              definition
 ``y-matlab-crop4`` ``y-matlab`` with 4 pixels cropped from each side
 ``y-matlab-all``  ``y-matlab`` with every reference of the item given to the model
                   (CUFED5's five; models that take one reference are skipped)
+``crossnet-       the CrossNet paper's tables (the authors' ``generate_compare_experiment_data``):
+eccv2018``        the top-left 320×512 of the target view, of the reference and (÷s) of the LR
+                  view made from the whole view, RGB in [0, 1], no border crop, output rounded
+                  to 8 bits (their metrics ran on exported PNGs), first reference
 ================  ==============================================================================
+
+Tables break results down per light-field position (i, i) when items carry a ``"view"``.
+SSIM is always :func:`~refsr_blocks.evaluation.metrics.ssim` (Gaussian window 11, σ 1.5,
+valid region, averaged over channels and pixels); the CrossNet authors' SSIM code is not
+published, so SSIM figures under ``crossnet-eccv2018`` compare with the paper's only roughly.
 
 A changed definition gets a new version, never the same name and version.
 """
@@ -29,6 +38,7 @@ A changed definition gets a new version, never the same name and version.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +100,9 @@ class Protocol:
             bicubic, PIL's kernel and border) or ``"matlab"`` (:func:`matlab_downsample`):
             how the LR image is made from the HR one.
         reference: ``"first"`` (the item's ``ref``) or ``"all"`` (its ``refs``, K ≥ 1).
+        crop: a top-left (H, W) window, multiples of the scale, measured instead of the whole
+            image: every image of the ground truth's size (ground truth, reference, ...) is cut
+            to it, every image of the LR size to (H/s, W/s), after the LR image is made.
         doc: one line.
     """
 
@@ -100,6 +113,7 @@ class Protocol:
     quantize: bool = False
     lr_kernel: str = "dataset"
     reference: str = "first"
+    crop: tuple[int, int] | None = None
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -111,6 +125,8 @@ class Protocol:
             raise ValueError(f"reference must be one of {REFERENCE_POLICIES}, got {self.reference!r}")
         if self.border < 0:
             raise ValueError(f"border must be >= 0, got {self.border}")
+        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) <= 0):
+            raise ValueError(f"crop must be a positive (height, width), got {self.crop!r}")
 
     @property
     def label(self) -> str:
@@ -130,10 +146,11 @@ class Protocol:
             "pil": "LR made by PIL-style antialiased bicubic",
             "matlab": "LR made by MATLAB-style imresize bicubic",
         }[self.lr_kernel]
-        border = f"{self.border}-pixel border cropped" if self.border else "whole image"
+        border = f"{self.border}-pixel border cropped" if self.border else "no border crop"
+        region = "whole image" if self.crop is None else f"top-left {self.crop[0]}×{self.crop[1]}"
         rounding = "output rounded to 8 bits" if self.quantize else "output not rounded"
         refs = "first reference" if self.reference == "first" else "all references of each item"
-        return f"protocol {self.label}: PSNR/SSIM on {what}, {border}, {rounding}, {lr}, {refs}"
+        return f"protocol {self.label}: PSNR/SSIM on {what}, {region}, {border}, {rounding}, {lr}, {refs}"
 
     def make_lr(self, hr: Tensor, lr: Tensor, scale: int) -> Tensor:
         """The LR image the methods see: the dataset's ``lr`` or one made from ``hr`` (B×C×H×W)."""
@@ -145,6 +162,37 @@ class Protocol:
             size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
             return F.interpolate(hr, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
         return matlab_downsample(hr, scale)
+
+    def crop_inputs(self, images: dict[str, Any], scale: int) -> dict[str, Any]:
+        """Cut ``images`` (B×C×H×W tensors or lists of them, with ``"hr"`` and ``"lr"``) to :attr:`crop`.
+
+        The window is the top left. Tensors of the ground truth's size are cut to ``crop``,
+        tensors of the LR size to ``crop / scale``; anything else (a reference of another
+        size, indices) is kept. Without a crop, ``images`` is returned as it is.
+
+        Raises:
+            ValueError: the crop is not a multiple of ``scale``, or the ground truth is smaller.
+        """
+        if self.crop is None:
+            return images
+        h, w = self.crop
+        if h % scale or w % scale:
+            raise ValueError(f"protocol {self.label} crops {h}×{w}, which is not a multiple of the scale {scale}")
+        hr_size, lr_size = tuple(images["hr"].shape[-2:]), tuple(images["lr"].shape[-2:])
+        if hr_size[0] < h or hr_size[1] < w:
+            raise ValueError(
+                f"protocol {self.label} measures the top-left {h}×{w} of each image, but this ground truth is "
+                f"{hr_size[0]}×{hr_size[1]}: use a protocol without a crop for smaller images"
+            )
+        windows = {hr_size: (h, w), lr_size: (h // scale, w // scale)}
+
+        def cut(value: Any) -> Any:
+            if isinstance(value, list):
+                return [cut(v) for v in value]
+            size = windows.get(tuple(value.shape[-2:])) if isinstance(value, Tensor) and value.ndim == 4 else None
+            return value if size is None else value[..., : size[0], : size[1]]
+
+        return {key: cut(value) for key, value in images.items()}
 
     def _prepare(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor]:
         sr = sr.detach().to(torch.float64).clamp(0.0, 1.0)
@@ -208,5 +256,14 @@ register_protocol(
         lr_kernel="matlab",
         reference="all",
         doc="MATLAB Y, 8-bit output, every reference of the item",
+    )
+)
+register_protocol(
+    Protocol(
+        "crossnet-eccv2018",
+        1,
+        quantize=True,
+        crop=(320, 512),
+        doc="the CrossNet paper's tables: top-left 320×512, RGB, 8-bit output, no border crop",
     )
 )

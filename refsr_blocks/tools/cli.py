@@ -11,19 +11,21 @@ Subcommands::
     refsr-blocks plugins                              installed plugins and their components
     refsr-blocks train CONFIG ...                     = python -m refsr_blocks.train
     refsr-blocks eval ...                             = python -m refsr_blocks.evaluation
+    refsr-blocks convert FORMAT SOURCE -o OUT         = python -m refsr_blocks.interop.command
     refsr-blocks bench                                says how to run the benchmarks (source checkouts)
 
-Every subcommand is an argparse sub-parser (``train`` and ``eval`` are built from
-:func:`refsr_blocks.train.command.add_train_arguments` and
-:func:`refsr_blocks.evaluation.command.add_eval_arguments`), so a malformed command line is
+Every subcommand is an argparse sub-parser (``train``, ``eval`` and ``convert`` are built from
+:func:`refsr_blocks.train.command.add_train_arguments`,
+:func:`refsr_blocks.evaluation.command.add_eval_arguments` and
+:func:`refsr_blocks.interop.command.add_convert_arguments`), so a malformed command line is
 argparse's usage error (exit status 2). A mistake the library detects while running (an
 unknown model, an invalid spec or checkpoint, a missing or unreadable image) is a
 :class:`~refsr_blocks.core.errors.RefSRError`: it ends with one ``error: ...`` line on stderr and
 exit status 2. Any other exception is a bug and surfaces as a traceback.
 
 Importing this module, and ``refsr-blocks --help``, imports no torch-using module: each
-command imports what it needs, and the ``train``/``eval`` sub-parsers get their options only
-when chosen.
+command imports what it needs, and the ``train``/``eval``/``convert`` sub-parsers get their
+options only when chosen.
 
 Example:
     >>> from refsr_blocks.tools.cli import main
@@ -35,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -408,33 +411,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- train, eval, bench ---------------------------------------------------------------------------
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    from ..train.command import DESCRIPTION, add_train_arguments
-
-    parser.description = DESCRIPTION
-    add_train_arguments(parser)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """``refsr-blocks train CONFIG ...``: :func:`refsr_blocks.train.command.run_train`."""
-    from ..train.command import run_train
-
-    return run_train(args)
+# -- train, eval, convert, bench ----------------------------------------------------------------
+#: Subcommands whose options and handler live in their own module (imported only when chosen):
+#: name -> (module, add_arguments function, run function). Each module has a DESCRIPTION.
+_DELEGATED = {
+    "train": ("refsr_blocks.train.command", "add_train_arguments", "run_train"),
+    "eval": ("refsr_blocks.evaluation.command", "add_eval_arguments", "run_eval"),
+    "convert": ("refsr_blocks.interop.command", "add_convert_arguments", "run_convert"),
+}
 
 
-def _add_eval_options(parser: argparse.ArgumentParser) -> None:
-    from ..evaluation.command import DESCRIPTION, add_eval_arguments
+def _delegated(command: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+    """The ``populate`` and handler of a :data:`_DELEGATED` subcommand, importing its module lazily."""
+    module_name, add_name, run_name = _DELEGATED[command]
 
-    parser.description = DESCRIPTION
-    add_eval_arguments(parser)
+    def populate(parser: argparse.ArgumentParser) -> None:
+        module = importlib.import_module(module_name)
+        parser.description = module.DESCRIPTION
+        getattr(module, add_name)(parser)
 
+    def handler(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module_name), run_name)(args)
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    """``refsr-blocks eval ...``: :func:`refsr_blocks.evaluation.command.run_eval`."""
-    from ..evaluation.command import run_eval
-
-    return run_eval(args)
+    return populate, handler
 
 
 BENCH_MESSAGE = (
@@ -639,15 +638,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_plugins)
 
-    p = sub.add_parser(
-        "train", help="train a model from a config (= python -m refsr_blocks.train)", populate=_add_train_options
-    )
-    p.set_defaults(handler=cmd_train)
-
-    p = sub.add_parser(
-        "eval", help="evaluate checkpoints (= python -m refsr_blocks.evaluation)", populate=_add_eval_options
-    )
-    p.set_defaults(handler=cmd_eval)
+    delegated_help = {
+        "train": "train a model from a config (= python -m refsr_blocks.train)",
+        "eval": "evaluate checkpoints (= python -m refsr_blocks.evaluation)",
+        "convert": "convert foreign weights (the CrossNet authors', EDSR-PyTorch MDSR, flownet2 FlowNetS) "
+        "into a refsr-blocks checkpoint (= python -m refsr_blocks.interop.command)",
+    }
+    for command, help_text in delegated_help.items():
+        populate, handler = _delegated(command)
+        sub.add_parser(command, help=help_text, populate=populate).set_defaults(handler=handler)
 
     p = sub.add_parser(
         "bench",

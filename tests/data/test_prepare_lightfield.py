@@ -64,6 +64,18 @@ def test_lenslet_pngs_are_split_into_list_files(tmp_path, prepare, capsys):
     assert len(train) == 3 and len(test) == 2 and not set(train) & set(test)
     assert [p.name for p in LightFieldDataset(out, split="test").files] == test
     assert len(LightFieldDataset(out, split="train", sampling="random")) == 3
+    assert not (out / "val.txt").exists()
+    # A validation split is drawn from the non-test light fields (the test set stays the same);
+    # the three lists are disjoint.
+    argv = ["lenslet", str(src), "--out", str(out), "--test-count", "2", "--seed", "1"]
+    assert prepare.main([*argv, "--val-count", "1"]) == 0
+    assert "2 training, 1 validation and 2 test" in capsys.readouterr().out
+    lists = {s: (out / f"{s}.txt").read_text().split() for s in ("train", "val", "test")}
+    assert (out / "test.txt").read_text().split() == test and len(lists["val"]) == 1 and len(lists["train"]) == 2
+    assert sorted(n for names in lists.values() for n in names) == sorted(f"IMG_{k}.png" for k in range(5))
+    assert [p.name for p in LightFieldDataset(out, split="val").files] == lists["val"]
+    assert prepare.main(["lenslet", str(src), "--out", str(out), "--test-count", "2", "--val-count", "3"]) == 2
+    assert "val_count must be in 0..2" in capsys.readouterr().err
     (tmp_path / "mine.txt").write_text("# held out\nIMG_4.png\n")
     assert (
         prepare.main(

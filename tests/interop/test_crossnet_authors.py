@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from refsr_blocks import build_model, load_model
+from refsr_blocks.core.errors import InputError
 from refsr_blocks.interop import ConversionError, crossnet_authors
 
 AUTHORS_PARAMETERS = 35_183_841
@@ -143,11 +144,17 @@ def test_converted_checkpoint_reproduces_their_outputs(tmp_path):
     assert model.spec["components"]["decoder"]["params"]["unused_conv"] is True
     g = torch.Generator().manual_seed(0)
     up, ref = torch.rand(1, 3, 64, 128, generator=g), torch.rand(1, 3, 64, 128, generator=g)
+    bicubic = torch.rand(1, 3, 64, 128, generator=g)
     with torch.no_grad():
         expected = _authors_forward(state, up, up, ref)
         got = model.fuse(up, ref)
+        # Their test set-up: the bicubic upsampling to the flow, the MDSR output to the encoder.
+        expected_split = _authors_forward(state, bicubic, up, ref)
+        got_split = model.fuse(up, ref, flow_input=bicubic)
     assert expected.abs().max() > 0.05
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(got_split, expected_split, atol=1e-4, rtol=1e-3)
+    assert (expected_split - expected).abs().max() > 1e-2  # the flow input matters: the test can fail
     # The lean variant drops their unused conv and gives the same outputs.
     lean_spec = {**model.spec}
     lean_spec["components"] = {
@@ -167,3 +174,17 @@ def test_refusals():
     with pytest.raises(ConversionError, match="unexpected tensors"):
         crossnet_authors.convert_state_dict({**state, "MDSR.head.weight": torch.zeros(1)})
     assert "decoder.unused.0.weight" not in crossnet_authors.convert_state_dict(state, unused_conv=False)
+
+
+def test_flow_input_is_checked():
+    torch.manual_seed(0)
+    model = build_model("crossnet_lite", scales=3, channels=8, **{"flow.width": 0.125}).eval()
+    up, ref = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(model.fuse(up, ref, flow_input=up), model.fuse(up, ref), rtol=0, atol=0)
+        assert not torch.equal(model.fuse(up, ref, flow_input=ref), model.fuse(up, ref))
+        with pytest.raises(InputError, match=r"flow_input \(1, 3, 16, 48\) and ref \(1, 3, 32, 48\)"):
+            model.fuse(up, ref, flow_input=up[..., :16, :])
+        attention = build_model("crossnet_attention", scales=3, channels=8)
+        with pytest.raises(InputError, match="flow_input feeds a flow estimator"):
+            attention.fuse(up, ref, flow_input=up)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 import pytest
@@ -13,6 +14,8 @@ from refsr_blocks import load_model
 from refsr_blocks.components.upsamplers.mdsr import MDSR, RGB_MEAN
 from refsr_blocks.interop import ConversionError, edsr_mdsr
 from refsr_blocks.interop.command import add_convert_arguments, run_convert
+from refsr_blocks.interop.command import main as command_main
+from refsr_blocks.tools.cli import main as cli_main
 
 SMALL_TARGET = {
     "model": "crossnet",
@@ -104,20 +107,34 @@ def test_convert_file_into_a_checkpoint(tmp_path, source):
         torch.testing.assert_close(model.upsampler(x), source(x * 255, 2) / 255, atol=2e-5, rtol=1e-4)
 
 
-def test_command_line_entry(tmp_path, source, capsys):
+@pytest.mark.parametrize("entry", ["refsr-blocks", "python -m"])
+def test_command_line_entry(tmp_path, source, capsys, entry):
+    """``refsr-blocks convert`` and ``python -m refsr_blocks.interop.command`` write the same checkpoint."""
     src = tmp_path / "mdsr.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, src)
     spec = tmp_path / "target.json"
-    import json
-
     spec.write_text(json.dumps(SMALL_TARGET))
-    parser = add_convert_arguments(argparse.ArgumentParser())
-    args = parser.parse_args(
-        ["edsr_mdsr", str(src), "-o", str(tmp_path / "c.safetensors"), "--model", str(spec), "--upscale", "2"]
-    )
-    assert run_convert(args) == 0
+    argv = ["edsr_mdsr", str(src), "-o", str(tmp_path / "c.safetensors"), "--model", str(spec), "--upscale", "2"]
+    status = cli_main(["convert", *argv]) if entry == "refsr-blocks" else command_main(argv)
+    assert status == 0
     assert "edsr_mdsr" in capsys.readouterr().out
-    assert load_model(tmp_path / "c.safetensors").upscale == 2
+    model = load_model(tmp_path / "c.safetensors")
+    assert model.upscale == 2
+    x = torch.rand(1, 3, 5, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.upsampler(x), source(x * 255, 1) / 255, atol=2e-5, rtol=1e-4
+        )  # scales [3, 2, 4]: ×2 is index 1
+
+
+def test_command_line_reports_a_bad_source_on_one_line(tmp_path, capsys):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a torch file")
+    status = cli_main(["convert", "edsr_mdsr", str(bad), "-o", str(tmp_path / "x.safetensors")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert err.startswith("error:") and "notes.pt" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_refuses_pickled_objects_and_wrong_layouts(tmp_path, source):

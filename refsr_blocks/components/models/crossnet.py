@@ -184,7 +184,7 @@ class CrossNet(nn.Module):
             raise InputError(f"align() computes flows; this CrossNet aligns with {type(self.aligner).__name__}")
         return estimate_flows(self.prealign, self.flow, upsampled, ref)
 
-    def fuse(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor]) -> Tensor:
+    def fuse(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], *, flow_input: Tensor | None = None) -> Tensor:
         """Everything after the upsampler: alignment, encoders, warping and fusion.
 
         The authors precompute the MDSR output; this entry point takes it directly.
@@ -192,16 +192,25 @@ class CrossNet(nn.Module):
         Args:
             upsampled: the upsampled LR image, B×C×H×W.
             ref: the reference, B×C×H×W (or, with the attention aligner, any size, or a list).
+            flow_input: the image the flow estimator matches against ``ref`` instead of
+                ``upsampled`` (B×C×H×W, flow-based aligners only). The authors' code feeds the
+                bicubic upsampling to the flow and the MDSR output to the encoder.
 
         Returns:
             B×C×H×W.
         """
-        return self.fuse_intermediates(upsampled, ref)["sr"]
+        return self.fuse_intermediates(upsampled, ref, flow_input=flow_input)["sr"]
 
-    def fuse_intermediates(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
+    def fuse_intermediates(
+        self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], *, flow_input: Tensor | None = None
+    ) -> dict[str, Any]:
         """:meth:`fuse`, returning every intermediate (see :meth:`forward_intermediates`)."""
         multiple = 2 ** (self.scales - 1)
         if not self.flow_based:
+            if flow_input is not None:
+                raise InputError(
+                    f"flow_input feeds a flow estimator; this CrossNet aligns with {type(self.aligner).__name__}"
+                )
             return self._fuse_aligned(upsampled, ref, multiple)
         if isinstance(ref, (list, tuple)):
             if len(ref) != 1:
@@ -210,8 +219,11 @@ class CrossNet(nn.Module):
         upsampled, ref = check_fuse_inputs(upsampled, ref, self)  # metadata only; casts to the weights' dtype
         up_padded, size = pad_to_multiple(upsampled, multiple)
         ref_padded, _ = pad_to_multiple(ref, multiple)
+        flow_padded = up_padded
+        if flow_input is not None:
+            flow_padded = pad_to_multiple(check_fuse_inputs(flow_input, ref, self, name="flow_input")[0], multiple)[0]
 
-        flows, shift = self.align(up_padded, ref_padded)
+        flows, shift = self.align(flow_padded, ref_padded)
         lr_feats = self.lr_encoder(up_padded)
         warped_image = None
         if self.warp_target == "image":

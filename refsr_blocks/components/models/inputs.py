@@ -140,10 +140,17 @@ def _cast(x: Tensor, dtype: torch.dtype | None) -> Tensor:
     return x if dtype is None or x.dtype == dtype else x.to(dtype)
 
 
-def check_fuse_inputs(upsampled: object, ref: object, model: torch.nn.Module) -> tuple[Tensor, Tensor]:
+def check_fuse_inputs(
+    upsampled: object, ref: object, model: torch.nn.Module, name: str = "upsampled"
+) -> tuple[Tensor, Tensor]:
     """Validate the inputs of ``CrossNet.fuse`` and cast them to the model's dtype (metadata only).
 
     Values (finite, in [0, 1]) are checked too when :func:`debug_checks` is on.
+
+    Args:
+        upsampled, ref: the image to fuse and the reference, B×C×H×W each.
+        model: whose image channels and weight dtype apply.
+        name: what error messages call ``upsampled`` (``fuse`` also checks its ``flow_input``).
 
     Returns:
         ``(upsampled, ref)``, in the dtype of the model's weights.
@@ -153,15 +160,15 @@ def check_fuse_inputs(upsampled: object, ref: object, model: torch.nn.Module) ->
             sparse or on the meta device.
     """
     channels = int(getattr(model, "image_channels", 3))
-    up = check_image(upsampled, "upsampled", channels)
+    up = check_image(upsampled, name, channels)
     rf = check_image(ref, "ref", channels)
     if up.shape != rf.shape:
-        raise InputError(f"upsampled {tuple(up.shape)} and ref {tuple(rf.shape)} must have the same shape")
-    _check_same_kind(up, rf, "upsampled", "ref")
+        raise InputError(f"{name} {tuple(up.shape)} and ref {tuple(rf.shape)} must have the same shape")
+    _check_same_kind(up, rf, name, "ref")
     if _debug:
-        for x, name in ((up, "upsampled"), (rf, "ref")):
-            check_finite(x, name)
-            check_range(x, name)
+        for x, label in ((up, name), (rf, "ref")):
+            check_finite(x, label)
+            check_range(x, label)
     dtype = model_dtype(model)
     return _cast(up, dtype), _cast(rf, dtype)
 
