@@ -151,7 +151,6 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     """Build, count FLOPs, time, and report peak memory for one case (in this process)."""
     from refsr_blocks import build_model
     from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
-    from refsr_blocks.layers import flop_formulas
 
     flags = set(case.mode.split("_")[1:])
     if "predict" in flags:
@@ -190,6 +189,46 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
         start = time.perf_counter()
         call()
         compile_s = time.perf_counter() - start
+
+    def call_upsampler():
+        with inference_context(device, precision):
+            return upsample(lr)
+
+    return measure(case, device, repeats, call, call_upsampler, compile_s)
+
+
+def run_predictor_case(case: Case, device: str, repeats: int) -> dict:
+    """One full-model case through the one-call path, :class:`refsr_blocks.Predictor` (in this process)."""
+    from refsr_blocks import Predictor, build_model
+
+    if not case.upsampler:
+        raise ValueError("the _predict modes time the whole model (upsampler included)")
+    torch.manual_seed(0)
+    precision = case.mode.split("_")[0]
+    # _noretain: without the memory setting the Predictor scopes to each call
+    retain = "noretain" not in case.mode.split("_")
+    model = build_model(case.preset, upscale=case.upscale)
+    predictor = Predictor(model, device=device, precision=precision, retain_memory=retain)
+    h, w = case.height, case.width
+    lr = torch.rand(1, 3, h // case.upscale, w // case.upscale)  # plain NCHW CPU tensors, as a user has them
+    ref = torch.rand(1, 3, h, w)
+    call = lambda: predictor.predict(lr, ref)  # noqa: E731
+    call()
+    model = predictor.model
+
+    def call_upsampler():
+        from refsr_blocks.inference.runtime import inference_context, to_channels_last
+
+        with inference_context(device, precision):
+            return model.upsampler(to_channels_last(lr.to(device)))
+
+    return measure(case, device, repeats, call, call_upsampler)
+
+
+def measure(case: Case, device: str, repeats: int, call, call_upsampler, compile_s: float | None = None) -> dict:
+    """Count the FLOPs of ``call``, time it and ``call_upsampler``, and read the peak memory: one result row."""
+    from refsr_blocks.layers import flop_formulas
+
     # custom_mapping: the flow estimator's packed-weight convolutions are oneDNN operators
     with FlopCounterMode(display=False, custom_mapping=flop_formulas()) as counter:
         call()
@@ -199,11 +238,6 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     floor = conv_peak(device, repeats, floor_key(case.mode))
     times = timed(call, device, repeats, warmup=1)
-
-    def call_upsampler():
-        with inference_context(device, precision):
-            return upsample(lr)
-
     upsampler_times = timed(call_upsampler, device, repeats, warmup=1)
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
@@ -218,61 +252,6 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
         "min_s": min(times),
         "upsampler_ms": statistics.median(upsampler_times) * 1000,
         "compile_s": compile_s,
-        "peak_mb": peak,
-        "rss_before_mb": rss_before,
-        "floor_gflops": floor,
-    }
-
-
-def run_predictor_case(case: Case, device: str, repeats: int) -> dict:
-    """One full-model case through the one-call path, :class:`refsr_blocks.Predictor` (in this process)."""
-    from refsr_blocks import Predictor, build_model
-    from refsr_blocks.layers import flop_formulas
-
-    if not case.upsampler:
-        raise ValueError("the _predict modes time the whole model (upsampler included)")
-    torch.manual_seed(0)
-    precision = case.mode.split("_")[0]
-    retain = "noretain" not in case.mode.split(
-        "_"
-    )  # _noretain: without the memory setting the Predictor scopes to each call
-    model = build_model(case.preset, upscale=case.upscale)
-    predictor = Predictor(model, device=device, precision=precision, retain_memory=retain)
-    h, w = case.height, case.width
-    lr = torch.rand(1, 3, h // case.upscale, w // case.upscale)  # plain NCHW CPU tensors, as a user has them
-    ref = torch.rand(1, 3, h, w)
-    call = lambda: predictor.predict(lr, ref)  # noqa: E731
-    call()
-    with FlopCounterMode(display=False, custom_mapping=flop_formulas()) as counter:
-        call()
-    flops = counter.get_total_flops()
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    floor = conv_peak(device, repeats, floor_key(case.mode))
-    times = timed(call, device, repeats, warmup=1)
-    model = predictor.model
-
-    def call_upsampler():
-        from refsr_blocks.inference.runtime import inference_context, to_channels_last
-
-        with inference_context(device, precision):
-            return model.upsampler(to_channels_last(lr.to(device)))
-
-    upsampler_times = timed(call_upsampler, device, repeats, warmup=1)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
-    return {
-        **asdict(case),
-        "label": case.label,
-        "gflop": flops / 1e9,
-        "latency_s": statistics.median(times),
-        "min_s": min(times),
-        "upsampler_ms": statistics.median(upsampler_times) * 1000,
-        "compile_s": None,
         "peak_mb": peak,
         "rss_before_mb": rss_before,
         "floor_gflops": floor,
