@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from refsr_blocks import build_model
+from refsr_blocks.core.registry import REGISTRY, list_kinds
 from refsr_blocks.core.support import Support, component_support, size_multiple_of, support_table
 from refsr_blocks.inference.export import ExportError, check_onnx, export_onnx, export_program
 from refsr_blocks.inference.runtime import optimize_for_inference
@@ -65,6 +66,18 @@ def test_declared_support_of_the_default_presets() -> None:
         for name in ("upsampler", "flow", "decoder"):
             support = component_support(getattr(model, name))
             assert support is not None and support.onnx and support.torch_export, (preset, name)
+
+
+def test_every_built_in_model_part_declares_its_support() -> None:
+    """A component the library registers in a model-part kind says what it supports (plugins may not)."""
+    missing = [
+        f"{kind}/{name}"
+        for kind in list_kinds(model_parts=True)
+        for name in REGISTRY.list(kind)
+        if REGISTRY.get(kind, name).owner == "refsr_blocks"
+        and component_support(REGISTRY.get(kind, name).factory) is None
+    ]
+    assert not missing, f"built-in components without a SUPPORT = Support(...) declaration: {missing}"
 
 
 def test_support_table_and_validation() -> None:

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ...core.errors import InputError
 from ...core.registry import register_component
+from ...core.support import Support
 from .base import Aligner, check_aligner_inputs
 from .matching import Matches, match_patches, relevance, transfer
 
@@ -56,6 +57,13 @@ class AttentionAligner(Aligner):
     relevance S ∈ [-1, 1] (bicubically resized to finer levels, averaged to coarser ones);
     ``index`` is the B×h×w matched position in the joint pool.
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16"),
+        onnx=True,
+        torch_export=True,
+        notes="bf16: near-tied matches may differ; fp16: patch norms overflow (NaN)",
+    )
 
     def __init__(self, match_level: int = -1, chunk_size: int = 4096, weight_by_confidence: bool = False) -> None:
         super().__init__()

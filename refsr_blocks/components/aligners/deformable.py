@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
 from ...core.registry import register_component
+from ...core.support import Support
 from .base import Aligner, check_aligner_inputs
 
 __all__ = ["DeformableAligner"]
@@ -67,6 +68,13 @@ class DeformableAligner(Aligner):
     Shapes: see :mod:`~refsr_blocks.components.aligners.base`; extra output ``offsets`` (per
     level, B×2·groups·k²×H_k×W_k).
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32",),
+        onnx=False,
+        torch_export=True,
+        notes="ONNX opset 17 has no DeformConv; deform_conv2d has no CPU bf16 kernel",
+    )
 
     grid_bound = True
 

@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from ..prealigners import NoPrealign, shift_image
 from .base import Aligner, check_aligner_inputs
 
@@ -67,6 +68,13 @@ class FlowWarpAligner(Aligner):
     ``aligned[k]`` like ``ref_feats[0][k]``; extra outputs ``flows`` (per level, B×2×H_k×W_k)
     and ``shift`` (B×2).
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16", "fp16"),
+        onnx=True,
+        torch_export=True,
+        notes="fp16: CUDA only; its flow, warper and prealign declare their own",
+    )
 
     grid_bound = True
     needs_images = True

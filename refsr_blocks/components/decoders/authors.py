@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from .unet_fusion import UNetUpPath
 
 __all__ = ["AuthorsFusionDecoder"]
@@ -49,6 +50,8 @@ class AuthorsFusionDecoder(UNetUpPath):
         >>> dec([torch.rand(1, 4, 8, 8), torch.rand(1, 4, 4, 4)], [torch.rand(1, 4, 8, 8), torch.rand(1, 4, 4, 4)]).shape
         torch.Size([1, 3, 8, 8])
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
     DECODED_FIRST = True  # their concatenation order: decoder feature, LR feature, reference feature
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 
 __all__ = ["AuthorsEncoder"]
 
@@ -39,6 +40,8 @@ class AuthorsEncoder(nn.Module):
         >>> [tuple(f.shape) for f in feats]
         [(1, 8, 20, 30), (1, 8, 10, 15), (1, 8, 5, 8)]
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
     def __init__(self, scales: int = 4, in_channels: int = 3, channels: int = 64, kernel_size: int = 5) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 
 __all__ = ["TextureExtractor"]
 
@@ -37,6 +38,8 @@ class TextureExtractor(nn.Module):
         >>> [tuple(f.shape) for f in lte(torch.rand(1, 3, 10, 9))]
         [(1, 4, 10, 9), (1, 8, 5, 5), (1, 16, 3, 3)]
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
     def __init__(self, scales: int = 3, in_channels: int = 3, channels: int = 64, max_channels: int = 512) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from ...ops.flow import level_size
 
 __all__ = ["TimmEncoder"]
@@ -34,6 +35,13 @@ class TimmEncoder(nn.Module):
     ceil(H/2^k)×ceil(W/2^k) (a backbone map of another size, from odd input sizes, is
     resized bilinearly to the contract size).
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16", "fp16"),
+        onnx=True,
+        torch_export=True,
+        notes="fp16: CUDA only; checked with the default test_resnet backbone",
+    )
 
     PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024))  # noqa: RUF012
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from ...ops.flow import crop_to, level_size, pad_to_multiple
 from .flownets import COARSEST, CONTRACTING  # the contracting path is FlowNetS's
 
@@ -57,6 +58,14 @@ class AuthorsFlowNetSPlus(nn.Module):
         >>> [tuple(f.shape) for f in net(torch.rand(1, 3, 40, 70), torch.rand(1, 3, 40, 70))]
         [(1, 2, 40, 70), (1, 2, 20, 35)]
     """
+
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16", "fp16"),
+        onnx=True,
+        torch_export=True,
+        size_multiple=2**COARSEST,
+        notes="fp16: CUDA only",
+    )
 
     def __init__(self, scales: int = 4, in_channels: int = 3) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
+from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
 
 __all__ = ["CrossScaleFusion"]
@@ -66,6 +67,8 @@ class CrossScaleFusion(nn.Module):
 
     Shapes: see :mod:`~refsr_blocks.components.fusions`.
     """
+
+    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
     def __init__(
         self,
