@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow  # about 7 s: a subprocess that imports torch and counts FLOPs on fake tensors
 def test_tiled_benchmark_counts_the_work_of_tiled_inference() -> None:
     """``benchmarks/tiled.py --flops-only``: tiled work over whole-image work, ≥ 1 (the overlaps are extra)."""
+    options = ["--flops-only", "--preset", "crossnet_lite", "--sizes", "1024x1280", "--window", "512"]
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "tiled.py"), "--flops-only", "--preset", "crossnet_lite"]
-        + ["--sizes", "1024x1280", "--window", "512"],
+        [sys.executable, str(ROOT / "benchmarks" / "tiled.py"), *options],
         capture_output=True,
         text=True,
         timeout=300,

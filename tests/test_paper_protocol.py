@@ -82,3 +82,42 @@ def test_the_definition_is_stated_and_small_images_are_refused() -> None:
     other = torch.zeros(1, 3, 100, 100)
     out = protocol.crop_inputs({"hr": torch.zeros(1, 3, 336, 528), "lr": torch.zeros(1, 3, 84, 132), "ref": other}, 4)
     assert out["ref"] is other and out["hr"].shape[-2:] == (320, 512) and out["lr"].shape[-2:] == (80, 128)
+
+
+@pytest.mark.slow  # about 4 s: a light field of 8×8 views of 336×528, written and read as a lenslet PNG
+def test_the_evaluation_command_reports_the_paper_protocol_per_view(tmp_path) -> None:
+    """``refsr-blocks eval --protocol crossnet-eccv2018`` on a light field: tables per (i, i), the
+    bicubic row equal to bicubic of the top-left LR window against the ground-truth window."""
+    import json
+
+    from refsr_blocks import build_model, save_model
+    from refsr_blocks.data import LightFieldDataset, save_image, views_to_lenslet
+    from refsr_blocks.evaluation.command import eval_main
+
+    g = torch.Generator().manual_seed(0)
+    coarse = torch.rand(64, 3, HR[0] // 8, HR[1] // 8, generator=g)
+    views = F.interpolate(coarse, size=HR, mode="bilinear", align_corners=False).view(8, 8, 3, *HR)
+    root = tmp_path / "flowers"
+    save_image(views_to_lenslet(views), root / "lf0.png")
+    entry = tmp_path / "test.yaml"
+    entry.write_text(
+        f"kind: lightfield\nroot: {root}\nangular: 8\nblock: 8\nblock_offset: 0\nviews: [1, 7]\nsampling: all\n"
+    )
+    torch.manual_seed(0)
+    save_model(build_model("crossnet_lite", scales=3, channels=8, **{"flow.width": 0.125}), tmp_path / "m.safetensors")
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", f"tiny={tmp_path / 'm.safetensors'}", "--data", str(entry), "--out", str(out)]
+    argv += ["--protocol", "crossnet-eccv2018", "--controls", "grey", "--baselines", "bicubic", "--no-progress"]
+    assert eval_main([*argv, "--device", "cpu"]) == 0
+    markdown = (out / "results.md").read_text()
+    assert "**Protocol crossnet-eccv2018 v1**" in markdown and "top-left 320×512" in markdown
+    assert "per LR view position (i, i)" in markdown
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(summary["per_view"]) == ["1", "7"]
+    dataset = LightFieldDataset(root, scale=SCALE, angular=8, block=8, block_offset=0, views=[1, 7], sampling="all")
+    for view in (1, 7):
+        item = dataset[[1, 7].index(view)]
+        lr, hr = item["lr"][None, :, :80, :128], item["hr"][None, :, :320, :512]
+        sr = F.interpolate(lr, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1)
+        expected = psnr(torch.round(sr.double() * 255) / 255, hr.double()).item()
+        assert summary["per_view"][str(view)]["bicubic"]["psnr"] == pytest.approx(expected, abs=1e-3)
