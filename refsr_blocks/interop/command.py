@@ -44,6 +44,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "--upscale", type=int, default=None, help="edsr_mdsr: the factor of the model (default: 4 if the source has it)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the slots that are not converted (default 0)")
+    parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     return parser
 
 
@@ -58,6 +59,8 @@ def run_convert(args: argparse.Namespace) -> int:
     fmt = args.format
     if args.upscale is not None and fmt != edsr_mdsr.FORMAT:
         raise ConversionError(f"--upscale applies to edsr_mdsr only (the {fmt} target's factor comes from --model)")
+    if args.output.exists() and not args.force:
+        raise ConversionError(f"{str(args.output)!r} already exists: choose another -o, or pass --force to replace it")
     if fmt == crossnet_authors.FORMAT:
         out = crossnet_authors.convert(args.source, args.output, model=args.model or "crossnet_authors")
     elif fmt == edsr_mdsr.FORMAT:

@@ -137,6 +137,20 @@ def test_command_line_reports_a_bad_source_on_one_line(tmp_path, capsys):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_command_line_does_not_replace_an_existing_checkpoint(tmp_path, source, capsys):
+    src = tmp_path / "mdsr.pt"
+    torch.save(source.state_dict(), src)
+    spec = tmp_path / "target.json"
+    spec.write_text(json.dumps(SMALL_TARGET))
+    mine = tmp_path / "mine.safetensors"
+    mine.write_bytes(b"a checkpoint the user made")
+    argv = ["convert", "edsr_mdsr", str(src), "-o", str(mine), "--model", str(spec)]
+    assert cli_main(argv) == 2
+    assert "already exists" in capsys.readouterr().err and mine.read_bytes() == b"a checkpoint the user made"
+    assert cli_main([*argv, "--force"]) == 0
+    assert load_model(mine).upscale == 4
+
+
 def test_refuses_pickled_objects_and_wrong_layouts(tmp_path, source):
     unsafe = tmp_path / "unsafe.pt"
     torch.save({"state_dict": source.state_dict(), "args": argparse.Namespace(scale=[2, 3, 4])}, unsafe)
