@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from small import TINY_CROSSNET
 
-from refsr_blocks import build_model, load_model, save_model
+from refsr_blocks import build_model, create_component, load_model, save_model
 from refsr_blocks.components.models.inputs import (
     check_fuse_inputs,
     check_pair,
@@ -101,6 +101,78 @@ def test_size_parameters_are_bounded_before_building() -> None:
         with pytest.raises(SpecError, match=rf"{where}: .*out of range"):
             build_model(TINY_CROSSNET, **override)
         assert time.perf_counter() - start < 1
+
+
+#: Components whose size parameters are bounded (issue 17's follow-up), and the parameters
+#: deliberately left out: not sizes (CUFED5's ``levels`` are file-name numbers).
+BOUNDED = {
+    ("flow", "flownets_authors"): (),
+    ("encoder", "authors"): (),
+    ("encoder", "ttsr_lte"): (),
+    ("decoder", "authors_fusion"): (),
+    ("aligner", "attention"): (),
+    ("aligner", "deformable"): (),
+    ("aligner", "flow_warp"): (),
+    ("texture_fusion", "ttsr_csfi"): (),
+    ("dataset", "cufed5"): ("levels",),
+    ("dataset", "ref_folder"): (),
+}
+#: Beyond every bound (attention's chunk_size accepts 10**9, its "one block").
+FAR_TOO_LARGE = 10**12
+
+
+def _int_like(value) -> bool:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return bool(items) and all(isinstance(v, int) and not isinstance(v, bool) for v in items)
+
+
+@pytest.mark.parametrize("kind, name", sorted(BOUNDED))
+def test_every_size_parameter_is_bounded_and_refused_before_building(kind, name, monkeypatch) -> None:
+    from refsr_blocks.core.registry import REGISTRY
+    from refsr_blocks.core.spec import param_bounds
+
+    component = REGISTRY.get(kind, name)
+    bounds = param_bounds(component.factory)
+    unbounded = [
+        k for k, v in component.defaults.items() if _int_like(v) and k not in bounds and k not in BOUNDED[kind, name]
+    ]
+    assert bounds and not unbounded, f"{kind} {name!r}: integer parameters without PARAM_BOUNDS: {unbounded}"
+
+    def explode(*args, **kwargs):
+        raise AssertionError(f"{kind} {name!r} was constructed before its parameters were checked")
+
+    monkeypatch.setattr(component.factory, "__init__", explode)
+    for param, (low, high) in bounds.items():
+        listed = isinstance(component.defaults[param], (list, tuple))  # bounded entry by entry
+        start = time.perf_counter()
+        with pytest.raises(SpecError) as err:
+            create_component(kind, name, **{param: [2, FAR_TOO_LARGE] if listed else FAR_TOO_LARGE})
+        assert time.perf_counter() - start < 0.5
+        assert err.value.path == f"{kind}.{name}.{param}" and f"[{low}, {high}]" in str(err.value), str(err.value)
+
+
+def test_bounded_parameters_in_every_preset_are_refused_at_their_spec_path() -> None:
+    from refsr_blocks.core.registry import REGISTRY
+    from refsr_blocks.core.spec import get_preset, model_entries, param_bounds
+
+    checked = set()
+    for entry in model_entries():
+        resolved = resolve_spec(get_preset(entry.name))
+        arch = REGISTRY.get("model", resolved["model"]).factory
+        for slot, part in resolved["components"].items():
+            component = REGISTRY.get(arch.slots[slot].kind, part["name"])
+            for param, (low, high) in param_bounds(component.factory).items():
+                if param in arch.slots[slot].inject:
+                    continue  # set by the architecture from a (validated) global parameter
+                value = [FAR_TOO_LARGE] if isinstance(part["params"][param], list) else FAR_TOO_LARGE
+                spec = json.loads(json.dumps(resolved))
+                spec["components"][slot]["params"][param] = value
+                with pytest.raises(SpecError, match=rf"\[{low}, {high}\]") as err:
+                    resolve_spec(spec)
+                assert err.value.path == f"components.{slot}.params.{param}"
+                checked.add((component.kind, component.name, param))
+    assert {("aligner", "attention", "chunk_size"), ("encoder", "ttsr_lte", "max_channels")} <= checked
+    assert {("texture_fusion", "ttsr_csfi", "blocks"), ("decoder", "authors_fusion", "kernel_size")} <= checked
 
 
 def test_param_bounds_must_name_real_parameters() -> None:

@@ -59,6 +59,10 @@ def make_lr(hr: Tensor, scale: int, kernel: str = "pil") -> Tensor:
 class _MultiReference(RefSRDataset):
     """Shared item building: HR (cropped to a multiple of the scale) → LR, references as they are."""
 
+    # The degradation's factors are 2, 3, 4 and 8 (check_scale); ``levels`` are file-name
+    # numbers, not sizes.
+    PARAM_BOUNDS = dict(scale=(2, 8))  # noqa: RUF012
+
     def __init__(self, scale: int, seed: int | None, transform: Callable[..., Sample] | None, lr_kernel: str) -> None:
         super().__init__(scale, None, seed, transform, "center")
         if lr_kernel not in LR_KERNELS:

@@ -65,6 +65,11 @@ class AttentionAligner(Aligner):
         notes="bf16: near-tied matches may differ; fp16: patch norms overflow (NaN)",
     )
 
+    # match_level: any level of a pyramid of up to 8 (the encoders' scales), from either end.
+    # chunk_size only caps the relevance block (never more than the positions there are);
+    # 10**9 is "one block" (TTSR's unchunked matching, benchmarks/attention_memory.py --unchunked).
+    PARAM_BOUNDS = dict(match_level=(-8, 7), chunk_size=(1, 10**9))  # noqa: RUF012
+
     def __init__(self, match_level: int = -1, chunk_size: int = 4096, weight_by_confidence: bool = False) -> None:
         super().__init__()
         if chunk_size < 1:

@@ -76,6 +76,10 @@ class DeformableAligner(Aligner):
         notes="ONNX opset 17 has no DeformConv; deform_conv2d has no CPU bf16 kernel",
     )
 
+    PARAM_BOUNDS = dict(  # noqa: RUF012
+        lr_channels=(1, 4096), ref_channels=(1, 4096), hidden=(1, 1024), offset_groups=(1, 256), kernel_size=(1, 15)
+    )
+
     grid_bound = True
 
     def __init__(

@@ -76,6 +76,9 @@ class FlowWarpAligner(Aligner):
         notes="fp16: CUDA only; its flow, warper and prealign declare their own",
     )
 
+    # As the flow estimators' (flow_params are checked by the named flow's own bounds).
+    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64))  # noqa: RUF012
+
     grid_bound = True
     needs_images = True
 

@@ -55,6 +55,11 @@ class AuthorsFusionDecoder(UNetUpPath):
 
     DECODED_FIRST = True  # their concatenation order: decoder feature, LR feature, reference feature
 
+    # lr_channels/ref_channels (per level) come from an encoder: up to the 4096 of the architectures' channels.
+    PARAM_BOUNDS = dict(  # noqa: RUF012
+        lr_channels=(1, 4096), ref_channels=(1, 4096), out_channels=(1, 64), channels=(1, 1024), kernel_size=(1, 15)
+    )
+
     def __init__(
         self,
         lr_channels: Sequence[int] = (64, 64, 64, 64),

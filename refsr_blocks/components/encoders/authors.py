@@ -43,6 +43,8 @@ class AuthorsEncoder(nn.Module):
 
     SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
+    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024), kernel_size=(1, 15))  # noqa: RUF012
+
     def __init__(self, scales: int = 4, in_channels: int = 3, channels: int = 64, kernel_size: int = 5) -> None:
         super().__init__()
         if scales < 1 or channels < 1 or in_channels < 1 or kernel_size < 1 or kernel_size % 2 == 0:

@@ -41,6 +41,8 @@ class TextureExtractor(nn.Module):
 
     SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
+    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024), max_channels=(1, 4096))  # noqa: RUF012
+
     def __init__(self, scales: int = 3, in_channels: int = 3, channels: int = 64, max_channels: int = 512) -> None:
         super().__init__()
         if scales < 1 or channels < 1:

@@ -67,6 +67,9 @@ class AuthorsFlowNetSPlus(nn.Module):
         notes="fp16: CUDA only",
     )
 
+    # scales: one flow head per level from full resolution to 1/64 (the constructor's own limit).
+    PARAM_BOUNDS = dict(scales=(1, COARSEST + 1), in_channels=(1, 64))  # noqa: RUF012
+
     def __init__(self, scales: int = 4, in_channels: int = 3) -> None:
         super().__init__()
         if not 1 <= scales <= COARSEST + 1:

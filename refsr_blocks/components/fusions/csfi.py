@@ -70,6 +70,17 @@ class CrossScaleFusion(nn.Module):
 
     SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
 
+    # upscale sets the number of stages (log2 s + 1); channels as TTSR's global channels; blocks
+    # per stage as MDSR's num_blocks (0: a stage without residual blocks).
+    PARAM_BOUNDS = dict(  # noqa: RUF012
+        texture_channels=(1, 4096),
+        upscale=(2, 16),
+        in_channels=(1, 64),
+        out_channels=(1, 64),
+        channels=(1, 4096),
+        blocks=(0, 256),
+    )
+
     def __init__(
         self,
         texture_channels: list[int],
