@@ -41,6 +41,15 @@ CONTRACTING = (
 DECONV_CHANNELS = {5: 512, 4: 256, 3: 128, 2: 64, 1: 32, 0: 16}
 #: The coarsest level (1/64) and hence the padding multiple.
 COARSEST = 6
+
+#: What the FlowNetS family supports (it pads inputs to a multiple of 2**COARSEST inside).
+FLOWNETS_SUPPORT = Support(
+    dtypes=("fp32", "bf16", "fp16"),
+    onnx=True,
+    torch_export=True,
+    size_multiple=2**COARSEST,
+    notes="fp16: CUDA only",
+)
 #: Width of FlowNetS+'s full-resolution skip features (a stride-1 conv on the input pair).
 FULL_RES_CHANNELS = 32
 
@@ -64,13 +73,7 @@ class _FlowNetSBase(nn.Module):
     PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), width=(0.001, 8.0))  # noqa: RUF012
 
     finest_predicted: int = 2
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16", "fp16"),
-        onnx=True,
-        torch_export=True,
-        size_multiple=2**COARSEST,
-        notes="fp16: CUDA only",
-    )
+    SUPPORT = FLOWNETS_SUPPORT
 
     def __init__(self, scales: int = 4, in_channels: int = 3, width: float = 1.0) -> None:
         super().__init__()

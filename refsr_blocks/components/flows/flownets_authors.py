@@ -29,9 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
 from ...ops.flow import crop_to, level_size, pad_to_multiple
-from .flownets import COARSEST, CONTRACTING  # the contracting path is FlowNetS's
+from .flownets import COARSEST, CONTRACTING, FLOWNETS_SUPPORT  # the contracting path is FlowNetS's
 
 __all__ = ["AuthorsFlowNetSPlus"]
 
@@ -59,13 +58,7 @@ class AuthorsFlowNetSPlus(nn.Module):
         [(1, 2, 40, 70), (1, 2, 20, 35)]
     """
 
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16", "fp16"),
-        onnx=True,
-        torch_export=True,
-        size_multiple=2**COARSEST,
-        notes="fp16: CUDA only",
-    )
+    SUPPORT = FLOWNETS_SUPPORT  # the same family: padded to 64 inside
 
     # scales: one flow head per level from full resolution to 1/64 (the constructor's own limit).
     PARAM_BOUNDS = dict(scales=(1, COARSEST + 1), in_channels=(1, 64))  # noqa: RUF012
