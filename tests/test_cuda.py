@@ -215,7 +215,7 @@ def test_predictor_on_cuda_matches_the_cpu(no_tf32: None, precision: str) -> Non
     from refsr_blocks import Predictor
 
     lr, ref, _ = _cuda_pair()
-    cpu = Predictor(tiny_model(), device="cpu").predict(lr.cpu(), ref.cpu())
+    cpu = Predictor(tiny_model(), device="cpu", precision="fp32").predict(lr.cpu(), ref.cpu())
     out = Predictor(tiny_model(), device="cuda", precision=precision).predict(lr, ref)
     assert out.device.type == "cpu" and out.dtype == torch.float32 and out.min() >= 0 and out.max() <= 1
     if precision == "fp32":
@@ -230,7 +230,7 @@ def test_predictor_tiles_on_cuda(no_tf32: None) -> None:
 
     g = torch.Generator().manual_seed(3)
     lr, ref = torch.rand(1, 3, 40, 56, generator=g), torch.rand(1, 3, 80, 112, generator=g)
-    cpu = Predictor(tiny_model(), device="cpu", window=64, stride=48).predict(lr, ref)
+    cpu = Predictor(tiny_model(), device="cpu", precision="fp32", window=64, stride=48).predict(lr, ref)
     cuda = Predictor(tiny_model(), device="cuda", window=64, stride=48).predict(lr, ref)
     torch.testing.assert_close(cuda, cpu, rtol=1e-4, atol=1e-4)
 

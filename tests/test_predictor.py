@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ from refsr_blocks.core.errors import CheckpointError, InputError
 from refsr_blocks.data import load_image, save_image
 from refsr_blocks.inference import runtime
 from refsr_blocks.inference.predictor import DeviceError, resolve_device
-from refsr_blocks.layers import FewOutputConv2d, PrepackedConv2d
+from refsr_blocks.layers import FewOutputConv2d, PrepackedConv2d, prepacked
 
 
 def _model() -> torch.nn.Module:
@@ -29,7 +31,7 @@ def _pair(h: int = 12, w: int = 16, scale: int = 2) -> tuple[torch.Tensor, torch
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    return Predictor(_model(), device="cpu")
+    return Predictor(_model(), device="cpu", precision="fp32")  # compared with the fp32 model below
 
 
 def test_every_input_kind_gives_the_same_clamped_result(predictor, tmp_path) -> None:
@@ -155,9 +157,26 @@ def test_a_missing_checkpoint_is_a_checkpoint_error(tmp_path) -> None:
 
 def test_bf16_stays_close_to_fp32() -> None:
     lr, ref = _pair()
-    fp32 = Predictor(_model(), device="cpu").predict(lr, ref)
-    bf16 = Predictor(_model(), device="cpu", precision="bf16").predict(lr, ref)
+    fp32 = Predictor(_model(), device="cpu", precision="fp32").predict(lr, ref)
+    with warnings.catch_warnings():  # explicit bf16 warns where it is slow (tests/test_runtime.py)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        bf16 = Predictor(_model(), device="cpu", precision="bf16").predict(lr, ref)
     assert bf16.dtype == torch.float32 and (bf16 - fp32).abs().max() < 5e-2
+
+
+def test_the_default_precision_is_auto_what_is_fast_here(monkeypatch) -> None:
+    """``Predictor()`` asks the library's bf16 probe: bf16 where it is native and packed, else fp32."""
+    assert Predictor(_model(), device="cpu").precision == ("bf16" if runtime.bf16_fast_path_available() else "fp32")
+    monkeypatch.setattr(prepacked, "bf16_fast_path_problem", lambda: "no bf16 instructions")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto never warns
+        predictor = Predictor(_model(), device="cpu")
+    assert predictor.precision == "fp32"
+    lr, ref = _pair()
+    expected = Predictor(_model(), device="cpu", precision="fp32").predict(lr, ref)
+    torch.testing.assert_close(predictor.predict(lr, ref), expected, rtol=0, atol=0)
+    with pytest.warns(RuntimeWarning, match="'bf16' will be slow on this CPU"):
+        assert Predictor(_model(), device="cpu", precision="bf16").precision == "bf16"
 
 
 def test_memory_is_retained_only_during_a_call(predictor, monkeypatch) -> None:

@@ -12,12 +12,19 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d, flop_formulas
-from refsr_blocks.layers.prepacked import _mkldnn_ops_available
+from refsr_blocks.layers import PrepackedConv2d, PrepackedConvTranspose2d, flop_formulas, prepacked
+from refsr_blocks.layers.prepacked import _mkldnn_ops_available, packed_dtype_problem
 
 CL = torch.channels_last
 
 pytestmark = pytest.mark.skipif(not _mkldnn_ops_available(), reason="PyTorch built without oneDNN")
+
+#: The library's own check decides whether bf16 takes the packed path here (a CPU without
+#: avx512bw/vl/dq or avx_ne_convert fails it; ``ONEDNN_MAX_CPU_ISA=AVX2`` reproduces that).
+BF16_PROBLEM = packed_dtype_problem(torch.bfloat16)
+needs_packed_bf16 = pytest.mark.skipif(
+    BF16_PROBLEM is not None, reason=f"no packed bf16 convolutions on this CPU: {BF16_PROBLEM}"
+)
 
 #: (class, nn twin, in, out, kernel, stride, padding): FlowNetS-like layers.
 LAYERS = [
@@ -42,7 +49,14 @@ def _input(cin, h=13, w=18, batch=2, seed=1):
 
 
 @pytest.mark.parametrize(("cls", "twin", "cin", "cout", "k", "stride", "pad"), LAYERS)
-@pytest.mark.parametrize("precision", ["fp32", "bf16_autocast", "bf16_model"])
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "fp32",
+        pytest.param("bf16_autocast", marks=needs_packed_bf16),
+        pytest.param("bf16_model", marks=needs_packed_bf16),
+    ],
+)
 @pytest.mark.parametrize("bias", [True, False])
 def test_packed_path_equals_nn_bit_for_bit(cls, twin, cin, cout, k, stride, pad, precision, bias) -> None:
     layer, plain = _pair(cls, twin, cin, cout, k, stride, pad, bias)
@@ -55,6 +69,36 @@ def test_packed_path_equals_nn_bit_for_bit(cls, twin, cin, cout, k, stride, pad,
     assert out.dtype == expected.dtype and out.shape == expected.shape
     assert torch.equal(out, expected)
     assert out.is_contiguous(memory_format=CL)
+
+
+def _bf16_runs_as_nn_exactly(cls, twin, cin, cout, k, stride, pad, precision) -> None:
+    """Where the packed bf16 check fails, bf16 input runs the nn parent: same output, no packed copy."""
+    layer, plain = _pair(cls, twin, cin, cout, k, stride, pad)
+    x = _input(cin)
+    if precision == "bf16_model":
+        layer, plain, x = layer.bfloat16(), plain.bfloat16(), x.bfloat16()
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16_autocast"):
+        assert layer._packed_dtype(x) is None
+        out, expected = layer(x), plain(x)
+    assert layer._packed is None
+    assert out.dtype == expected.dtype == torch.bfloat16
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.skipif(BF16_PROBLEM is None, reason="this CPU has the packed bf16 path (its fallback is tested below)")
+@pytest.mark.parametrize(("cls", "twin", "cin", "cout", "k", "stride", "pad"), LAYERS)
+@pytest.mark.parametrize("precision", ["bf16_autocast", "bf16_model"])
+def test_without_packed_bf16_the_layers_run_as_nn(cls, twin, cin, cout, k, stride, pad, precision) -> None:
+    """The real fallback, on a CPU that fails the check (or under ``ONEDNN_MAX_CPU_ISA=AVX2``)."""
+    _bf16_runs_as_nn_exactly(cls, twin, cin, cout, k, stride, pad, precision)
+
+
+@pytest.mark.parametrize("precision", ["bf16_autocast", "bf16_model"])
+def test_a_failed_bf16_check_makes_the_layers_run_as_nn(monkeypatch, precision) -> None:
+    """The same fallback on every CPU: the check is told bf16 failed, as it is on an AVX2 CPU."""
+    monkeypatch.setattr(prepacked, "packed_dtypes", lambda: (torch.float32,))
+    _bf16_runs_as_nn_exactly(*LAYERS[0], precision)
+    _bf16_runs_as_nn_exactly(*LAYERS[3], precision)
 
 
 def test_weight_is_packed_once_and_reused() -> None:

@@ -43,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import CheckpointError, InputError
-from .runtime import AUTOCAST_DTYPES, inference_context, optimize_for_inference, retaining_freed_memory
+from .runtime import PRECISIONS, inference_context, optimize_for_inference, resolve_precision, retaining_freed_memory
 from .tiling import default_windowing, super_resolve
 
 __all__ = ["DeviceError", "ImageLike", "Predictor", "resolve_device", "super_resolve_images", "to_image_tensor"]
@@ -210,8 +210,11 @@ class Predictor:
             a checkpoint path (a ``save_model`` file), or a model (used in place: it is put in
             eval mode, frozen and given the fast layers).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        precision: ``"fp32"``, ``"bf16"`` (autocast; fast on CPUs with bf16 instructions and
-            on GPUs) or ``"fp16"`` (CUDA only).
+        precision: ``"auto"`` (the default: ``"bf16"`` on a CPU with native bf16 and the
+            packed bf16 convolutions, else ``"fp32"``; ``"fp32"`` on CUDA), ``"fp32"``,
+            ``"bf16"`` (autocast; fast on CPUs with bf16 instructions and on GPUs; one
+            ``RuntimeWarning`` on a CPU without them, where it is emulated and slow) or
+            ``"fp16"`` (CUDA only). The attribute ``precision`` holds the one chosen.
         window: the largest tile side in output pixels; larger images are tiled (default 768,
             see :func:`~refsr_blocks.inference.tiling.super_resolve`).
         stride: the largest step between tiles (default: a 64-pixel overlap).
@@ -231,7 +234,7 @@ class Predictor:
         model: nn.Module | str | os.PathLike[str] | None = None,
         *,
         device: str | torch.device = "auto",
-        precision: str = "fp32",
+        precision: str = "auto",
         window: int | None = None,
         stride: int | None = None,
         compile: bool = False,
@@ -239,11 +242,11 @@ class Predictor:
         progress: bool = False,
     ) -> None:
         self.device = resolve_device(device)
-        if precision not in AUTOCAST_DTYPES:
-            raise InputError(f"precision must be one of {list(AUTOCAST_DTYPES)}, got {precision!r}")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         if precision == "fp16" and self.device.type == "cpu":
-            raise InputError("precision 'fp16' runs on CUDA only; on the CPU use 'bf16' or 'fp32'")
-        self.precision = precision
+            raise InputError("precision 'fp16' runs on CUDA only; on the CPU use 'auto', 'bf16' or 'fp32'")
+        self.precision: str = resolve_precision(precision, self.device)
         self.window, self.stride = window, stride
         self.retain_memory = retain_memory
         self.progress = progress
@@ -356,7 +359,7 @@ def super_resolve_images(
     *,
     model: str | os.PathLike[str] | nn.Module | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> Any:
     """One call: super-resolve ``lr`` with ``ref`` using ``model`` (default: the shipped weights).
 

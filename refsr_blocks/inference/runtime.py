@@ -22,14 +22,18 @@ import ctypes
 import platform
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "PRECISIONS",
+    "bf16_fast_path_available",
     "inference_context",
     "optimize_for_inference",
+    "resolve_precision",
     "retain_freed_memory",
     "retaining_freed_memory",
     "run",
@@ -37,6 +41,8 @@ __all__ = [
 ]
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: What the inference entry points accept: ``"auto"`` (what is fast here) and the autocast precisions.
+PRECISIONS = ("auto", *AUTOCAST_DTYPES)
 
 # glibc mallopt parameters (malloc.h) and glibc's defaults for them.
 _M_TRIM_THRESHOLD = -1
@@ -76,6 +82,50 @@ def optimize_for_inference(
     return model
 
 
+def bf16_fast_path_available() -> bool:
+    """Whether bf16 CPU inference runs natively and with packed weights here
+    (:func:`refsr_blocks.layers.prepacked.bf16_fast_path_problem` says why not)."""
+    from ..layers.prepacked import bf16_fast_path_available as available
+
+    return available()
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """The autocast precision that ``precision`` stands for on ``device``.
+
+    ``"auto"`` is ``"bf16"`` on a CPU where bf16 is fast (native bf16 instructions and the packed
+    bf16 convolutions: :func:`bf16_fast_path_available`) and ``"fp32"`` on every other CPU and
+    on CUDA (where fp32 keeps results identical to the CPU's; ask for ``"bf16"`` / ``"fp16"``
+    explicitly there). An explicit ``"bf16"`` on a CPU where it is not fast is kept, with one
+    ``RuntimeWarning`` per call of this function saying it will be slow.
+
+    Raises:
+        ValueError: ``precision`` is not one of :data:`PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    on_cpu = torch.device(device).type == "cpu"
+    if precision == "auto":
+        return "bf16" if on_cpu and bf16_fast_path_available() else "fp32"
+    if precision == "bf16" and on_cpu:
+        _warn_if_bf16_is_slow()
+    return precision
+
+
+def _warn_if_bf16_is_slow() -> None:
+    from ..layers.prepacked import bf16_fast_path_problem
+
+    problem = bf16_fast_path_problem()
+    if problem is not None:
+        # bf16 without native support is emulated: 5-30× slower than fp32 measured on an AVX2 CPU.
+        warnings.warn(
+            f"precision 'bf16' will be slow on this CPU ({problem}); use precision 'fp32' or 'auto' "
+            "(bf16 only where it is fast)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
 def to_channels_last(x: Tensor) -> Tensor:
     """``x`` in NHWC memory format (4-D tensors only; others are returned unchanged)."""
     return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
@@ -83,9 +133,12 @@ def to_channels_last(x: Tensor) -> Tensor:
 
 @contextlib.contextmanager
 def inference_context(device: torch.device | str = "cpu", precision: str = "fp32") -> Iterator[None]:
-    """``inference_mode`` plus autocast for ``precision`` in ``{"fp32", "bf16", "fp16"}``."""
+    """``inference_mode`` plus autocast for ``precision`` in ``{"fp32", "bf16", "fp16"}``
+    (``"auto"``: :func:`resolve_precision`)."""
+    if precision == "auto":
+        precision = resolve_precision(precision, device)
     if precision not in AUTOCAST_DTYPES:
-        raise ValueError(f"precision must be one of {list(AUTOCAST_DTYPES)}, got {precision!r}")
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     dtype = AUTOCAST_DTYPES[precision]
     device_type = torch.device(device).type
     with torch.inference_mode(), torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):

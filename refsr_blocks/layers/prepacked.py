@@ -19,7 +19,11 @@ convolution through ``torch.ops.mkldnn._convolution_pointwise``. Outputs are bit
 The operators are private, so they are checked once per process (:func:`packed_dtypes`): both
 are called on a tiny case and compared with ``F.conv2d`` / ``F.conv_transpose2d``; where one
 is missing, raises or disagrees, one ``RuntimeWarning`` says why and these classes run as
-their ``nn`` parents. Models are built from plain ``nn`` layers;
+their ``nn`` parents. The same check decides bf16 separately (:func:`packed_dtype_problem`
+says why it failed: oneDNN's bf16 reorder needs avx512bw/vl/dq or avx_ne_convert): where it
+fails, these layers run bf16 input as their ``nn`` parents, quietly, since fp32 users do not
+care. :func:`bf16_fast_path_available` is the stricter question that
+``Predictor(precision="auto")`` and the tests ask: does bf16 run natively *and* packed here. Models are built from plain ``nn`` layers;
 :func:`refsr_blocks.layers.use_fast_layers` swaps these classes in for inference.
 
 ``torch.utils.flop_counter.FlopCounterMode`` does not know the packed operators; pass it
@@ -33,6 +37,7 @@ it, and it is never saved.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from typing import Any
 
@@ -40,7 +45,15 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import conv_flop_count
 
-__all__ = ["PrepackedConv2d", "PrepackedConvTranspose2d", "flop_formulas", "packed_dtypes"]
+__all__ = [
+    "PrepackedConv2d",
+    "PrepackedConvTranspose2d",
+    "bf16_fast_path_available",
+    "bf16_fast_path_problem",
+    "flop_formulas",
+    "packed_dtype_problem",
+    "packed_dtypes",
+]
 
 #: Compute dtypes the packed path handles (oneDNN's fp16 convolutions need AVX512-FP16).
 PACKED_DTYPES = (torch.float32, torch.bfloat16)
@@ -87,6 +100,10 @@ def _probe_dtype(dtype: torch.dtype) -> str | None:
     return None
 
 
+#: Why each dtype failed the last :func:`packed_dtypes` check (filled by it; reset with its cache).
+_PROBLEMS: dict[torch.dtype, str] = {}
+
+
 @functools.cache
 def packed_dtypes() -> tuple[torch.dtype, ...]:
     """The compute dtypes in which the packed path runs here: those of :data:`PACKED_DTYPES` for which
@@ -94,20 +111,81 @@ def packed_dtypes() -> tuple[torch.dtype, ...]:
 
     Checked once per process. Where float32 fails, one ``RuntimeWarning`` says why and every
     :class:`PrepackedConv2d` / :class:`PrepackedConvTranspose2d` runs as its ``nn`` parent (a PyTorch
-    upgrade that renames or changes these operators costs speed, never correctness).
+    upgrade that renames or changes these operators costs speed, never correctness). Where only
+    bf16 fails (a CPU without avx512bw/vl/dq or avx_ne_convert), bf16 input runs the ``nn`` parent,
+    without a warning here: ``Predictor(precision="bf16")`` warns instead.
     """
-    if not torch.backends.mkldnn.is_available():
+    _PROBLEMS.clear()
+    problem = _float32_problem()
+    if problem is not None:
+        _PROBLEMS.update(dict.fromkeys(PACKED_DTYPES, problem))
+        if torch.backends.mkldnn.is_available():
+            _warn_fallback(problem)
         return ()
+    bf16_problem = _probe_dtype(torch.bfloat16)
+    if bf16_problem is not None:
+        _PROBLEMS[torch.bfloat16] = bf16_problem
+    return tuple(d for d in PACKED_DTYPES if d not in _PROBLEMS)
+
+
+def _float32_problem() -> str | None:
+    """Why the packed path cannot run at all here (None where float32 passes the check)."""
+    if not torch.backends.mkldnn.is_available():
+        return f"PyTorch {torch.__version__} is built without oneDNN (mkldnn)"
     missing = [name for name in _OP_NAMES if not hasattr(torch.ops.mkldnn, name)]
     if missing:
-        _warn_fallback(f"torch.ops.mkldnn lacks {', '.join(missing)}")
-        return ()
-    problem = _probe_dtype(torch.float32)
-    if problem is not None:
-        _warn_fallback(problem)
-        return ()
-    # bf16 quietly falls back where the CPU or build has no bf16 convolutions.
-    return tuple(d for d in PACKED_DTYPES if d == torch.float32 or _probe_dtype(d) is None)
+        return f"torch.ops.mkldnn lacks {', '.join(missing)}"
+    return _probe_dtype(torch.float32)
+
+
+def packed_dtype_problem(dtype: torch.dtype) -> str | None:
+    """Why the packed path does not run in ``dtype`` here (None where it does), from :func:`packed_dtypes`' check.
+
+    For bf16 on a CPU without avx512bw/vl/dq or avx_ne_convert this is oneDNN's own message, which
+    names the missing CPU support.
+    """
+    if dtype not in PACKED_DTYPES:
+        return f"the packed path handles {', '.join(map(str, PACKED_DTYPES))}, not {dtype}"
+    return None if dtype in packed_dtypes() else _PROBLEMS.get(dtype, "failed its check")
+
+
+#: oneDNN ISA limits (``ONEDNN_MAX_CPU_ISA``) that still allow its native bf16 kernels.
+_BF16_ISA_MARKERS = ("BF16", "FP16", "AMX", "AVX10")
+
+
+def _native_bf16_problem() -> str | None:
+    """Why this CPU (as oneDNN may use it) lacks bf16 arithmetic instructions; None where it has them.
+
+    oneDNN runs bf16 convolutions on any AVX-512 CPU, but without avx512_bf16 / AMX it emulates
+    them, several times slower than float32 (5-30× measured on AVX2). The private ``torch.cpu``
+    probes read the CPU, not oneDNN's ``ONEDNN_MAX_CPU_ISA`` limit, so that is read here too.
+    """
+    native = any(
+        getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+    if not native:
+        return "this CPU has no bf16 arithmetic instructions (avx512_bf16 or AMX): oneDNN would emulate them"
+    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        limit = os.environ.get(variable, "").upper()
+        if limit and limit not in ("ALL", "DEFAULT") and not any(m in limit for m in _BF16_ISA_MARKERS):
+            return f"{variable}={limit} keeps oneDNN from the CPU's bf16 instructions"
+    return None
+
+
+def bf16_fast_path_problem() -> str | None:
+    """Why bf16 inference is not fast on this CPU (None where it is): the question
+    ``Predictor(precision="auto")`` and the tests ask.
+
+    Fast means both: the packed bf16 convolutions pass their check (:func:`packed_dtype_problem`)
+    and the CPU has native bf16 instructions that oneDNN may use (cheap after the first call:
+    the operator check runs once per process).
+    """
+    return packed_dtype_problem(torch.bfloat16) or _native_bf16_problem()
+
+
+def bf16_fast_path_available() -> bool:
+    """Whether bf16 CPU inference runs natively and with packed weights here (see :func:`bf16_fast_path_problem`)."""
+    return bf16_fast_path_problem() is None
 
 
 def _warn_fallback(reason: str) -> None:

@@ -594,7 +594,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output image (one pair) or folder")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     p.add_argument(
-        "--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="compute precision (fp16: CUDA only)"
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="compute precision (default: auto, bf16 on a CPU with native bf16, else fp32; fp16: CUDA only)",
     )
     _add_window_options(p)
     p.set_defaults(handler=cmd_sr)
