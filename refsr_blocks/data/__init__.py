@@ -15,6 +15,9 @@ Modules:
 - :mod:`~refsr_blocks.data.pairs`: :class:`PairFolderDataset` (folders of image pairs).
 - :mod:`~refsr_blocks.data.multiref`: :class:`CUFED5Dataset`, :class:`ReferenceFolderDataset` (K references of any size).
 - :mod:`~refsr_blocks.data.synthetic`: :class:`SyntheticParallaxDataset`, :func:`make_parallax_pair`.
+- :mod:`~refsr_blocks.data.viewpoint`: :class:`ViewpointPairsDataset`, :func:`make_viewpoint_pair`
+  (real-collection photos seen from another viewpoint: shifts, unrectified stereo, homographies,
+  scale, rotation, partial overlap, occluding layers; fixed val/test sets per kind).
 - :mod:`~refsr_blocks.data.augment`: flips/rotations, parallax shift, aligned crops.
 - :mod:`~refsr_blocks.data.sources`: :func:`builtin_images`, :func:`load_image_folder`.
 
@@ -53,6 +56,7 @@ from .photometric import PhotometricJitter
 from .procedural import procedural_image
 from .sources import builtin_image_source, builtin_images, load_image_folder
 from .synthetic import ParallaxPair, SyntheticParallaxDataset, make_parallax_pair, synthesize_parallax
+from .viewpoint import ViewpointPairsDataset, make_viewpoint_pair
 
 register_kind(
     "dataset",
@@ -64,6 +68,7 @@ register_component("dataset", "lightfield", LightFieldDataset)
 register_component("dataset", "pairs", PairFolderDataset)
 register_component("dataset", "cufed5", CUFED5Dataset)
 register_component("dataset", "ref_folder", ReferenceFolderDataset)
+register_component("dataset", "viewpoint_pairs", ViewpointPairsDataset)
 
 __all__ = [
     "SUPPORTED_SCALES",
@@ -80,6 +85,7 @@ __all__ = [
     "RandomParallaxShift",
     "ReferenceFolderDataset",
     "SyntheticParallaxDataset",
+    "ViewpointPairsDataset",
     "builtin_image_source",
     "builtin_images",
     "center_crop",
@@ -94,6 +100,7 @@ __all__ = [
     "load_image",
     "load_image_folder",
     "make_parallax_pair",
+    "make_viewpoint_pair",
     "procedural_image",
     "random_crop",
     "random_dihedral",

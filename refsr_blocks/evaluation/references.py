@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..components.upsamplers.bicubic import BicubicUpsampler
-from ..ops.warp import backward_warp
+from ..ops.warp import backward_warp, pixel_grid, sample
 from ..train.reference import prepare_reference
 
 __all__ = [
@@ -77,13 +77,18 @@ def bicubic_lr_reference(item: BatchedItem) -> Tensor:
 
 
 def oracle_reference(item: BatchedItem) -> Tensor:
-    """``item["ref"]`` (B×3×H×W) backward-warped by the true ``item["flow"]`` (B×2×H×W).
+    """``item["ref"]`` (B×3×Hr×Wr) backward-warped by the true ``item["flow"]`` (B×2×H×W).
 
     ``out[p] = ref[p + flow[p]] ≈ hr[p]`` where ``item["valid"]`` is 1; elsewhere the warp's
-    border-replicated read is kept as it is.
+    border-replicated read is kept as it is. A reference of another size than the flow
+    (viewpoint pairs with ``ref_size="free"``) is read at those positions of its own grid.
     """
     ref, flow = item["ref"], item["flow"]
-    return backward_warp(ref, flow.to(ref.dtype))
+    if ref.shape[-2:] == flow.shape[-2:]:
+        return backward_warp(ref, flow.to(ref.dtype))
+    b, _, h, w = flow.shape
+    points = (pixel_grid(h, w, flow.device) + flow.float()).flatten(2)
+    return sample(ref, points.to(ref.dtype)).view(b, ref.shape[1], h, w)
 
 
 #: The controls, by kind, in report order (least to most information).
