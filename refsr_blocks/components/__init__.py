@@ -5,7 +5,7 @@
 - ``flow``: :mod:`~refsr_blocks.components.flows` (``flownets_plus``, ``flownets``,
   ``flownets_authors``, ``raft_small``);
 - ``warper``: :mod:`~refsr_blocks.components.warpers` (``bilinear``, ``nearest``, ``kornia``);
-- ``aligner``: :mod:`~refsr_blocks.components.aligners` (``flow_warp``, ``attention``, ``deformable``);
+- ``aligner``: :mod:`~refsr_blocks.components.aligners` (``flow_warp``, ``attention``, ``deformable``, ``match_flow``);
 - ``encoder``: :mod:`~refsr_blocks.components.encoders` (``crossnet``, ``authors``, ``timm``, ``ttsr_lte``);
 - ``decoder``: :mod:`~refsr_blocks.components.decoders` (``unet_fusion``, ``authors_fusion``);
 - ``texture_fusion``: :mod:`~refsr_blocks.components.fusions` (``ttsr_csfi``);

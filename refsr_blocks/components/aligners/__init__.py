@@ -7,6 +7,8 @@ name           how
 ``attention``  TTSR's: hard attention transfers the best 3×3 patch of K references
                of any size, soft attention gives its relevance; chunked matching
 ``deformable`` modulated deformable convolution (``torchvision.ops.deform_conv2d``)
+``match_flow`` scale-space patch matching over each whole reference (any size, K of them), a
+               robust dense field, then flow on the pre-warped reference; per-pixel confidence
 =============  ==============================================================
 
 The call contract is in :mod:`~refsr_blocks.components.aligners.base`; the kind is registered
@@ -25,6 +27,7 @@ from .attention import AttentionAligner  # noqa: E402
 from .base import Aligner  # noqa: E402
 from .deformable import DeformableAligner  # noqa: E402
 from .flow_warp import FlowWarpAligner  # noqa: E402
+from .match_flow import MatchFlowAligner  # noqa: E402
 from .matching import Matches, match_patches, relevance, transfer  # noqa: E402
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "AttentionAligner",
     "DeformableAligner",
     "FlowWarpAligner",
+    "MatchFlowAligner",
     "Matches",
     "match_patches",
     "relevance",
