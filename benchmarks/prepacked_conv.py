@@ -35,14 +35,14 @@ def main() -> None:
     model = optimize_for_inference(build_model("crossnet"))
     inputs: dict[str, Tensor] = {}
     layers = {
-        name: m for name, m in model.flow.named_modules() if isinstance(m, (PrepackedConv2d, PrepackedConvTranspose2d))
+        name: m for name, m in model.aligner.flow.named_modules() if isinstance(m, (PrepackedConv2d, PrepackedConvTranspose2d))
     }
     for name, module in layers.items():
         module.register_forward_pre_hook(lambda m, a, name=name: inputs.__setitem__(name, a[0]))
     up, ref = (to_channels_last(torch.rand(1, 3, 320, 512)) for _ in range(2))
     totals = [0.0, 0.0]
     with inference_context("cpu", args.precision):
-        model.flow(up, ref)
+        model.aligner.flow(up, ref)
         for name, module in layers.items():
             x = inputs[name]
             plain_forward = nn.ConvTranspose2d.forward if isinstance(module, nn.ConvTranspose2d) else nn.Conv2d.forward

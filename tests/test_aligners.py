@@ -156,21 +156,21 @@ def test_transfer_equals_ttsr_unfold_gather_fold(factor: int) -> None:
 
 # -- CrossNet: the default path is unchanged; other aligners by a spec change ----------------
 def _paper_path(model: torch.nn.Module, lr: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """CrossNet's forward as written before alignment became a slot (the reference for bit-identity)."""
+    """CrossNet's forward written out step by step from its parts (the reference for bit-identity)."""
     up = model.upsampler(lr)
     multiple = 2 ** (model.scales - 1)
     up_p, size = pad_to_multiple(up, multiple)
     ref_p, _ = pad_to_multiple(ref, multiple)
-    shift = model.prealign(up_p, ref_p)
-    if isinstance(model.prealign, NoPrealign):
-        flows = model.flow(up_p, ref_p)
+    shift = model.aligner.prealign(up_p, ref_p)
+    if isinstance(model.aligner.prealign, NoPrealign):
+        flows = model.aligner.flow(up_p, ref_p)
     else:
-        flows = model.flow(up_p, shift_image(ref_p, shift))
+        flows = model.aligner.flow(up_p, shift_image(ref_p, shift))
         s = shift.to(flows[0].dtype)[:, :, None, None]
         flows = [f + s / 2**k for k, f in enumerate(flows)]
     lr_feats = model.lr_encoder(up_p)
     ref_feats = model.encode_ref(ref_p)
-    warped = [model.warper(f, flow) for f, flow in zip(ref_feats, flows)]
+    warped = [model.aligner.warper(f, flow) for f, flow in zip(ref_feats, flows)]
     out = model.decoder(lr_feats, warped)
     if model.residual:
         out = out + up_p
@@ -183,8 +183,8 @@ def test_shipped_checkpoints_load_strictly_and_keep_their_outputs_bit_for_bit(as
     if not path.is_file():
         pytest.skip(f"{path} not installed")
     model = load_model(path).eval()
-    assert model.flow_based and type(model.alignment).__name__ == "FlowWarpAligner"
-    assert not any(k.startswith("aligner.") for k in model.state_dict())  # flow.*, warper.*: as shipped
+    assert type(model.aligner).__name__ == "FlowWarpAligner"
+    assert any(k.startswith("aligner.flow.") for k in model.state_dict())  # the aligner owns its flow
     lr = load_image(ASSETS_DIR / "demo" / "lr.png")[None][..., :48, :60]
     ref = load_image(ASSETS_DIR / "demo" / "ref.png")[None][..., :192, :240]
     with torch.no_grad():
@@ -194,7 +194,7 @@ def test_shipped_checkpoints_load_strictly_and_keep_their_outputs_bit_for_bit(as
 def test_crossnet_takes_any_aligner_by_a_spec_change() -> None:
     lr = torch.rand(1, 3, 8, 10)
     attention = build_model(TINY_CROSSNET, aligner={"name": "attention", "params": {"match_level": 1}})
-    assert attention.flow is None and attention.warper is None
+    assert not hasattr(attention.aligner, "flow") and not hasattr(attention, "flow")
     assert attention.spec["components"]["aligner"]["name"] == "attention"
     again = build_model(attention.spec)
     again.load_state_dict(attention.state_dict(), strict=True)
@@ -255,12 +255,11 @@ def test_ttsr_matches_k_references_jointly_and_swaps_aligners() -> None:
             other(lr, refs)
 
 
-def test_older_specs_resolve_to_the_flow_aligner() -> None:
+def test_specs_resolve_to_the_flow_aligner() -> None:
     from refsr_blocks import resolve_spec
 
-    v1 = resolve_spec({"version": 1, "model": "crossnet", "components": {"encoder": "crossnet"}})
     v2 = resolve_spec({"version": 2, "model": "crossnet"})
-    assert v1 == v2 and v2["components"]["aligner"] == {"name": "flow_warp", "params": {"flow_params": None}}
+    assert v2["components"]["aligner"] == {"name": "flow_warp", "params": {"flow_params": None}}
     assert v2["params"]["ref_policy"] == "resize" and v2["version"] == 2
 
 

@@ -23,7 +23,7 @@ def test_paper_model_structure(paper_model) -> None:
     from refsr_blocks.components.upsamplers import MDSR
 
     m = paper_model
-    assert isinstance(m.upsampler, MDSR) and isinstance(m.flow, FlowNetSPlus)
+    assert isinstance(m.upsampler, MDSR) and isinstance(m.aligner.flow, FlowNetSPlus)
     assert isinstance(m.lr_encoder, CrossNetEncoder) and isinstance(m.ref_encoder, CrossNetEncoder)
     assert m.lr_encoder is not m.ref_encoder
     assert isinstance(m.decoder, UNetFusionDecoder)
@@ -76,7 +76,8 @@ def test_intermediates() -> None:
     with torch.no_grad():
         out = model.forward_intermediates(lr, ref)
         plain = model(lr, ref)
-    assert set(out) == {"sr", "upsampled", "flows", "warped_ref", "warped_image", "shift"}
+    assert set(out) == {"sr", "upsampled", "flows", "warped_ref", "confidence", "warped_image", "shift"}
+    assert out["confidence"] == [None] * len(out["warped_ref"])  # flow alignment has no confidence
     torch.testing.assert_close(out["sr"], plain)
     assert out["upsampled"].shape == ref.shape
     assert [tuple(f.shape) for f in out["flows"]] == [(1, 2, 22, 30), (1, 2, 11, 15), (1, 2, 6, 8)]
@@ -104,7 +105,7 @@ def test_flow_sees_the_upsampled_lr_not_the_ground_truth() -> None:
     def record(module, args, output) -> None:
         seen["target"] = args[0]
 
-    model.flow.register_forward_hook(record)
+    model.aligner.flow.register_forward_hook(record)
     lr, ref = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 16, 16)
     out = model.forward_intermediates(lr, ref)
     torch.testing.assert_close(seen["target"], out["upsampled"])

@@ -53,11 +53,11 @@ def test_default_weights_gain_from_the_real_reference(model) -> None:
 
 
 def test_a_flipped_flow_channel_loses_the_gain(model, monkeypatch) -> None:
-    align = model.align
+    estimate = model.aligner.estimate
 
-    def flipped(upsampled, ref):
-        flows, shift = align(upsampled, ref)
+    def flipped(upsampled, ref, prior=None):
+        flows, shift = estimate(upsampled, ref, prior)
         return [f.flip(1) for f in flows], shift  # x and y swapped
 
-    monkeypatch.setattr(model, "align", flipped)
+    monkeypatch.setattr(model.aligner, "estimate", flipped)
     assert _reference_gain(model, _pair()) < MIN_REFERENCE_GAIN_DB

@@ -60,9 +60,9 @@ def test_crossnet_flows_include_the_prealignment_shift(monkeypatch) -> None:
     model = build_model(
         {**TINY_CROSSNET, "components": {**TINY_CROSSNET["components"], "prealign": "phase_correlation"}}
     )
-    monkeypatch.setattr(model.prealign, "forward", lambda target, ref: torch.tensor([[8.0, -4.0]]))
+    monkeypatch.setattr(model.aligner.prealign, "forward", lambda target, ref: torch.tensor([[8.0, -4.0]]))
     monkeypatch.setattr(
-        model.flow, "forward", lambda target, ref: [torch.zeros(1, 2, 16 // 2**k, 24 // 2**k) for k in range(3)]
+        model.aligner.flow, "forward", lambda target, ref: [torch.zeros(1, 2, 16 // 2**k, 24 // 2**k) for k in range(3)]
     )
     out = model.forward_intermediates(torch.rand(1, 3, 8, 12), torch.rand(1, 3, 16, 24))
     assert [f[0, :, 0, 0].tolist() for f in out["flows"]] == [[8.0, -4.0], [4.0, -2.0], [2.0, -1.0]]

@@ -168,7 +168,7 @@ def test_crossnet_lite_with_raft_small_trains():
     sr = model(lr, ref)
     assert sr.shape == (1, 3, 64, 64)
     sr.square().mean().backward()
-    grads = [p.grad for p in model.flow.parameters()]
+    grads = [p.grad for p in model.aligner.flow.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
     copy.deepcopy(model)

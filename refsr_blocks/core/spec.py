@@ -29,7 +29,7 @@ import copy
 import inspect
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,9 @@ __all__ = [
     "resolve_spec",
 ]
 
-#: Version of the spec format, stored in every resolved spec. Version 1 specs (CrossNet's
-#: single ``encoder`` slot) are read and migrated by the architecture.
+#: Version of the spec format, stored in every resolved spec.
 SPEC_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (2,)
 
 #: ``Slot.inject`` source for a constructor argument the builder computes from parts it has
 #: already built (the decoder's ``lr_channels`` from the encoder), rather than a global parameter.
@@ -119,10 +118,6 @@ class Architecture:
     Registered as a component of kind ``"model"``; calling it with a resolved spec builds
     the ``nn.Module``. Slot declarations are checked when the architecture is created, so a
     slot injecting an unknown global parameter fails at import, not at the first build.
-
-    Attributes:
-        migrate: rewrites an older spec layout into the current one (must be idempotent);
-            called on every spec before validation.
     """
 
     name: str
@@ -131,7 +126,6 @@ class Architecture:
     build: Callable[[dict[str, Any]], Any]
     doc: str = ""
     checks: tuple[Callable[[dict[str, Any]], tuple[str, str] | None], ...] = field(default=())
-    migrate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         for slot_name, slot in self.slots.items():
@@ -518,6 +512,11 @@ def in_range(low: float, high: float) -> Callable[[Any], str | None]:
     return lambda value: bounds_error(value, (low, high))
 
 
+def one_of(options: Sequence[Any]) -> Callable[[Any], str | None]:
+    """A :class:`GlobalParam` check accepting only the values in ``options``."""
+    return lambda value: None if value in options else f"must be one of {list(options)}, got {value!r}"
+
+
 def _unknown_key(path: str, key: str, accepted: list[str], what: str) -> SpecError:
     return SpecError(
         f"{path}.{key}" if path else key,
@@ -660,8 +659,6 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
         raise SpecError("model", str(err)) from None
     if not isinstance(arch, Architecture):
         raise SpecError("model", f"model component {model_name!r} is not an Architecture")
-    if arch.migrate is not None:
-        spec = arch.migrate(copy.deepcopy(dict(spec)))
 
     # Global parameters.
     given = _mapping_or_none(spec.get("params"), "params", "global parameters")
@@ -744,8 +741,6 @@ def apply_overrides(
         raise SpecError("model", str(err)) from None
     if not isinstance(arch, Architecture):
         raise SpecError("model", f"cannot apply overrides: {model_name!r} is not a registered architecture")
-    if arch.migrate is not None:
-        out = arch.migrate(out)
     params = dict(out.get("params") or {})
     components = dict(out.get("components") or {})
     accepted = [*arch.params, *arch.slots, *(f"{s}.<param>" for s in arch.slots)]

@@ -12,8 +12,10 @@ Models with an ``upsampler`` and a ``fuse(upsampled, ref)`` stage (CrossNet) run
 upsampler once for the whole image, not per window: an MDSR-like upsampler (``head``,
 ``pre_process``, ``body``, ``upsample``, ``tail``) runs its LR-resolution body on the whole
 LR image and only its short upsampling tail in strips with an exact halo; any other
-upsampler runs whole. A global pre-aligner (phase correlation) finds its shift once on the
-whole image and every window uses it. Only ``fuse`` is tiled, so the overlap costs about
+upsampler runs whole. A model's ``global_alignment(upsampled, ref)`` (CrossNet's: the
+pre-aligner's phase-correlation shift) is computed once on the whole image and handed to
+every window's ``fuse(..., prior=)``; nothing on the model is patched, so one model can serve
+several threads. Only ``fuse`` is tiled, so the overlap costs about
 ``(window / (window - overlap))²`` of the fusion stage alone: at 3840×2160, with the
 defaults (768-pixel windows, 64-pixel overlap), about 1.1× the whole-image FLOPs in total
 (``python benchmarks/tiled.py`` measures it).
@@ -38,10 +40,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -367,15 +368,18 @@ def _tiled(
     fmt = _format_of(ref)
     upsampler, fuse = getattr(model, "upsampler", None), getattr(model, "fuse", None)
     staged = isinstance(upsampler, nn.Module) and callable(fuse)
-    shared: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if staged:
         upsampled = upsample_whole(upsampler, lr)  # type: ignore[arg-type]
-        shared = _shared_prealignment(model, upsampled, ref)
+        # One global alignment for every window (no seams where neighbouring windows' shifts differ).
+        global_alignment = getattr(model, "global_alignment", None)
+        prior = global_alignment(upsampled, ref) if callable(global_alignment) else None
+        extra = {} if prior is None else {"prior": prior}
 
         def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
             return fuse(  # type: ignore[misc]
                 upsampled[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt),
                 ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt),
+                **extra,
             )
     else:
 
@@ -396,39 +400,18 @@ def _tiled(
     for (x, ww), weights in zip(xs, wx):
         total_x[x : x + ww] += weights
     bar = tqdm(total=len(ys) * len(xs), desc="tiles", unit="tile", disable=not progress, leave=False)
-    with shared:
-        for i, (y, hh) in enumerate(ys):
-            for j, (x, ww) in enumerate(xs):
-                sr = window_sr(y, x, hh, ww)
-                if out is None:
-                    out = torch.zeros(b, sr.shape[1], H, W, dtype=dtype, device=lr.device)
-                tile_weight = wy[i][:, None] * wx[j][None, :]
-                out[..., y : y + hh, x : x + ww] += sr.to(lr.device, dtype) * tile_weight
-                del sr
-                bar.update(1)
+    for i, (y, hh) in enumerate(ys):
+        for j, (x, ww) in enumerate(xs):
+            sr = window_sr(y, x, hh, ww)
+            if out is None:
+                out = torch.zeros(b, sr.shape[1], H, W, dtype=dtype, device=lr.device)
+            tile_weight = wy[i][:, None] * wx[j][None, :]
+            out[..., y : y + hh, x : x + ww] += sr.to(lr.device, dtype) * tile_weight
+            del sr
+            bar.update(1)
     bar.close()
     assert out is not None
     return out.div_(total_y[:, None]).div_(total_x[None, :])
-
-
-@contextlib.contextmanager
-def _shared_prealignment(model: object, upsampled: Tensor, ref: Tensor) -> Iterator[None]:
-    """While tiling, a global pre-aligner (``model.prealign``, e.g. phase correlation) returns the
-    shift it finds on the whole image, computed once, instead of one shift per window: every window
-    then sees the alignment of the whole-image pass (no seams where neighbouring windows' shifts
-    would differ)."""
-    from ..components.prealigners import NoPrealign
-
-    prealign = getattr(model, "prealign", None)
-    if not isinstance(prealign, nn.Module) or isinstance(prealign, NoPrealign):
-        yield
-        return
-    shift = prealign(upsampled, ref)
-    prealign.forward = lambda target, reference: shift  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del prealign.forward
 
 
 def count_tiles(

@@ -32,16 +32,16 @@ def key_map(unused_conv: bool = True) -> dict[str, str]:
     """
     names: dict[str, str] = {}
     for name, *_ in CONTRACTING:
-        names[f"FlowNet.{name}.0"] = f"flow.contracting.{name}.0"
-    names["FlowNet.flow6.0"] = "flow.predict.6"
+        names[f"FlowNet.{name}.0"] = f"aligner.flow.contracting.{name}.0"
+    names["FlowNet.flow6.0"] = "aligner.flow.predict.6"
     for k in range(5, -1, -1):
-        names[f"FlowNet.flow{k + 1}_up"] = f"flow.upflow.{k}"
-        names[f"FlowNet.deconv{k}.0"] = f"flow.deconv.{k}.0"
+        names[f"FlowNet.flow{k + 1}_up"] = f"aligner.flow.upflow.{k}"
+        names[f"FlowNet.deconv{k}.0"] = f"aligner.flow.deconv.{k}.0"
         if k > 0:
-            names[f"FlowNet.flow{k}.0"] = f"flow.predict.{k}"
-    names["FlowNet.concat0_conv1.0"] = "flow.refine.0"
-    names["FlowNet.concat0_conv2.0"] = "flow.refine.2"
-    names["FlowNet.flow_12.0"] = "flow.predict.0"
+            names[f"FlowNet.flow{k}.0"] = f"aligner.flow.predict.{k}"
+    names["FlowNet.concat0_conv1.0"] = "aligner.flow.refine.0"
+    names["FlowNet.concat0_conv2.0"] = "aligner.flow.refine.2"
+    names["FlowNet.flow_12.0"] = "aligner.flow.predict.0"
     names["Encoder.layer_f.0"] = "lr_encoder.stem.0"
     for k in range(1, 5):
         names[f"Encoder.conv{k}.0"] = f"lr_encoder.levels.{k - 1}.0"

@@ -124,7 +124,7 @@ def convert(
     tensors = convert_state_dict(state, div_flow)
     torch.manual_seed(seed)
     net = build_model(model)
-    flow = net.flow
+    flow = net.aligner.flow
     name = net.spec["components"]["flow"]["name"]
     if name not in ("flownets", "flownets_plus"):
         raise ConversionError(

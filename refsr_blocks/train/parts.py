@@ -1,8 +1,9 @@
 """Training by parts: initialise from another run, freeze or slow down sub-modules, or train
 one sub-module alone (the SISR pre-training of the upsampler).
 
-Sub-modules are named by their attribute on the model (``upsampler``, ``flow``,
-``lr_encoder``, ``decoder``, …), as in its ``state_dict`` keys.
+Sub-modules are named by their path on the model, as in its ``state_dict`` keys: a top-level
+part (``upsampler``, ``lr_encoder``, ``aligner``, ``decoder``, …) or a dotted path inside one
+(``aligner.flow``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,19 @@ __all__ = ["ForwardOutputs", "initialise_from", "parameter_groups"]
 
 
 def _child(model: nn.Module, name: str, path: str) -> nn.Module:
-    children = dict(model.named_children())
-    if name not in children:
-        raise ConfigError(path, f"the model has no sub-module {name!r}; it has: {', '.join(children)}")
-    return children[name]
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        children = ", ".join(n for n, _ in model.named_children())
+        raise ConfigError(
+            path, f"the model has no sub-module {name!r}; it has: {children} (and dotted paths inside them)"
+        ) from None
+
+
+def _owner(parameter: str, parts: Sequence[str]) -> str | None:
+    """The longest of ``parts`` that ``parameter`` (a dotted name) lies under, or ``None``."""
+    inside = [p for p in parts if parameter == p or parameter.startswith(p + ".")]
+    return max(inside, key=len, default=None)
 
 
 def initialise_from(model: nn.Module, path: str | Path, parts: Sequence[str] | None = None) -> list[str]:
@@ -53,7 +63,7 @@ def initialise_from(model: nn.Module, path: str | Path, parts: Sequence[str] | N
         raise CheckpointError(f"init.path: cannot read {str(path)!r} as a safetensors model file: {err}") from None
     own = model.state_dict()
     if parts is not None:
-        wanted = [k for k in own if k.split(".", 1)[0] in parts]
+        wanted = [k for k in own if _owner(k, parts) is not None]
         missing = [k for k in wanted if k not in saved or saved[k].shape != own[k].shape]
         if missing:
             raise ConfigError(
@@ -84,12 +94,13 @@ def parameter_groups(
     if part is not None:
         _child(model, part, "schedule.part")
     groups: dict[float, list[nn.Parameter]] = {}
-    for name, child in model.named_children():
-        trains = name not in freeze and (part is None or name == part) and lr_scale.get(name, 1.0) > 0
-        for p in child.parameters():
-            p.requires_grad_(trains)
-            if trains:
-                groups.setdefault(lr * lr_scale.get(name, 1.0), []).append(p)
+    for name, p in model.named_parameters():
+        scaled = _owner(name, list(lr_scale))
+        factor = 1.0 if scaled is None else lr_scale[scaled]
+        trains = _owner(name, freeze) is None and (part is None or _owner(name, [part]) is not None) and factor > 0
+        p.requires_grad_(trains)
+        if trains:
+            groups.setdefault(lr * factor, []).append(p)
     if not groups:
         raise ConfigError("schedule.freeze", "every parameter is frozen: nothing would train")
     return [{"params": params, "lr": group_lr} for group_lr, params in groups.items()]
@@ -113,7 +124,7 @@ class ForwardOutputs(nn.Module):
 
     def forward(self, lr: Tensor, ref: Tensor) -> dict[str, Any]:
         if self.part is not None:
-            sr = getattr(self.model, self.part)(lr)
+            sr = self.model.get_submodule(self.part)(lr)
             return {"sr": sr, "upsampled": sr}
         if self.intermediates:
             return self.model.forward_intermediates(lr, ref)

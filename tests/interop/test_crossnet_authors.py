@@ -186,5 +186,5 @@ def test_flow_input_is_checked():
         with pytest.raises(InputError, match=r"flow_input \(1, 3, 16, 48\) and ref \(1, 3, 32, 48\)"):
             model.fuse(up, ref, flow_input=up[..., :16, :])
         attention = build_model("crossnet_attention", scales=3, channels=8)
-        with pytest.raises(InputError, match="flow_input feeds a flow estimator"):
+        with pytest.raises(InputError, match="flow_input feeds an aligner that matches images"):
             attention.fuse(up, ref, flow_input=up)

@@ -115,13 +115,13 @@ def test_convert_into_flownets_plus_keeps_the_new_stages(tmp_path):
     model = load_model(out)
     assert model.spec["components"]["flow"]["name"] == "flownets_plus"
     converted = flownet2_flownets.convert_state_dict(state)
-    got = model.flow.state_dict()
+    got = model.aligner.flow.state_dict()
     for key, value in converted.items():
         torch.testing.assert_close(got[key], value)
     torch.manual_seed(5)
     from refsr_blocks import build_model
 
-    fresh = build_model(spec).flow.state_dict()
+    fresh = build_model(spec).aligner.flow.state_dict()
     for key in ("predict.0.weight", "deconv.1.0.weight", "full_res.0.weight"):
         torch.testing.assert_close(got[key], fresh[key])  # the new stages keep their (seeded) initialisation
 

@@ -28,7 +28,7 @@ def test_sisr_stage_then_frozen_upsampler(make_config, tmp_path) -> None:
     start = train(load_config(make_config({"schedule": {"steps": 1}})), tmp_path / "fresh", max_steps=0)
     fresh, sisr = _by_part(start.final_model), _by_part(stage1.final_model)
     assert not _same(fresh["upsampler"], sisr["upsampler"]), "the SISR stage must train the upsampler"
-    for part in ("flow", "decoder", "lr_encoder"):
+    for part in ("aligner", "decoder", "lr_encoder"):
         assert _same(fresh[part], sisr[part]), f"the SISR stage changed {part}"
 
     config = make_config(
@@ -53,12 +53,12 @@ def test_parameter_groups_scale_and_freeze() -> None:
     from refsr_blocks import build_model
 
     model = build_model("crossnet_lite", channels=8, **{"flow.width": 0.125})
-    groups = parameter_groups(model, 1e-3, freeze=["flow"], lr_scale={"upsampler": 0.1})
+    groups = parameter_groups(model, 1e-3, freeze=["aligner.flow"], lr_scale={"upsampler": 0.1})
     lrs = sorted(g["lr"] for g in groups)
     assert lrs == pytest.approx([1e-4, 1e-3])
-    assert not any(p.requires_grad for p in model.flow.parameters())
+    assert not any(p.requires_grad for p in model.aligner.flow.parameters())
     in_groups = {id(p) for g in groups for p in g["params"]}
-    assert not in_groups & {id(p) for p in model.flow.parameters()}
+    assert not in_groups & {id(p) for p in model.aligner.flow.parameters()}
     with pytest.raises(ConfigError, match="every parameter is frozen"):
         parameter_groups(model, 1e-3, freeze=[n for n, _ in model.named_children()])
 

@@ -12,6 +12,11 @@ An aligner brings reference features onto the LR grid, level by level::
 - ``key_feats``: optional reference pyramids to *match* with when they differ from the
   values (TTSR matches on the degraded reference ``Ref↓↑`` and transfers from ``Ref``).
 
+An aligner whose alignment depends on the whole image (flow_warp's global pre-alignment
+shift) offers ``global_prior(target, ref) -> dict | None`` and takes the result back as
+``forward(..., prior=...)``: tiled inference computes it once on the whole pair and hands it
+to every window. ``prior`` is passed only to aligners that define ``global_prior``.
+
 It returns a dict with ``aligned`` (list over levels: B×C'_k×H_k×W_k, the reference
 features on the target grid of that level) and ``confidence`` (list over levels of
 B×1×H_k×W_k, or ``None`` per level when the aligner has no such measure), plus what the

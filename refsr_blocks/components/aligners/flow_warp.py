@@ -27,19 +27,24 @@ def _part(kind: str, value: Any, params: dict[str, Any]) -> nn.Module:
     return create_component(kind, value, **accepted)
 
 
-def estimate_flows(prealign: nn.Module, flow: nn.Module, target: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
+def estimate_flows(
+    prealign: nn.Module, flow: nn.Module, target: Tensor, ref: Tensor, shift: Tensor | None = None
+) -> tuple[list[Tensor], Tensor]:
     """CrossNet's flow estimation: the pre-alignment shift, the residual flows, the shift added back.
 
     Args:
         prealign: a pre-aligner (``(target, ref) -> B×2`` whole pixels).
         flow: a flow estimator (``(target, ref) -> flows per level``).
         target, ref: B×C×H×W.
+        shift: B×2, a shift found beforehand (on the whole image, when tiling) to use instead
+            of asking ``prealign``.
 
     Returns:
         (flows per level, finest first, B×2×H_k×W_k, each applying to the unshifted
         reference; the shift, B×2).
     """
-    shift = prealign(target, ref)
+    if shift is None:
+        shift = prealign(target, ref)
     if isinstance(prealign, NoPrealign):  # the paper's path: no gather, no device sync
         return flow(target, ref), shift
     flows = flow(target, shift_image(ref, shift))
@@ -54,8 +59,13 @@ class FlowWarpAligner(Aligner):
     The pre-aligner (``"none"`` by default) finds a global whole-pixel shift of the reference;
     the flow estimator resolves the rest, one flow per level, finest first, and the shift is
     added back; the warper samples each reference level at ``p + flow_k(p)``. This is exactly
-    CrossNet's path (the architecture hands in its ``flow``, ``warper`` and ``prealign`` slots;
-    standalone, the names build registered components).
+    CrossNet's path (the architecture hands in the parts built from its ``flow``, ``warper``
+    and ``prealign`` slots, which this aligner then owns; standalone, the names build
+    registered components).
+
+    A global pre-aligner's shift depends on the whole image: :meth:`global_prior` computes it
+    once, and ``forward(..., prior=)`` uses it instead of a shift of its own (tiled inference
+    hands every window the whole image's shift).
 
     Args:
         flow, warper, prealign: built modules or registered names.
@@ -101,9 +111,20 @@ class FlowWarpAligner(Aligner):
         self.warper = _part("warper", warper, {})
         self.prealign = _part("prealign", prealign, {}) if prealign is not None else NoPrealign()
 
-    def estimate(self, target: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
-        """Flows from ``target`` to ``ref`` (per level, finest first, shift included) and the shift."""
-        return estimate_flows(self.prealign, self.flow, target, ref)
+    def global_prior(self, target: Tensor, ref: Tensor) -> dict[str, Tensor] | None:
+        """``{"shift": B×2}``, the pre-alignment of the whole pair, or ``None`` without a pre-aligner."""
+        if isinstance(self.prealign, NoPrealign):
+            return None
+        return {"shift": self.prealign(target, ref)}
+
+    def estimate(
+        self, target: Tensor, ref: Tensor, prior: dict[str, Tensor] | None = None
+    ) -> tuple[list[Tensor], Tensor]:
+        """Flows from ``target`` to ``ref`` (per level, finest first, shift included) and the shift.
+
+        ``prior``: a :meth:`global_prior` whose shift replaces the pre-aligner's.
+        """
+        return estimate_flows(self.prealign, self.flow, target, ref, None if prior is None else prior["shift"])
 
     def forward(
         self,
@@ -113,10 +134,11 @@ class FlowWarpAligner(Aligner):
         target: Tensor | None = None,
         refs: Sequence[Tensor] | None = None,
         key_feats: Sequence[Sequence[Tensor]] | None = None,
+        prior: dict[str, Tensor] | None = None,
     ) -> dict[str, Any]:
         check_aligner_inputs(self, target_feats, ref_feats, target, refs)
         assert target is not None and refs is not None
-        flows, shift = self.estimate(target, refs[0])
+        flows, shift = self.estimate(target, refs[0], prior)
         pending = list(ref_feats[0])
         # Warp level by level, dropping each unwarped map as soon as it is used.
         aligned = [self.warper(pending.pop(0), flow) for flow in flows[: len(target_feats)]]

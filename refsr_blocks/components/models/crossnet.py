@@ -3,28 +3,25 @@
 Pipeline, for an LR image ``lr`` (B×3×h×w) and a reference ``ref`` (B×3×H×W, H = s·h):
 
 1. the upsampler (MDSR) enlarges ``lr`` to ``up`` (B×3×H×W);
-2. the pre-aligner (optional, ``"none"`` by default) finds a global whole-pixel shift of
-   ``ref`` against ``up``; the flow estimator (FlowNetS+) takes ``(up, shifted ref)`` (never
-   the ground truth) and returns one residual flow per pyramid level, finest first, to which
-   the shift is added back (so every flow applies to the unshifted reference);
-3. the LR encoder turns ``up`` and the reference encoder turns ``ref`` into feature pyramids;
-4. the warper backward-warps each reference level with that level's flow
+2. the LR encoder turns ``up`` and the reference encoder turns ``ref`` into feature pyramids;
+3. the aligner brings the reference features onto the LR grid, level by level. The default,
+   ``flow_warp``, is the paper's: an optional pre-aligner finds a global whole-pixel shift,
+   the flow estimator (FlowNetS+) takes ``(up, shifted ref)`` (never the ground truth) and
+   returns one flow per level, and the warper backward-warps each reference level with it
    (``warp_target="image"`` instead warps the reference *image* with the level-0 flow and
    encodes the result: CrossNet-iw);
-5. the fusion decoder (U-Net) turns the LR and warped reference features into the image
+4. the fusion decoder (U-Net) turns the LR and aligned reference features into the image
    (``residual=True`` adds it to ``up``).
 
 Inputs of any size work: the pair is padded once (replicate, bottom/right) to a multiple of
 2^(scales-1) and the result cropped back.
 
-Alignment is a slot (kind ``aligner``). The default, ``flow_warp``, is steps 2 and 4 above,
-built from the ``prealign``, ``flow`` and ``warper`` slots, which stay top-level parts of the
-model (``model.flow``…), so checkpoints, ``freeze`` lists and losses keep their names. Any
-other aligner is a spec change (``components: {aligner: attention}``): the reference is then
-encoded and matched by that aligner, and ``prealign``/``flow``/``warper`` are not built. A
+The spec keeps ``prealign``, ``flow`` and ``warper`` slots (``build_model("crossnet",
+flow="raft_small")``); the builder hands the built parts to the aligner, which owns them
+(checkpoint keys ``aligner.flow.*``). Aligners that take no flow (``attention``) get none. A
 reference whose size is not s× the LR is brought to it by ``ref_policy`` (resize, crop_pad,
-strict) for grid-bound aligners (flow, deformable); the attention aligner takes K references
-of any size (a list).
+strict) for grid-bound aligners (flow, deformable); the others take K references of any
+size (a list).
 """
 
 from __future__ import annotations
@@ -37,12 +34,11 @@ from torch import Tensor, nn
 from ...core.build import instantiate
 from ...core.errors import InputError
 from ...core.registry import get_component, register_component
-from ...core.spec import BUILT, Architecture, GlobalParam, Slot, register_preset
+from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
 from ...ops.flow import crop_to, level_size, pad_to_multiple
-from ..aligners.flow_warp import FlowWarpAligner, estimate_flows
-from ..prealigners import NoPrealign
+from ..aligners.flow_warp import FlowWarpAligner
 from .inputs import _cast, check_fuse_inputs, check_image, model_dtype
-from .references import REF_POLICIES, check_references, fit_reference
+from .references import REF_POLICIES, as_references, check_references, fit_reference
 
 __all__ = ["CROSSNET", "CrossNet"]
 
@@ -53,18 +49,13 @@ class CrossNet(nn.Module):
     """The CrossNet network; build it with ``build_model("crossnet")`` rather than directly.
 
     Args:
-        upsampler, lr_encoder, decoder: components honouring their kinds' contracts.
-        flow, warper, prealign: the parts of a flow-and-warp aligner (``None`` with another
-            aligner; ``prealign`` ``None`` means no shift).
+        upsampler, lr_encoder, aligner, decoder: components honouring their kinds' contracts.
         ref_encoder: the reference encoder, or ``None`` to share ``lr_encoder``.
         upscale: the SR factor s.
         scales: pyramid levels.
         image_channels: channels of lr and ref.
-        warp_target: ``"features"`` (CrossNet) or ``"image"`` (CrossNet-iw).
+        warp_target: ``"features"`` (CrossNet) or ``"image"`` (CrossNet-iw, flow_warp only).
         residual: add the decoder output to the upsampled LR.
-        prealign: a pre-alignment component (``None``: no shift).
-        aligner: an aligner; ``None`` builds the flow-and-warp aligner from ``flow``,
-            ``warper`` and ``prealign``.
         ref_policy: how a grid-bound aligner's reference is brought to the output size
             (see :mod:`~refsr_blocks.components.models.references`).
     """
@@ -72,10 +63,9 @@ class CrossNet(nn.Module):
     def __init__(
         self,
         upsampler: nn.Module,
-        flow: nn.Module | None,
         lr_encoder: nn.Module,
         ref_encoder: nn.Module | None,
-        warper: nn.Module | None,
+        aligner: nn.Module,
         decoder: nn.Module,
         *,
         upscale: int,
@@ -83,28 +73,15 @@ class CrossNet(nn.Module):
         image_channels: int = 3,
         warp_target: str = "features",
         residual: bool = False,
-        prealign: nn.Module | None = None,
-        aligner: nn.Module | None = None,
         ref_policy: str = "resize",
     ) -> None:
         super().__init__()
-        flow_based = aligner is None or isinstance(aligner, FlowWarpAligner)
-        if flow_based:
-            # The parts are the model's own top-level modules (checkpoint keys flow.*,
-            # prealign.*, warper.*), used directly, so replacing one replaces it everywhere.
-            if aligner is not None:
-                flow, warper, prealign = aligner.flow, aligner.warper, aligner.prealign
-            if flow is None or warper is None:
-                raise ValueError("give an aligner, or the flow and warper of the flow-and-warp aligner")
-        elif warp_target == "image":
+        if warp_target == "image" and not isinstance(aligner, FlowWarpAligner):
             raise ValueError("warp_target='image' (CrossNet-iw) needs the flow_warp aligner")
         self.upsampler = upsampler
-        self.prealign = (prealign if prealign is not None else NoPrealign()) if flow_based else None
-        self.flow = flow if flow_based else None
         self.lr_encoder = lr_encoder
         self.ref_encoder = ref_encoder  # None: shared with lr_encoder (registered once)
-        self.warper = warper if flow_based else None
-        self.aligner = None if flow_based else aligner
+        self.aligner = aligner
         self.decoder = decoder
         self.upscale = upscale
         self.scales = scales
@@ -113,32 +90,6 @@ class CrossNet(nn.Module):
         self.residual = residual
         self.ref_policy = ref_policy
         self.spec: dict[str, Any] = {}
-
-    @property
-    def flow_based(self) -> bool:
-        """Whether alignment is CrossNet's flow-and-warp (flows, shift and CrossNet-iw available)."""
-        return self.aligner is None
-
-    @property
-    def alignment(self) -> nn.Module:
-        """The aligner in use; for flow-and-warp, one made of the model's own ``flow``, ``warper``, ``prealign``."""
-        if self.aligner is not None:
-            return self.aligner
-        return FlowWarpAligner(flow=self.flow, warper=self.warper, prealign=self.prealign)
-
-    def _references(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> Tensor | list[Tensor]:
-        """The checked references; one on the output grid for a grid-bound aligner (``ref_policy``)."""
-        refs = check_references(lr, ref, self.image_channels)
-        aligner = FlowWarpAligner if self.aligner is None else self.aligner
-        if not getattr(aligner, "grid_bound", False):
-            return refs
-        if len(refs) != 1:
-            raise InputError(
-                f"the {getattr(aligner, '__name__', type(aligner).__name__)} aligner takes one reference, got {len(refs)}; "
-                "use the attention aligner to match several"
-            )
-        size = (lr.shape[-2] * self.upscale, lr.shape[-1] * self.upscale)
-        return fit_reference(refs[0], size, self.ref_policy)
 
     def encode_ref(self, image: Tensor) -> list[Tensor]:
         """Reference feature pyramid (through the shared encoder when there is none of its own)."""
@@ -151,139 +102,141 @@ class CrossNet(nn.Module):
         Args:
             lr: B×C×h×w in [0, 1].
             ref: B×C×(s·h)×(s·w) in [0, 1] (another size goes through ``ref_policy``); with
-                the attention aligner, any size, or a list of K references.
+                an aligner that is not grid-bound, any size, or a list of K references.
 
         Returns:
             B×C×(s·h)×(s·w).
         """
-        refs = self._references(lr, ref)  # checks lr too, before the upsampler reads it
-        return self.fuse(self.upsampler(_cast(lr, model_dtype(self))), refs)
+        return self.forward_intermediates(lr, ref)["sr"]
 
     def forward_intermediates(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
         """Everything the forward pass computes, by name (what losses and viewers read).
 
         Returns:
-            A dict with ``sr`` and ``upsampled`` (B×C×H×W), ``flows`` (per level, finest
-            first, B×2×⌈H/2^k⌉×⌈W/2^k⌉, applying to the unshifted reference), ``warped_ref``
-            (per level), ``warped_image`` (B×C×H×W, CrossNet-iw only, else ``None``) and
-            ``shift`` (B×2, the pre-alignment shift in HR pixels). With another aligner,
-            ``flows`` and ``shift`` are ``None``, ``warped_ref`` holds its aligned features,
-            and ``confidence`` (and the aligner's own outputs, e.g. ``index``) are added.
+            A dict with ``sr`` and ``upsampled`` (B×C×H×W), ``warped_ref`` (the aligned
+            reference features per level, finest first), ``confidence`` (per level B×1×H_k×W_k,
+            or ``None`` per level when the aligner has no such measure), ``warped_image``
+            (B×C×H×W, CrossNet-iw only, else ``None``), ``flows`` (per level,
+            B×2×⌈H/2^k⌉×⌈W/2^k⌉, applying to the unshifted reference) and ``shift`` (B×2, the
+            pre-alignment shift in HR pixels), both ``None`` when the aligner has no flow, and
+            whatever else the aligner shows (e.g. ``index``, ``offsets``).
         """
-        refs = self._references(lr, ref)
+        refs = check_references(lr, ref, self.image_channels)  # checks lr before the upsampler reads it
+        if getattr(self.aligner, "grid_bound", False):
+            if len(refs) != 1:
+                raise InputError(
+                    f"the {type(self.aligner).__name__} aligner takes one reference, got {len(refs)}; "
+                    "use an aligner that matches several (attention)"
+                )
+            refs = [fit_reference(refs[0], (lr.shape[-2] * self.upscale, lr.shape[-1] * self.upscale), self.ref_policy)]
         return self.fuse_intermediates(self.upsampler(_cast(lr, model_dtype(self))), refs)
 
-    def align(self, upsampled: Tensor, ref: Tensor) -> tuple[list[Tensor], Tensor]:
-        """Flows from ``upsampled`` to ``ref`` (B×3×H×W each, H and W multiples of 2^(scales-1)).
+    def global_alignment(self, upsampled: Tensor, ref: Tensor) -> dict[str, Tensor] | None:
+        """What the aligner finds once on the whole image (e.g. the pre-alignment shift), or ``None``.
 
-        Returns:
-            (flows per level, finest first, each including the pre-alignment shift; the
-            shift, B×2 whole pixels).
+        Tiled inference computes it on the whole pair and hands it to every window's
+        :meth:`fuse` (``prior=``), so the windows share one global alignment.
         """
-        if not self.flow_based:
-            raise InputError(f"align() computes flows; this CrossNet aligns with {type(self.aligner).__name__}")
-        return estimate_flows(self.prealign, self.flow, upsampled, ref)
+        prior = getattr(self.aligner, "global_prior", None)
+        return None if prior is None else prior(upsampled, ref)
 
-    def fuse(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], *, flow_input: Tensor | None = None) -> Tensor:
-        """Everything after the upsampler: alignment, encoders, warping and fusion.
+    def fuse(
+        self,
+        upsampled: Tensor,
+        ref: Tensor | Sequence[Tensor],
+        *,
+        flow_input: Tensor | None = None,
+        prior: dict[str, Tensor] | None = None,
+    ) -> Tensor:
+        """Everything after the upsampler: encoders, alignment and fusion.
 
         The authors precompute the MDSR output; this entry point takes it directly.
 
         Args:
             upsampled: the upsampled LR image, B×C×H×W.
-            ref: the reference, B×C×H×W (or, with the attention aligner, any size, or a list).
-            flow_input: the image the flow estimator matches against ``ref`` instead of
-                ``upsampled`` (B×C×H×W, flow-based aligners only). The authors' code feeds the
-                bicubic upsampling to the flow and the MDSR output to the encoder.
+            ref: the reference, B×C×H×W (or, with an aligner that is not grid-bound, any size,
+                or a list).
+            flow_input: the image the aligner matches against the reference instead of
+                ``upsampled`` (B×C×H×W; aligners that read images only). The authors' code
+                feeds the bicubic upsampling to the flow and the MDSR output to the encoder.
+            prior: the whole-image alignment of :meth:`global_alignment` (tiled inference).
 
         Returns:
             B×C×H×W.
         """
-        return self.fuse_intermediates(upsampled, ref, flow_input=flow_input)["sr"]
+        return self.fuse_intermediates(upsampled, ref, flow_input=flow_input, prior=prior)["sr"]
 
     def fuse_intermediates(
-        self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], *, flow_input: Tensor | None = None
+        self,
+        upsampled: Tensor,
+        ref: Tensor | Sequence[Tensor],
+        *,
+        flow_input: Tensor | None = None,
+        prior: dict[str, Tensor] | None = None,
     ) -> dict[str, Any]:
         """:meth:`fuse`, returning every intermediate (see :meth:`forward_intermediates`)."""
+        aligner = self.aligner
+        upsampled, refs, match_target = self._fuse_inputs(upsampled, as_references(ref), flow_input)
         multiple = 2 ** (self.scales - 1)
-        if not self.flow_based:
-            if flow_input is not None:
-                raise InputError(
-                    f"flow_input feeds a flow estimator; this CrossNet aligns with {type(self.aligner).__name__}"
-                )
-            return self._fuse_aligned(upsampled, ref, multiple)
-        if isinstance(ref, (list, tuple)):
-            if len(ref) != 1:
-                raise InputError(f"flow-based CrossNet takes one reference, got {len(ref)}")
-            ref = ref[0]
-        upsampled, ref = check_fuse_inputs(upsampled, ref, self)  # metadata only; casts to the weights' dtype
         up_padded, size = pad_to_multiple(upsampled, multiple)
-        ref_padded, _ = pad_to_multiple(ref, multiple)
-        flow_padded = up_padded
-        if flow_input is not None:
-            flow_padded = pad_to_multiple(check_fuse_inputs(flow_input, ref, self, name="flow_input")[0], multiple)[0]
+        refs_padded = [pad_to_multiple(r, multiple)[0] for r in refs]
+        target = up_padded if match_target is None else pad_to_multiple(match_target, multiple)[0]
+        extra = {} if prior is None else {"prior": prior}
 
-        flows, shift = self.align(flow_padded, ref_padded)
         lr_feats = self.lr_encoder(up_padded)
         warped_image = None
         if self.warp_target == "image":
-            warped_image = self.warper(ref_padded, flows[0])
-            warped_ref = self.encode_ref(warped_image)
+            flows, shift = aligner.estimate(target, refs_padded[0], **extra)
+            warped_image = aligner.warper(refs_padded[0], flows[0])
+            aligned = {"aligned": self.encode_ref(warped_image), "flows": flows, "shift": shift}
         else:
-            ref_feats = self.encode_ref(ref_padded)
-            # Warp level by level, dropping each unwarped map as soon as it is used.
-            warped_ref = [self.warper(ref_feats.pop(0), flow) for flow in flows]
-        out = self.decoder(lr_feats, warped_ref)
+            ref_feats = [self.encode_ref(r) for r in refs_padded]
+            aligned = aligner(lr_feats, ref_feats, target=target, refs=refs_padded, **extra)
+            del ref_feats  # the aligner has read them; the decoder needs only the aligned maps
+        out = self.decoder(lr_feats, aligned["aligned"])
         if self.residual:
             out = out + up_padded
         # Cropping is a view: returning the intermediates costs no copies.
-        return {
+        levels = aligned.pop("aligned")
+        result = {
             "sr": crop_to(out, size),
             "upsampled": upsampled,
-            "flows": [crop_to(f, level_size(*size, k)) for k, f in enumerate(flows)],
-            "warped_ref": [crop_to(f, level_size(*size, k)) for k, f in enumerate(warped_ref)],
+            "warped_ref": _crop_levels(levels, size),
+            "confidence": _crop_levels(aligned.pop("confidence", None) or [None] * len(levels), size),
             "warped_image": None if warped_image is None else crop_to(warped_image, size),
-            "shift": shift,
+            "flows": _crop_levels(aligned.pop("flows", None), size),
+            "shift": aligned.pop("shift", None),
         }
+        return {**result, **aligned}
 
-    def _fuse_aligned(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], multiple: int) -> dict[str, Any]:
-        """:meth:`fuse_intermediates` with a non-flow aligner (attention, deformable, …)."""
-        dtype = model_dtype(self)
-        upsampled = check_image(upsampled, "upsampled", self.image_channels)
-        refs = [check_image(r, "ref", self.image_channels) for r in ([ref] if isinstance(ref, Tensor) else ref)]
-        if dtype is not None:
-            upsampled, refs = upsampled.to(dtype), [r.to(dtype) for r in refs]
+    def _fuse_inputs(
+        self, upsampled: Tensor, refs: list[Tensor], flow_input: Tensor | None
+    ) -> tuple[Tensor, list[Tensor], Tensor | None]:
+        """Checked ``(upsampled, refs, flow_input)`` in the weights' dtype (metadata only)."""
         aligner = self.aligner
-        if getattr(aligner, "grid_bound", False) and (len(refs) != 1 or refs[0].shape != upsampled.shape):
-            raise InputError(f"{type(aligner).__name__} needs one reference of the upsampled image's shape")
-        up_padded, size = pad_to_multiple(upsampled, multiple)
-        refs_padded = [pad_to_multiple(r, multiple)[0] for r in refs]
-        lr_feats = self.lr_encoder(up_padded)
-        ref_feats = [self.encode_ref(r) for r in refs_padded]
-        out = aligner(lr_feats, ref_feats, target=up_padded, refs=refs_padded)
-        dec = self.decoder(lr_feats, out["aligned"])
-        if self.residual:
-            dec = dec + up_padded
-        sizes = [level_size(*size, k) for k in range(len(out["aligned"]))]
-        extra = {k: v for k, v in out.items() if k not in ("aligned", "confidence")}
-        return {
-            "sr": crop_to(dec, size),
-            "upsampled": upsampled,
-            "flows": None,
-            "warped_ref": [crop_to(f, s) for f, s in zip(out["aligned"], sizes)],
-            "confidence": [None if c is None else crop_to(c, s) for c, s in zip(out["confidence"], sizes)],
-            "warped_image": None,
-            "shift": None,
-            **extra,
-        }
+        name = type(aligner).__name__
+        if flow_input is not None and not getattr(aligner, "needs_images", False):
+            raise InputError(f"flow_input feeds an aligner that matches images; this CrossNet aligns with {name}")
+        if getattr(aligner, "grid_bound", False):
+            if len(refs) != 1:
+                raise InputError(f"{name} takes one reference, got {len(refs)}")
+            upsampled, ref = check_fuse_inputs(upsampled, refs[0], self)
+            if flow_input is not None:
+                flow_input = check_fuse_inputs(flow_input, ref, self, name="flow_input")[0]
+            return upsampled, [ref], flow_input
+        dtype = model_dtype(self)
+        upsampled = _cast(check_image(upsampled, "upsampled", self.image_channels), dtype)
+        refs = [_cast(check_image(r, "ref", self.image_channels), dtype) for r in refs]
+        if flow_input is not None:
+            flow_input = check_fuse_inputs(flow_input, upsampled, self, name="flow_input")[0]
+        return upsampled, refs, flow_input
 
 
-def _one_of(options: tuple[Any, ...]) -> Any:
-    return lambda v: None if v in options else f"must be one of {list(options)}, got {v!r}"
-
-
-def _in_range(lo: int, hi: int) -> Any:
-    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}, got {v!r}"
+def _crop_levels(maps: Sequence[Tensor | None] | None, size: tuple[int, int]) -> list[Tensor | None] | None:
+    """Per-level maps of the padded pyramid cropped to the pyramid of an H×W image (level k: 1/2^k)."""
+    if maps is None:
+        return None
+    return [None if m is None else crop_to(m, level_size(*size, k)) for k, m in enumerate(maps)]
 
 
 def _check_residual(spec: dict[str, Any]) -> tuple[str, str] | None:
@@ -297,17 +250,6 @@ def _check_residual(spec: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _migrate(spec: dict[str, Any]) -> dict[str, Any]:
-    """Spec version 1 had one ``encoder`` slot built twice: it becomes ``lr_encoder`` (and the
-    reference encoder, left out, follows it)."""
-    components = spec.get("components")
-    if isinstance(components, dict) and "encoder" in components and "lr_encoder" not in components:
-        components = dict(components)
-        components["lr_encoder"] = components.pop("encoder")
-        spec = {**spec, "components": components}
-    return spec
-
-
 def _check_shared_encoder(spec: dict[str, Any]) -> tuple[str, str] | None:
     lr, ref = spec["components"]["lr_encoder"], spec["components"]["ref_encoder"]
     if spec["params"]["shared_encoder"] and lr != ref:
@@ -319,13 +261,15 @@ def _check_shared_encoder(spec: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _is_flow_aligner(spec: dict[str, Any]) -> bool:
-    factory = get_component("aligner", spec["components"]["aligner"]["name"]).factory
-    return isinstance(factory, type) and issubclass(factory, FlowWarpAligner)
+def _aligner(spec: dict[str, Any]) -> Any:
+    """The registry entry of the spec's aligner."""
+    return get_component("aligner", spec["components"]["aligner"]["name"])
 
 
 def _check_warp_target(spec: dict[str, Any]) -> tuple[str, str] | None:
-    if spec["params"]["warp_target"] == "image" and not _is_flow_aligner(spec):
+    factory = _aligner(spec).factory
+    flow_warp = isinstance(factory, type) and issubclass(factory, FlowWarpAligner)
+    if spec["params"]["warp_target"] == "image" and not flow_warp:
         return (
             "params.warp_target",
             "warp_target='image' (CrossNet-iw) warps the image by a flow: it needs the flow_warp aligner",
@@ -336,13 +280,13 @@ def _check_warp_target(spec: dict[str, Any]) -> tuple[str, str] | None:
 def build_crossnet(spec: dict[str, Any]) -> CrossNet:
     """Assemble :class:`CrossNet` from a resolved spec.
 
-    The ``prealign``, ``flow`` and ``warper`` slots are built only for a flow-and-warp aligner,
-    which receives them; they are built in the order they always were, so a seeded build
-    gives the same weights as before alignment was a slot.
+    The ``prealign``, ``flow`` and ``warper`` slots are built only for an aligner that takes
+    them (``flow_warp``), which then owns them. Parts are built in the paper builder's order
+    (encoders, upsampler, flow, warper, decoder, prealign), so a seeded build gives the same
+    weights whatever the aligner holds.
     """
     p = spec["params"]
-    flow_based = _is_flow_aligner(spec)
-    # The order of the paper's builder (encoders, upsampler, flow, warper, decoder, prealign).
+    takes_flow = "flow" in _aligner(spec).defaults  # flow_warp (or another aligner refining a flow)
     lr_encoder = instantiate(spec, "lr_encoder")
     ref_encoder = None if p["shared_encoder"] else instantiate(spec, "ref_encoder")
     lr_channels = list(_pyramid_channels(lr_encoder, p["scales"], "lr_encoder"))
@@ -350,27 +294,24 @@ def build_crossnet(spec: dict[str, Any]) -> CrossNet:
         lr_channels if ref_encoder is None else list(_pyramid_channels(ref_encoder, p["scales"], "ref_encoder"))
     )
     upsampler = instantiate(spec, "upsampler")
-    flow = instantiate(spec, "flow") if flow_based else None
-    warper = instantiate(spec, "warper") if flow_based else None
+    flow = instantiate(spec, "flow") if takes_flow else None
+    warper = instantiate(spec, "warper") if takes_flow else None
     decoder = instantiate(spec, "decoder", lr_channels=lr_channels, ref_channels=ref_channels)
-    prealign = instantiate(spec, "prealign") if flow_based else None
+    prealign = instantiate(spec, "prealign") if takes_flow else None
     aligner = instantiate(
         spec, "aligner", flow=flow, warper=warper, prealign=prealign, lr_channels=lr_channels, ref_channels=ref_channels
     )
     return CrossNet(
         upsampler=upsampler,
-        flow=flow,
         lr_encoder=lr_encoder,
         ref_encoder=ref_encoder,
-        warper=warper,
+        aligner=aligner,
         decoder=decoder,
         upscale=p["upscale"],
         scales=p["scales"],
         image_channels=p["image_channels"],
         warp_target=p["warp_target"],
         residual=p["residual"],
-        prealign=prealign,
-        aligner=aligner,
         ref_policy=p["ref_policy"],
     )
 
@@ -391,15 +332,15 @@ CROSSNET = register_component(
         name="crossnet",
         doc="CrossNet: SISR upsampler, cross-scale flow, two encoders, per-level warping, U-Net fusion.",
         params={
-            "upscale": GlobalParam(4, _one_of((2, 3, 4, 8)), "super-resolution factor s"),
-            "scales": GlobalParam(4, _in_range(1, 7), "pyramid levels (the paper: 4)"),
-            "channels": GlobalParam(64, _in_range(1, 4096), "feature channels of encoders and decoder"),
-            "image_channels": GlobalParam(3, _in_range(1, 64), "channels of lr, ref and output"),
+            "upscale": GlobalParam(4, one_of((2, 3, 4, 8)), "super-resolution factor s"),
+            "scales": GlobalParam(4, in_range(1, 7), "pyramid levels (the paper: 4)"),
+            "channels": GlobalParam(64, in_range(1, 4096), "feature channels of encoders and decoder"),
+            "image_channels": GlobalParam(3, in_range(1, 64), "channels of lr, ref and output"),
             "shared_encoder": GlobalParam(False, doc="one encoder for LR and reference (the paper: separate)"),
-            "warp_target": GlobalParam("features", _one_of(WARP_TARGETS), "warp reference features or the image (iw)"),
+            "warp_target": GlobalParam("features", one_of(WARP_TARGETS), "warp reference features or the image (iw)"),
             "residual": GlobalParam(False, doc="add the decoder output to the upsampled LR"),
             "ref_policy": GlobalParam(
-                "resize", _one_of(REF_POLICIES), "a reference not s× the LR, for grid-bound aligners"
+                "resize", one_of(REF_POLICIES), "a reference not s× the LR, for grid-bound aligners"
             ),
         },
         slots={
@@ -450,7 +391,6 @@ CROSSNET = register_component(
         },
         build=build_crossnet,
         checks=(_check_residual, _check_shared_encoder, _check_warp_target),
-        migrate=_migrate,
     ),
 )
 

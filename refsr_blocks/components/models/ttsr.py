@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ...core.build import instantiate
 from ...core.errors import InputError
 from ...core.registry import register_component
-from ...core.spec import BUILT, Architecture, GlobalParam, Slot, register_preset
+from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
 from .inputs import model_dtype
 from .references import REF_POLICIES, check_references, fit_reference
 
@@ -145,14 +145,6 @@ class TTSR(nn.Module):
         return {"sr": sr, "upsampled": up, "textures": out["aligned"], "confidence": out["confidence"], **extra}
 
 
-def _one_of(options: tuple[Any, ...]) -> Any:
-    return lambda v: None if v in options else f"must be one of {list(options)}, got {v!r}"
-
-
-def _in_range(lo: int, hi: int) -> Any:
-    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}, got {v!r}"
-
-
 def _pyramid_channels(encoder: nn.Module, levels: int) -> list[int]:
     channels = getattr(encoder, "out_channels", None)
     if channels is None or len(channels) != levels:
@@ -186,12 +178,12 @@ TTSR_ARCHITECTURE = register_component(
         name="ttsr",
         doc="TTSR: learnable texture extractor, hard/soft attention over K references, CSFI fusion.",
         params={
-            "upscale": GlobalParam(4, _one_of((2, 4, 8)), "super-resolution factor s (the paper: 4)"),
-            "channels": GlobalParam(64, _in_range(1, 4096), "feature channels of the fusion network"),
-            "image_channels": GlobalParam(3, _in_range(1, 64), "channels of lr, references and output"),
+            "upscale": GlobalParam(4, one_of((2, 4, 8)), "super-resolution factor s (the paper: 4)"),
+            "channels": GlobalParam(64, in_range(1, 4096), "feature channels of the fusion network"),
+            "image_channels": GlobalParam(3, in_range(1, 64), "channels of lr, references and output"),
             "residual": GlobalParam(False, doc="add the fusion output to the upsampled LR (the paper: no)"),
             "ref_policy": GlobalParam(
-                "resize", _one_of(REF_POLICIES), "reference to the output grid (grid-bound aligners)"
+                "resize", one_of(REF_POLICIES), "reference to the output grid (grid-bound aligners)"
             ),
             "degrade_keys": GlobalParam(True, doc="match against the reference blurred by ↓s↑s bicubic (the paper)"),
         },
