@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(len(ds)):
             item = ds[i]
             digest.update(fingerprint(item))
-            if "valid" in item and item["kind"] != "stereo":
+            if "valid" in item:
                 valid.append(float(item["valid"].mean()))
             if args.grid is not None and i < args.items:
                 rows += picture_row(item)

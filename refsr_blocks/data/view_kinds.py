@@ -5,24 +5,15 @@ depth layer, target pixel → reference pixel, built around the two images' cent
 (``A = T(c_ref) · M · T(-c_target)``). Pixel amounts scale with :class:`ViewRanges`
 (``max_shift``, ``max_parallax``, in HR pixels); angles and ratios are fixed per kind:
 
-==================  ==========================================================================
-kind                geometry (defaults: ``max_shift`` 48, ``max_parallax`` 16)
-==================  ==========================================================================
-``shift2d``         2-D shift, each axis in ±max_shift; 1-3 layers moving up to
-                    max_parallax / 4 more along one random direction (small local parallax)
-``unrectified``     2-4 layers, horizontal disparity d0 + Δk (d0 ≤ max_shift, Δk ≤ max_parallax,
-                    nearer larger, random side); vertical disparity v0 + ρ·dx
-                    (|v0| ≤ 0.15·max_shift, |ρ| ≤ 0.1); roll ±4°; focal ratio 0.98-1.02
-``homography``      each corner of the frame moved by up to ±15 % of the width / height
-``scale``           zoom 0.6-1.6× (log-uniform) about a point in the central half, shift
-                    ±max_shift / 2; > 1 is a zoomed-in, telephoto-like reference
-``rotation``        in-plane rotation ±15°, shift ±max_shift / 2
-``partial_overlap`` the reference frame covers 40-80 % of the target's area (a shift in a
-                    random direction), with rotation ±3° and scale 0.9-1.1
-``layers``          2-4 layers; the background shifts ±max_shift / 2, nearer layers move
-                    max_parallax / 4 to 2·max_parallax more along one random direction, so
-                    they cover background the target shows and uncover background it does not
-==================  ==========================================================================
+| kind | geometry (defaults: ``max_shift`` 48, ``max_parallax`` 16) |
+| --- | --- |
+| ``shift2d`` | 2-D shift, each axis in ±max_shift; 1-3 layers moving up to max_parallax / 4 more along one random direction (small local parallax) |
+| ``unrectified`` | 2-4 layers, horizontal disparity d0 + Δk (d0 ≤ max_shift, Δk ≤ max_parallax, nearer larger, random side); vertical disparity v0 + ρ·dx (v0 within ±0.15·max_shift, ρ within ±0.1); roll ±4°; focal ratio 0.98-1.02 |
+| ``homography`` | each corner of the frame moved by up to ±15 % of the width / height |
+| ``scale`` | zoom 0.6-1.6× (log-uniform) about a point in the central half, shift ±max_shift / 2; > 1 is a zoomed-in, telephoto-like reference |
+| ``rotation`` | in-plane rotation ±15°, shift ±max_shift / 2 |
+| ``partial_overlap`` | the reference frame covers 40-80 % of the target's area (a shift in a random direction), with rotation ±3° and scale 0.9-1.1 |
+| ``layers`` | 2-4 layers; the background shifts ±max_shift / 2, nearer layers move max_parallax / 4 to 2·max_parallax more along one random direction, so they cover background the target shows and uncover background it does not |
 
 ``max_shift`` and ``max_parallax`` are capped at 25 % and 10 % of the target's shorter side
 (48 and 19 px for a 192-px patch), so small targets keep overlapping their reference.

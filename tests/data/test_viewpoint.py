@@ -13,7 +13,14 @@ from torch import Tensor
 from torch.utils.data import default_collate
 
 from refsr_blocks.core.errors import SpecError
-from refsr_blocks.data import DataError, ViewpointPairsDataset, make_viewpoint_pair, procedural_image, save_image
+from refsr_blocks.data import (
+    DataError,
+    SyntheticParallaxDataset,
+    ViewpointPairsDataset,
+    make_viewpoint_pair,
+    procedural_image,
+    save_image,
+)
 from refsr_blocks.data.real_photos import HELD_OUT
 from refsr_blocks.data.view_degrade import ReferenceDegradation
 from refsr_blocks.data.view_kinds import FREE_SIZE_KINDS, GEOMETRIC_KINDS
@@ -124,15 +131,18 @@ def test_training_items_are_random_per_epoch_and_batch(collection: Path) -> None
     ds = ViewpointPairsDataset(collection, "train", 4, crop=SIZE, length=16, seed=0)
     assert not ds.fixed and len(ds) == 16
     items = [ds[i] for i in range(16)]
-    assert {i["kind"] for i in items} <= set(KINDS) and len({i["kind"] for i in items}) >= 4
+    kinds = {i["name"].split("/")[0] for i in items}
+    assert kinds <= set(KINDS) and len(kinds) >= 4
     batch = default_collate(items[:4])
     assert batch["lr"].shape == (4, 3, 8, 12) and batch["ref"].shape == (4, 3, *SIZE)
     assert batch["flow"].shape == (4, 2, *SIZE) and batch["valid"].shape == (4, 1, *SIZE)
+    synthetic = SyntheticParallaxDataset([_photo(1)], 4, crop=SIZE, seed=0)[0]
+    assert default_collate([items[0], synthetic])["ref"].shape == (2, 3, *SIZE)  # they mix
     assert torch.equal(ds[3]["hr"], items[3]["hr"])  # reproducible per (seed, epoch, index)
     ds.set_epoch(1)
     assert not torch.equal(ds[3]["ref"], items[3]["ref"]) or ds[3]["name"] != items[3]["name"]
     stereo = ViewpointPairsDataset(collection, "train", 4, kinds=["stereo"], crop=SIZE, length=2, seed=0)[0]
-    assert stereo["kind"] == "stereo" and not stereo["valid"].any() and stereo["ref"].shape == (3, *SIZE)
+    assert stereo["name"].startswith("stereo/") and not stereo["valid"].any() and stereo["ref"].shape == (3, *SIZE)
 
 
 def test_fixed_sets_are_deterministic_and_per_kind(collection: Path) -> None:
