@@ -996,6 +996,152 @@ def area_cli(fx: Fixtures) -> Area:
     return area
 
 
+def _png_declaring(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width``×``height`` pixels (an 8×8 image, IHDR rewritten)."""
+    import zlib
+
+    from PIL import Image
+
+    Image.new("L", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def area_files(fx: Fixtures) -> Area:
+    """Issue 25: outputs never replace inputs or (without --force) existing files; the one image reader."""
+    from PIL import Image
+
+    from refsr_blocks.data import load_image
+
+    area = Area("files", "25 outputs and image files")
+    ckpt = ["--checkpoint", str(fx.model_file), "--device", "cpu"]
+
+    def folder(name: str) -> Path:
+        """A fresh copy of the fixture pair: ``name/lr.png`` and ``name/ref.png``."""
+        d = fx.root / name
+        d.mkdir(exist_ok=True)
+        for f in ("lr.png", "ref.png"):
+            (d / f).write_bytes(fx.path(f).read_bytes())
+        return d
+
+    def sr_kept(name: str, out: str, *extra: str, contains: str = "") -> Result:
+        """``sr`` onto ``out`` (relative to a fresh pair folder): one error line, and no input changed."""
+        d = folder(name)
+        if out == "link.png":
+            (d / "link.png").symlink_to(d / "lr.png")
+        before = _file_hashes(d)
+        argv = ["sr", *ckpt, "--lr", str(d / ("" if out == "." else "lr.png")), "--ref", str(d / "ref.png")]
+        result = expect_cli_error([*argv, "--out", str(d / out), *extra], contains)
+        return Result(LOST, f"an input changed; {result.note}") if _file_hashes(d) != before else result
+
+    for label, out in (("the LR image", "lr.png"), ("the reference", "ref.png"), ("a symlink to the LR", "link.png")):
+        for force in ((), ("--force",)):
+            name = f"{out[:-4]}{len(force)}"  # a folder of its own per case
+            area.cases.append(
+                Case(
+                    area.key,
+                    f"sr --out = {label}{' --force' if force else ''}",
+                    lambda o=out, f=force, n=name: sr_kept(n, o, *f, contains="your input"),
+                )
+            )
+    area.cases.append(
+        Case(area.key, "sr --out = the LR folder", lambda: sr_kept("lrdir", ".", "--force", contains="input folder"))
+    )
+
+    def python_over_input() -> Result:
+        d = folder("python")
+        before = _file_hashes(d)
+        args = (str(d / "lr.png"), str(d / "ref.png"), str(d / "lr.png"))
+        result = expect_error(lambda: refsr_blocks.super_resolve_images(*args, model=str(fx.model_file)), "your input")
+        return Result(LOST, "the LR image changed") if _file_hashes(d) != before else result
+
+    area.cases.append(Case(area.key, 'super_resolve_images("lr.png", ref, "lr.png")', python_over_input))
+
+    def existing_output() -> Result:
+        d = folder("existing")
+        (d / "sr.png").write_bytes(b"mine")
+        argv = ["sr", *ckpt, "--lr", str(d / "lr.png"), "--ref", str(d / "ref.png"), "--out", str(d / "sr.png")]
+        result = expect_cli_error(argv, "sr.png", "--force")
+        return Result(LOST, "sr.png replaced") if (d / "sr.png").read_bytes() != b"mine" else result
+
+    area.cases.append(Case(area.key, "sr onto an existing file without --force", existing_output))
+    xyz = ["sr", *ckpt, "--lr", str(fx.path("lr.png")), "--ref", str(fx.path("ref.png")), "--out"]
+    area.cases.append(
+        Case(area.key, "sr --out o.xyz", lambda: expect_cli_error([*xyz, str(fx.root / "o.xyz")], "o.xyz", ".png"))
+    )
+
+    bomb = _png_declaring(fx.root / "bomb.png", 50000, 50000)
+    junk = fx.write("junk.png", bytes(random.Random(0).getrandbits(8) for _ in range(4000)))
+    whole = fx.path("ref.png").read_bytes()
+    cut = fx.write("cut.png", whole[: len(whole) // 2])
+    (fx.root / "dir.png").mkdir()
+    os.mkfifo(fx.root / "fifo.png")
+    for label, path, says in (
+        ("PNG declaring 50000×50000", bomb, "50000×50000"),
+        ("junk bytes as a PNG", junk, "not an image"),
+        ("truncated PNG", cut, "truncated"),
+        ("a folder as the LR image", fx.root / "dir.png", "folder"),
+        ("a FIFO as the LR image", fx.root / "fifo.png", "named pipe"),
+    ):
+        argv = ["sr", *ckpt, "--lr", str(path), "--ref", str(fx.path("ref.png")), "--out", str(fx.root / "never.png")]
+        area.cases.append(Case(area.key, f"sr: {label}", lambda a=argv, p=path, w=says: expect_cli_error(a, p.name, w)))
+        area.cases.append(
+            Case(
+                area.key, f"load_image: {label}", lambda p=path, w=says: expect_error(lambda: load_image(p), p.name, w)
+            )
+        )
+
+    stems = fx.root / "stems"
+    stems.mkdir()
+    for name in ("a.png", "a.jpg", "b.png"):
+        Image.new("RGB", (16, 16)).save(stems / name)
+    lrs = fx.root / "stem_lr"
+    lrs.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(lrs / name)
+    stem_argv = ["sr", *ckpt, "--lr", str(lrs), "--ref", str(stems), "--out", str(fx.root / "stem_out")]
+    area.cases.append(
+        Case(
+            area.key, "reference folder with a.png and a.jpg", lambda: expect_cli_error(stem_argv, "a.jpg", "ambiguous")
+        )
+    )
+
+    def float_tiff() -> Result:
+        import numpy as np
+
+        path = fx.root / "float.tif"
+        Image.fromarray(np.full((8, 8), 0.5, np.float32), "F").save(path)
+        value = float(load_image(path).mean())
+        return check(abs(value - 0.5) < 1e-6, f"float32 TIFF read as {value:.3f}", f"read as {value} (black?)")
+
+    def mode_i_rule() -> Result:
+        import numpy as np
+
+        from refsr_blocks.inference.predictor import to_image_tensor
+
+        image = Image.fromarray(np.full((8, 8), 200, np.int32), "I")
+        image.save(fx.root / "int.tif")
+        a, b = float(to_image_tensor(image)[0].mean()), float(load_image(fx.root / "int.tif").mean())
+        return check(a == b, f"mode I: Predictor {a:.3f} = load_image {b:.3f}", f"Predictor {a} vs load_image {b}")
+
+    def exif() -> Result:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored landscape, shown rotated 90° clockwise
+        Image.new("RGB", (16, 8)).save(fx.root / "phone.jpg", exif=exif)
+        shape = tuple(load_image(fx.root / "phone.jpg").shape)
+        return check(shape == (3, 16, 8), "EXIF orientation applied (16 high, 8 wide)", f"sideways: {shape}")
+
+    area.cases += [
+        Case(area.key, "float32 TIFF (mode F)", float_tiff),
+        Case(area.key, "mode I: Predictor and load_image agree", mode_i_rule),
+        Case(area.key, "EXIF orientation of a phone JPEG", exif),
+    ]
+    return area
+
+
 def area_leftovers(fx: Fixtures) -> Area:
     from refsr_blocks.core.spec import resolve_spec
 
@@ -1121,6 +1267,7 @@ AREAS = {
     "owners": area_owners,
     "inputs": area_inputs,
     "cli": area_cli,
+    "files": area_files,
     "leftovers": area_leftovers,
 }
 # the thread measurement alone, for docs/determinism.md

@@ -345,7 +345,7 @@ def test_sr_wrong_reference_size(capsys, tmp_path, tiny_checkpoint):
     pair = write_pair(tmp_path, scale=4, with_hr=False)  # the checkpoint is ×2
     argv = ["sr", "--checkpoint", str(tiny_checkpoint), "--lr", str(pair["lr"]), "--ref", str(pair["ref"])]
     status, _, err = run(capsys, *argv, "--out", str(tmp_path / "x.png"))
-    assert_user_error(status, err, "×2", "24×32")
+    assert_user_error(status, err, "×2", "32×24 (width×height)")
 
 
 def test_sr_not_an_image(capsys, tmp_path, tiny_checkpoint):

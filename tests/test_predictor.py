@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -107,7 +108,7 @@ def test_writes_the_image(predictor, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("lr", "ref", "message"),
     [
-        (torch.rand(3, 12, 16), torch.rand(3, 20, 32), "must be 24×32 for a 12×16 LR image, got 20×32"),
+        (torch.rand(3, 12, 16), torch.rand(3, 20, 32), "must be 32×24 (width×height) for a 16×12 LR image, got 32×20"),
         (torch.rand(3, 12, 16) * 255, torch.rand(3, 24, 32), "0-255 image"),
         (torch.randint(0, 255, (3, 12, 16), dtype=torch.uint8), torch.rand(3, 24, 32), "float in"),
         (torch.rand(2, 12, 16), torch.rand(3, 24, 32), "3 channels"),
@@ -117,7 +118,7 @@ def test_writes_the_image(predictor, tmp_path) -> None:
     ],
 )
 def test_bad_inputs_say_what_is_wrong(predictor, lr, ref, message) -> None:
-    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+    with pytest.raises(InputError, match=re.escape(message)):
         predictor(lr, ref)
 
 
@@ -206,3 +207,73 @@ def test_default_weights_in_one_call(tmp_path) -> None:
     assert any(isinstance(m, PrepackedConv2d) for m in Predictor(device="cpu").model.modules()) == (
         torch.backends.mkldnn.is_available()
     )
+
+
+# -- files: one reader, and outputs that never replace what a user made --------------------------------
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_super_resolve_images_never_writes_over_an_input(tmp_path, overwrite) -> None:
+    lr, ref = _pair()
+    save_image(lr, tmp_path / "lr.png")
+    save_image(ref, tmp_path / "ref.png")
+    (tmp_path / "link.png").symlink_to(tmp_path / "ref.png")
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
+    for out, role in (("lr.png", "LR"), ("ref.png", "reference"), ("link.png", "reference")):
+        with pytest.raises(InputError, match=f"the output '.*{out}' is the {role} image .*would replace your input"):
+            super_resolve_images(
+                str(tmp_path / "lr.png"), tmp_path / "ref.png", tmp_path / out, model=_model(), overwrite=overwrite
+            )
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.png")} == before
+
+
+def test_an_existing_output_needs_overwrite_and_is_checked_before_any_work(tmp_path, monkeypatch) -> None:
+    lr, ref = _pair()
+    out = tmp_path / "sr.png"
+    out.write_bytes(b"mine")
+    built: list[object] = []
+    monkeypatch.setattr("refsr_blocks.inference.predictor._cached_predictor", lambda *a: built.append(a))
+    with pytest.raises(InputError, match=r"'.*sr.png' already exists: pass overwrite=True to replace it"):
+        super_resolve_images(lr, ref, out)  # the default weights: refused before they are loaded
+    with pytest.raises(InputError, match=r"'.*o.xyz' has no image suffix that can be written \(.xyz\)"):
+        super_resolve_images(lr, ref, tmp_path / "o.xyz")
+    assert built == [] and out.read_bytes() == b"mine"
+    predictor = Predictor(_model(), device="cpu", precision="fp32")
+    with pytest.raises(InputError, match="already exists"):
+        predictor(lr, ref, out=out)
+    result = predictor(lr, ref, out=out, overwrite=True)
+    assert (load_image(out) - result).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_files_and_pil_images_are_scaled_by_one_rule(tmp_path) -> None:
+    """Mode "I", "I;16" and "F" images give the same tensor through Predictor (PIL or path) and load_image."""
+    from refsr_blocks.inference.predictor import to_image_tensor
+
+    grey = np.random.default_rng(0).random((6, 8))
+    for name, image in (
+        ("i16", Image.fromarray((grey * 65535).astype(np.uint16))),
+        ("i32", Image.fromarray((grey * 65535).astype(np.int32), "I")),
+        ("i32_8bit", Image.fromarray((grey * 255).astype(np.int32), "I")),
+        ("f", Image.fromarray(grey.astype(np.float32), "F")),
+    ):
+        image.save(tmp_path / f"{name}.tif")
+        from_pil, _ = to_image_tensor(image, "LR")
+        from_path, _ = to_image_tensor(tmp_path / f"{name}.tif", "LR")
+        torch.testing.assert_close(from_pil[0], load_image(tmp_path / f"{name}.tif"), atol=0, rtol=0)
+        torch.testing.assert_close(from_path, from_pil, atol=0, rtol=0)
+        expected = torch.from_numpy(grey.astype(np.float32)).expand(3, -1, -1)
+        torch.testing.assert_close(from_pil[0], expected, atol=1 / 255, rtol=0, msg=name)  # not black, not ×257
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(50)), "is not an image file that can be read"),
+        (lambda p: p.mkdir(), "is a folder, not an image file"),
+    ],
+)
+def test_unreadable_image_paths_are_one_input_error_naming_the_file(predictor, tmp_path, make, message) -> None:
+    bad = tmp_path / "bad.png"
+    make(bad)
+    with pytest.raises(InputError, match=f"LR image '.*bad.png' {message}"):
+        predictor(bad, torch.rand(3, 24, 32))

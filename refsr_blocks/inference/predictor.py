@@ -9,7 +9,10 @@ for every call, converts the inputs, runs the model in ``inference_mode`` (and a
 clamps to [0, 1] and returns the result in the kind of image it was given, or writes it.
 
 Inputs may be file paths, PIL images, numpy arrays (H×W×C, or H×W grey; uint8 0-255, uint16
-0-65535 or float 0-1) or tensors (C×H×W or B×C×H×W, float in [0, 1]); the reference must be
+0-65535 or float 0-1) or tensors (C×H×W or B×C×H×W, float in [0, 1]); files are read by the
+library's one reader (:func:`refsr_blocks.data.io.open_image`: size checked from the header, EXIF
+orientation applied) and files and PIL images are scaled by one rule
+(:func:`refsr_blocks.data.io.pil_to_tensor`: 16-bit ÷65535, float images by their range); the reference must be
 exactly s times the LR size. Several references (a list) are each used once and the results
 averaged: CrossNet itself takes one reference.
 
@@ -46,7 +49,15 @@ from ..core.errors import CheckpointError, InputError
 from .runtime import PRECISIONS, inference_context, optimize_for_inference, resolve_precision, retaining_freed_memory
 from .tiling import default_windowing, super_resolve
 
-__all__ = ["DeviceError", "ImageLike", "Predictor", "resolve_device", "super_resolve_images", "to_image_tensor"]
+__all__ = [
+    "DeviceError",
+    "ImageLike",
+    "Predictor",
+    "check_output_file",
+    "resolve_device",
+    "super_resolve_images",
+    "to_image_tensor",
+]
 
 #: What the predictor accepts as an image.
 ImageLike = Union[str, os.PathLike, "Image.Image", np.ndarray, Tensor]  # noqa: F821 - PIL imported lazily
@@ -107,11 +118,7 @@ def to_image_tensor(image: Any, what: str = "image", channels: int = 3) -> tuple
     if isinstance(image, (str, os.PathLike)):
         image, kind = _read_file(Path(image), what), "path"
     if type(image).__module__.startswith("PIL."):
-        if image.mode.startswith("I"):  # 16-bit grey (PIL's "I;16*", and 16-bit PNGs read as "I")
-            image = np.asarray(image, dtype=np.int64).clip(0, 65535).astype(np.uint16)
-        else:
-            image = np.asarray(image if image.mode == "L" else image.convert("RGB"))
-        kind = "pil"
+        image, kind = _from_pil(image, what), "pil"
     if isinstance(image, np.ndarray):
         kind = "numpy" if kind == "tensor" else kind
         image = _from_numpy(image, what)
@@ -140,16 +147,25 @@ def to_image_tensor(image: Any, what: str = "image", channels: int = 3) -> tuple
 
 
 def _read_file(path: Path, what: str) -> Tensor:
-    from PIL import UnidentifiedImageError
-
+    """The image file at ``path`` through the library's one reader (:func:`refsr_blocks.data.io.load_image`)."""
+    from ..data.errors import DataError, DataNotFoundError
     from ..data.io import load_image
 
-    if not path.is_file():
-        raise InputError(f"{what} image {str(path)!r} does not exist")
     try:
-        return load_image(path)
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{what} image {str(path)!r} is not a readable image file (PNG, JPEG, ...): {err}") from None
+        return load_image(path, f"{what} image")
+    except (DataError, DataNotFoundError) as err:  # the same message, as the error type of the inference API
+        raise InputError(str(err)) from None
+
+
+def _from_pil(image: Any, what: str) -> Tensor:
+    """A PIL image as 3×H×W in [0, 1], scaled as image files are (:func:`refsr_blocks.data.io.pil_to_tensor`)."""
+    from ..data.errors import DataError
+    from ..data.io import pil_to_tensor
+
+    try:
+        return pil_to_tensor(image)
+    except DataError as err:
+        raise InputError(f"{what} image: {err}") from None
 
 
 def _from_numpy(array: np.ndarray, what: str) -> Tensor:
@@ -300,9 +316,9 @@ class Predictor:
         s = self.upscale
         expected = (lr.shape[-2] * s, lr.shape[-1] * s)
         if tuple(ref.shape[-2:]) != expected:
-            raise InputError(
-                f"the model is ×{s}: the {what} must be {expected[0]}×{expected[1]} for a "
-                f"{lr.shape[-2]}×{lr.shape[-1]} LR image, got {ref.shape[-2]}×{ref.shape[-1]}"
+            raise InputError(  # sizes as image tools print them: width×height
+                f"the model is ×{s}: the {what} must be {expected[1]}×{expected[0]} (width×height) for a "
+                f"{lr.shape[-1]}×{lr.shape[-2]} LR image, got {ref.shape[-1]}×{ref.shape[-2]}"
             )
         if ref.shape[0] not in (1, lr.shape[0]):
             raise InputError(f"the {what} has batch {ref.shape[0]}, the LR image {lr.shape[0]}")
@@ -320,16 +336,91 @@ class Predictor:
         return sr.clone() if sr.is_inference() else sr  # a normal tensor that callers may modify
 
     def __call__(
-        self, lr: ImageLike, ref: ImageLike | Sequence[ImageLike], out: str | os.PathLike[str] | None = None
+        self,
+        lr: ImageLike,
+        ref: ImageLike | Sequence[ImageLike],
+        out: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Any:
         """Super-resolve and return the result as the LR image came: a tensor (same batch
         dims), a numpy uint8 H×W×C array, or a PIL image (for PIL images and paths); with
-        ``out``, also write it there (8-bit, format from the suffix)."""
+        ``out``, also write it there (8-bit, format from the suffix).
+
+        ``out`` is checked before any work (:func:`check_output_file`): it may never be one of
+        the input files (through a symlink or a hard link either), and an existing file is
+        replaced only with ``overwrite=True``.
+        """
+        if out is not None:
+            check_output_file(out, _input_files(lr, ref), overwrite=overwrite)
         lr_t, kind = to_image_tensor(lr, "LR", self.channels)
         sr = self._predict(lr_t, ref)
         if out is not None:
             write_image(sr, out)
         return _from_tensor(sr, kind)
+
+
+#: How :func:`check_output_file` tells a Python caller to replace an existing output.
+OVERWRITE_HINT = "pass overwrite=True to replace it"
+
+
+def _input_files(lr: Any, ref: Any) -> list[tuple[str, Path]]:
+    """The (role, path) of every input given as a path."""
+    refs = list(ref) if isinstance(ref, (list, tuple)) else [ref]
+    named = [("LR", lr)] + [("reference", r) for r in refs]
+    return [(role, Path(p)) for role, p in named if isinstance(p, (str, os.PathLike))]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file or folder (by resolved path, or by inode: symlinks, hard links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def check_output_file(
+    out: str | os.PathLike[str],
+    inputs: Sequence[tuple[str, Path]] = (),
+    *,
+    overwrite: bool = False,
+    hint: str = OVERWRITE_HINT,
+) -> Path:
+    """Refuse, before any work, to write an image to ``out`` where it would destroy something.
+
+    Args:
+        out: the output file.
+        inputs: ``(role, path)`` of the input files (``("LR", Path("lr.png"))``).
+        overwrite: replace an existing file that is not an input.
+        hint: how to ask for that, for the message (``"pass --force to replace it"`` on the
+            command line).
+
+    Raises:
+        InputError: ``out`` is an input (by path, symlink or hard link: never replaced), a
+            folder, an existing file without ``overwrite``, or has no image suffix PIL writes.
+    """
+    from ..data.io import writable_image_suffix
+
+    out = Path(out)
+    for role, path in inputs:
+        if _same_file(out, path):
+            how = " (through a symlink)" if out.is_symlink() or path.is_symlink() else ""
+            raise InputError(
+                f"the output {str(out)!r} is the {role} image {str(path)!r}{how}: writing the result would replace "
+                "your input; choose another output file"
+            )
+    if out.is_dir():
+        raise InputError(f"the output {str(out)!r} is a folder: give an image file name (e.g. {str(out / 'sr.png')!r})")
+    if os.path.lexists(out) and not overwrite:
+        raise InputError(f"the output file {str(out)!r} already exists: {hint}")
+    if not writable_image_suffix(out):
+        raise InputError(
+            f"the output {str(out)!r} has no image suffix that can be written ({out.suffix or 'none'}): "
+            "use .png, .jpg, .tif, .bmp or .webp"
+        )
+    return out
 
 
 def write_image(sr: Tensor, path: str | os.PathLike[str]) -> Path:
@@ -360,11 +451,14 @@ def super_resolve_images(
     model: str | os.PathLike[str] | nn.Module | None = None,
     device: str = "auto",
     precision: str = "auto",
+    overwrite: bool = False,
 ) -> Any:
     """One call: super-resolve ``lr`` with ``ref`` using ``model`` (default: the shipped weights).
 
     A :class:`Predictor` for a named model or path is made once and reused by later calls.
-    Returns what :meth:`Predictor.__call__` returns; with ``out`` the image is also written.
+    Returns what :meth:`Predictor.__call__` returns; with ``out`` the image is also written,
+    never over an input, and over an existing file only with ``overwrite=True`` (checked
+    before the model is loaded: :func:`check_output_file`).
 
     Example:
         >>> from refsr_blocks.assets import demo_pair_files
@@ -373,7 +467,9 @@ def super_resolve_images(
         >>> sr.size  # doctest: +SKIP
         (640, 480)
     """
+    if out is not None:  # before loading anything: a refusal must not come after minutes of work
+        check_output_file(out, _input_files(lr, ref), overwrite=overwrite)
     if isinstance(model, nn.Module):
-        return Predictor(model, device=device, precision=precision)(lr, ref, out)
+        return Predictor(model, device=device, precision=precision)(lr, ref, out, overwrite=overwrite)
     key = None if model is None else str(model)
-    return _cached_predictor(key, str(resolve_device(device)), precision)(lr, ref, out)
+    return _cached_predictor(key, str(resolve_device(device)), precision)(lr, ref, out, overwrite=overwrite)

@@ -190,21 +190,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 # -- images and models ------------------------------------------------------------------------
 def _load_image(path: Path, what: str) -> Tensor:
-    """The image at ``path`` as a 1×3×H×W float tensor in [0, 1].
+    """The image at ``path`` as a 1×3×H×W float tensor in [0, 1] (the library's one reader).
 
     Raises:
-        InputError: the file is missing or is not an image.
+        DataError: the file is missing, not a regular file, not an image, damaged or too large
+            (a RefSRError: one ``error:`` line naming the file).
     """
-    from PIL import UnidentifiedImageError
-
     from ..data import load_image
 
-    if not path.is_file():
-        raise InputError(f"{what} image {str(path)!r} does not exist")
-    try:
-        return load_image(path).unsqueeze(0)
-    except UnidentifiedImageError:
-        raise InputError(f"{what} image {str(path)!r} is not an image file (PNG, JPEG, ...)") from None
+    return load_image(path, f"{what} image").unsqueeze(0)
 
 
 def _load_checkpoint(path: Path | None, device: str) -> nn.Module:
@@ -233,11 +227,13 @@ def _check_pair_sizes(lr: Tensor, ref: Tensor, scale: int, hr: Tensor | None = N
     expected = (lr.shape[-2] * scale, lr.shape[-1] * scale)
     if tuple(ref.shape[-2:]) != expected:
         raise InputError(
-            f"the model is ×{scale}: the reference must be {expected[0]}×{expected[1]} for a "
-            f"{lr.shape[-2]}×{lr.shape[-1]} LR image, got {ref.shape[-2]}×{ref.shape[-1]}"
+            f"the model is ×{scale}: the reference must be {expected[1]}×{expected[0]} (width×height) for a "
+            f"{lr.shape[-1]}×{lr.shape[-2]} LR image, got {ref.shape[-1]}×{ref.shape[-2]}"
         )
     if hr is not None and tuple(hr.shape[-2:]) != expected:
-        raise InputError(f"the ground truth must be {expected[0]}×{expected[1]}, got {hr.shape[-2]}×{hr.shape[-1]}")
+        raise InputError(
+            f"the ground truth must be {expected[1]}×{expected[0]} (width×height), got {hr.shape[-1]}×{hr.shape[-2]}"
+        )
 
 
 def _super_resolve(model: nn.Module, lr: Tensor, ref: Tensor, args: argparse.Namespace) -> Tensor:
@@ -264,28 +260,44 @@ def _images_in(paths: Sequence[Path], what: str) -> list[Path]:
             if not found:
                 raise InputError(f"{what} folder {str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
             files += found
-        elif path.is_file():
-            files.append(path)
         else:
-            raise InputError(f"{what} image {str(path)!r} does not exist")
+            files.append(_image_file(path, what))
     return files
 
 
-def sr_pairs(lr: Sequence[Path], ref: Sequence[Path], out: Path) -> list[tuple[Path, Path, Path]]:
-    """The ``(lr, ref, output)`` files of one ``sr`` command.
+def _image_file(path: Path, what: str) -> Path:
+    """``path`` if it is a regular file; else an InputError saying what it is (missing, a FIFO, ...)."""
+    from ..data.errors import DataError, DataNotFoundError
+    from ..data.io import check_image_file
+
+    try:
+        return check_image_file(path, f"{what} image")
+    except (DataError, DataNotFoundError) as err:
+        raise InputError(str(err)) from None
+
+
+def sr_pairs(
+    lr: Sequence[Path], ref: Sequence[Path], out: Path, *, force: bool = False
+) -> list[tuple[Path, Path, Path]]:
+    """The ``(lr, ref, output)`` files of one ``sr`` command, checked before anything is loaded.
 
     ``--lr`` and ``--ref`` each take files and/or folders. One reference serves every LR
     image; otherwise a reference folder is matched to the LR images by file stem (``a.png``
     with ``a.jpg``), and lists of files pair up in order. ``--out`` is a file for one pair (or
     a folder) and a folder for several, which gets ``<LR stem>.png`` files.
 
+    No output may be an input (by path, symlink or hard link), ``--out`` may not be an input
+    folder, and an existing output file is replaced only with ``force``.
+
     Raises:
-        InputError: missing files, unmatched names, counts that differ, or one output file
-            for several pairs.
+        InputError: missing files, unmatched or ambiguous names (``a.png`` and ``a.jpg`` in a
+            reference folder), counts that differ, one output file for several pairs, an
+            ``--out`` with an unknown image extension, or an output that would replace an
+            input or (without ``force``) an existing file.
     """
     lr_files = _images_in(lr, "LR")
     if len(ref) == 1 and ref[0].is_dir() and len(lr_files) > 1:
-        by_stem = {p.stem: p for p in _images_in(ref, "reference")}
+        by_stem = _by_stem(_images_in(ref, "reference"), "reference")
         missing = [p.name for p in lr_files if p.stem not in by_stem]
         if missing:
             raise InputError(
@@ -302,13 +314,53 @@ def sr_pairs(lr: Sequence[Path], ref: Sequence[Path], out: Path) -> list[tuple[P
             raise InputError(
                 f"{len(lr_files)} LR image(s) but {len(ref_files)} references: pass one, or one per LR image"
             )
-    single_file = len(lr_files) == 1 and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
-    if len(lr_files) > 1 and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
-        raise InputError(f"{len(lr_files)} LR images need --out to be a folder, got the file name {str(out)!r}")
-    outs = [out] if single_file else [out / f"{p.stem}.png" for p in lr_files]
-    if len(set(outs)) != len(outs):
-        raise InputError("two LR images have the same file stem: their outputs would overwrite each other")
+    outs = _sr_outputs(lr_files, out)
+    _check_outputs(outs, out, [*lr, *ref], [("LR", p) for p in lr_files] + [("reference", p) for p in ref_files], force)
     return list(zip(lr_files, ref_files, outs))
+
+
+def _by_stem(files: Sequence[Path], what: str) -> dict[str, Path]:
+    """``files`` by stem; two with one stem (``a.png``, ``a.jpg``) are an InputError naming both."""
+    from ..data.errors import DataError
+    from ..data.io import images_by_stem
+
+    try:
+        return images_by_stem(files, what)
+    except DataError as err:
+        raise InputError(str(err)) from None
+
+
+def _sr_outputs(lr_files: Sequence[Path], out: Path) -> list[Path]:
+    """The output file of each LR image: ``out`` itself for one image and an image name, else ``out/<stem>.png``."""
+    suffix = out.suffix.lower()
+    if suffix and suffix not in IMAGE_SUFFIXES and not out.is_dir():
+        # an unknown extension used to make a folder named "o.xyz" silently
+        raise InputError(
+            f"--out {str(out)!r} has an unknown image extension {out.suffix!r}: use one of "
+            f"{', '.join(IMAGE_SUFFIXES)}, or a folder (an existing one, or a name without an extension)"
+        )
+    if len(lr_files) == 1 and suffix and not out.is_dir():
+        return [out]
+    if len(lr_files) > 1 and suffix and not out.is_dir():
+        raise InputError(f"{len(lr_files)} LR images need --out to be a folder, got the file name {str(out)!r}")
+    _by_stem(lr_files, "LR")  # a.png and a.jpg would both become <out>/a.png
+    return [out / f"{p.stem}.png" for p in lr_files]
+
+
+def _check_outputs(
+    outs: Sequence[Path], out: Path, given: Sequence[Path], inputs: list[tuple[str, Path]], force: bool
+) -> None:
+    """No output replaces an input, ``--out`` is no input folder, and existing outputs need ``--force``."""
+    from ..inference.predictor import _same_file, check_output_file
+
+    for path in given:
+        if path.is_dir() and out.is_dir() and _same_file(out, path):
+            raise InputError(
+                f"--out {str(out)!r} is the input folder {str(path)!r}: the results would replace or mix with "
+                "your images; choose another --out folder"
+            )
+    for path in outs:
+        check_output_file(path, inputs, overwrite=force, hint="pass --force to replace it")
 
 
 def cmd_sr(args: argparse.Namespace) -> int:
@@ -316,7 +368,7 @@ def cmd_sr(args: argparse.Namespace) -> int:
     from ..inference.predictor import Predictor, resolve_device
     from ..inference.runtime import retain_freed_memory
 
-    pairs = sr_pairs(args.lr, args.ref, args.out)  # check the files before loading anything
+    pairs = sr_pairs(args.lr, args.ref, args.out, force=args.force)  # check the files before loading anything
     device = resolve_device(args.device)  # names the device when it is not available
     # This process only runs inference: keep freed memory for reuse (glibc) for its whole life.
     retain_freed_memory()
@@ -324,8 +376,8 @@ def cmd_sr(args: argparse.Namespace) -> int:
         args.checkpoint, device=device, precision=args.precision, window=args.window, stride=args.stride
     )
     for lr, ref, out in pairs:
-        image = predictor(lr, ref, out=out)
-        print(f"wrote {out} ({image.size[1]}×{image.size[0]})")
+        image = predictor(lr, ref, out=out, overwrite=args.force)
+        print(f"wrote {out} ({image.size[0]}×{image.size[1]})")
     return EXIT_OK
 
 
@@ -592,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--ref", type=Path, nargs="+", required=True, help="reference image(s) or folder(s), s times the LR size"
     )
     p.add_argument("--out", type=Path, required=True, help="output image (one pair) or folder")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace output files that already exist (an input is never replaced, with or without it)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default: auto)")
     p.add_argument(
         "--precision",
