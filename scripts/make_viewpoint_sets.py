@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             entry.pop("kind")
             params.update(entry)
         elif args.split == "train":
-            params.update(length=args.items, seed=0)
+            params.update(length=args.items, seed=KINDS.index(kind) if kind in KINDS else 0)  # photos vary
         ds = ViewpointPairsDataset(**params, scale=args.scale)  # type: ignore[arg-type]
         digest = hashlib.sha256()
         valid = []
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'all':16s} sha256 {total.hexdigest()[:16]}")
     if args.grid is not None:
         # Every tile at one display size (stereo pairs are larger than the generated items).
-        tiles = [F.interpolate(r[None], size=(192, 288), mode="bilinear", antialias=True)[0] for r in rows]
+        size = (192, round(192 * rows[0].shape[-1] / rows[0].shape[-2]))  # the first target's aspect
+        tiles = [F.interpolate(r[None], size=size, mode="bilinear", antialias=True)[0] for r in rows]
         padded = [t.clamp(0, 1) for t in tiles]
         args.grid.parent.mkdir(parents=True, exist_ok=True)
         save_image(make_grid(padded, nrow=4, padding=4, pad_value=1.0), args.grid)

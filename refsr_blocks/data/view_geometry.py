@@ -188,25 +188,34 @@ def layer_labels(height: int, width: int, layers: int, generator: torch.Generato
 
 
 def fill_hidden(image: Tensor, own: Tensor) -> Tensor:
-    """Replace what a background layer cannot know with a smooth guess of it.
+    """Replace what a background layer cannot know with a plausible guess of it.
 
     Where the photo shows a nearer layer, the background behind it is unknown; a reference
-    that sees it (disoccluded) would show background, not a copy of the foreground. It gets
-    the normalised-convolution blur of the background's own pixels (sigma 4 % of the image).
+    that sees it (disoccluded) shows background there, not a copy of the foreground's edge.
+    The guess has the background's colours (the normalised-convolution blur of the
+    background's own pixels, sigma 4 % of the image) and the texture of another part of the
+    image (the detail above that blur of the image rolled by half its size), so it is neither
+    a smudge a network could learn to spot nor a copy of what the target shows.
 
     Args:
         image: C×H×W, the background layer rendered everywhere.
         own: 1×H×W in [0, 1], where that rendering shows the background itself.
+
+    Returns:
+        C×H×W: ``image`` where ``own`` is 1, the guess where it is 0, blended between.
     """
     h, w = image.shape[-2:]
     sigma = max(2.0, 0.04 * max(h, w))
     k = 2 * math.ceil(3 * sigma) + 1
+    elsewhere = image.roll((h // 2, w // 2), dims=(-2, -1))
     blur = kornia.filters.gaussian_blur2d(
-        torch.cat((image * own, own))[None], (k, k), (sigma, sigma), border_type="replicate"
+        torch.cat((image * own, own, elsewhere))[None], (k, k), (sigma, sigma), border_type="reflect"
     )[0]
-    weight = blur[-1:]
+    c = image.shape[0]
+    weight = blur[c : c + 1]
     mean = (image * own).sum(dim=(1, 2), keepdim=True) / own.sum().clamp_min(1.0)
-    fill = torch.where(weight > 1e-3, blur[:-1] / weight.clamp_min(1e-3), mean)
+    smooth = torch.where(weight > 1e-3, blur[:c] / weight.clamp_min(1e-3), mean)
+    fill = smooth + (elsewhere - blur[c + 1 :])
     return own * image + (1 - own) * fill
 
 

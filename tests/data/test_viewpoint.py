@@ -128,9 +128,9 @@ def test_reference_degradation() -> None:
 
 
 def test_training_items_are_random_per_epoch_and_batch(collection: Path) -> None:
-    ds = ViewpointPairsDataset(collection, "train", 4, crop=SIZE, length=16, seed=0)
-    assert not ds.fixed and len(ds) == 16
-    items = [ds[i] for i in range(16)]
+    ds = ViewpointPairsDataset(collection, "train", 4, crop=SIZE, length=10, seed=0)
+    assert not ds.fixed and len(ds) == 10
+    items = [ds[i] for i in range(10)]
     kinds = {i["name"].split("/")[0] for i in items}
     assert kinds <= set(KINDS) and len(kinds) >= 4
     batch = default_collate(items[:4])
@@ -238,3 +238,24 @@ def test_every_config_is_a_valid_entry_for_its_kind_and_split() -> None:
         kind, split = path.stem.removeprefix("eval_").rsplit("_", 1)
         assert entry["kind"] == "viewpoint_pairs" and entry["split"] == split
         assert entry.get("kinds", list(KINDS)) == (list(KINDS) if kind == "all" else [kind])
+
+
+def test_every_bounded_parameter_is_refused_before_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    from refsr_blocks.core.build import create_component
+    from refsr_blocks.core.registry import REGISTRY
+    from refsr_blocks.core.spec import param_bounds
+
+    component = REGISTRY.get("dataset", "viewpoint_pairs")
+    bounds = param_bounds(component.factory)
+    ints = [k for k, v in component.defaults.items() if isinstance(v, int) and not isinstance(v, bool)]
+    assert set(ints) | {"crop"} <= set(bounds)
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise AssertionError("constructed before its parameters were checked")
+
+    monkeypatch.setattr(component.factory, "__init__", explode)
+    for param, (low, high) in bounds.items():
+        value = [8, 10**12] if param == "crop" else 10**12
+        with pytest.raises(SpecError) as err:
+            create_component("dataset", "viewpoint_pairs", **{param: value})
+        assert err.value.path == f"dataset.viewpoint_pairs.{param}" and f"[{low}, {high}]" in str(err.value)
