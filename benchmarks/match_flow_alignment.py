@@ -149,13 +149,13 @@ def phase_flow(case: Case) -> Tensor:
     return shift[:, :, None, None].expand(1, 2, h, w).clone()
 
 
-def table(size: tuple[int, int], photos: int) -> None:
-    aligner = MatchFlowAligner(flow=ZeroFlow(1), scales=1).eval()
+def table(size: tuple[int, int], photos: int, **params: object) -> None:
+    aligner = MatchFlowAligner(flow=ZeroFlow(1), scales=1, **params).eval()
     rows: dict[str, list[list[float]]] = {}
     for case in viewpoint_cases(size, photos):
         flows = [torch.zeros_like(case.flow), phase_flow(case), coarse_flow(aligner, case)]
         rows.setdefault(case.name, []).append([f(fl, case) for fl in flows for f in (epe, warped_psnr)])
-    print(f"{photos} photos, target {size[0]}×{size[1]} (×4 bicubic LR, upsampled), means per case")
+    print(f"{photos} photos, target {size[0]}×{size[1]} (×4 bicubic LR, upsampled), match_level {aligner.match_level}")
     print(
         f"{'case':<12} {'EPE id':>8} {'EPE phase':>10} {'EPE match':>10}   {'dB id':>6} {'dB phase':>8} {'dB match':>8}"
     )
@@ -190,12 +190,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, nargs=2, default=(192, 256), metavar=("H", "W"))
     parser.add_argument("--photos", type=int, default=4)
+    parser.add_argument("--match-level", type=int, default=None, help="the aligner's match_level (default: its own)")
     parser.add_argument("--timing", action="store_true")
     args = parser.parse_args()
     if args.timing:
         timing()
     else:
-        table(tuple(args.size), args.photos)
+        params = {} if args.match_level is None else {"match_level": args.match_level}
+        table(tuple(args.size), args.photos, **params)
 
 
 if __name__ == "__main__":

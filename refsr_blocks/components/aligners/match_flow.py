@@ -24,7 +24,17 @@ from ...ops.flow import resize_flow
 from ...ops.sample import inside_of, warp_from
 from ...ops.warp import backward_warp
 from .base import Aligner, check_aligner_inputs
-from .correspondence import clean_field, contrast_embedding, field_at, map_at, match_field, match_inputs, resize_to
+from .correspondence import (
+    clean_field,
+    contrast_embedding,
+    field_at,
+    key_image,
+    map_at,
+    match_field,
+    match_inputs,
+    query_image,
+    refine_field,
+)
 from .flow_warp import _part
 from .matching import relevance
 
@@ -66,19 +76,21 @@ class MatchFlowAligner(Aligner):
     """Scale-space patch matching over each whole reference, a robust dense field, then flow.
 
     Per reference: (1) the target (the upsampled LR image) on a match grid ``2^match_level``
-    times coarser, and the reference blurred to the LR's bandwidth (``Ref↓↑``) at the scales
+    times coarser, and the reference at the LR's bandwidth (``Ref↓``) at the scales
     ``ref_scales``, are embedded (local contrast normalisation, plus a learned conv embedding
-    with ``embed_channels``) and matched, 3×3 patches by cosine similarity, chunked
-    (:func:`~refsr_blocks.components.aligners.matching.match_patches`); (2) the matches become a
-    displacement into the reference's own pixel grid, outliers replaced by a local consensus
-    (median + relevance-weighted normalised convolution); (3) the reference image, pre-warped by
-    that field, goes to the flow estimator with the target; its residual flow is composed with
-    the field (``f_k(p) = r_k(p) + c_k(p + r_k(p))``) so each level's flow points into the
-    original reference, whose features are warped at their own size; (4) a confidence per
-    pixel and level (sigmoid of a head over the match relevance, the local consistency of the
-    matches, the photometric error of the warped ``Ref↓↑`` and a feature term), zero where the
-    flow leaves the reference. K references are combined per pixel by a softmax over their
-    confidence logits.
+    with ``embed_channels``) and matched, 3×3 patches by cosine similarity, chunked and joint
+    over the scales (:func:`~refsr_blocks.components.aligners.matching.match_patches`); (2) the
+    matches become a displacement into the reference's own pixel grid, outliers replaced by a
+    local consensus (median, inlier-weighted normalised convolution, regions without inliers
+    filled from their surroundings); (3) on ``refine_levels`` grids, each twice as fine, a
+    local search (±2 pixels, patches sampled along the field) and a new consensus refine it;
+    (4) the reference image, pre-warped by the field, goes to the flow estimator with the
+    target, and its residual is composed with the field (``f_k(p) = r_k(p) + c_k(p + r_k(p))``)
+    so each level's flow points into the original reference, whose features are warped at
+    their own size; (5) a confidence per pixel and level (sigmoid of a head over the match
+    relevance, the inlier density, the photometric error of the warped ``Ref↓↑`` and a feature
+    term), zero where the flow leaves the reference. K references are combined per pixel by a
+    softmax over their confidence logits.
 
     Args:
         flow, warper, prealign: the flow estimator (a built module or a registered name, as in
@@ -88,28 +100,33 @@ class MatchFlowAligner(Aligner):
         in_channels: image channels.
         lr_channels, ref_channels: the encoders' channels per level (the confidence head's
             feature term); ``None``: no feature term.
-        match_level: the match grid is ``1/2^match_level`` of the target (2: a quarter).
-        upscale: the LR's reduction factor (the reference is blurred to that bandwidth).
-        ref_scales: reference scale factors searched (1/zoom of the reference; 0.5-2 covers
-            a reference zoomed by 0.6-1.6× with margin).
+        match_level: the global match grid is ``1/2^match_level`` of the target (3: an eighth).
+        refine_levels: finer grids (each twice as fine) on which the field is refined by a
+            local search (1: the global match at 1/8, refined at 1/4).
+        upscale: the LR's reduction factor (the reference is blurred to that bandwidth; set 8
+            for a ×8 model).
+        ref_scales: reference scale factors searched (how much larger the reference's content
+            is drawn: 0.5-2 covers references zoomed by 0.6-1.6× with margin).
         embed_channels: channels of a learned embedding added to the parameter-free one (0: none).
         chunk_size: most query and key positions per relevance block.
         consensus: median window (match-grid pixels) of the outlier rejection.
         weight_by_confidence: multiply the aligned features by the confidence.
         flow_params: parameters of a flow estimator named here.
 
-    Memory: the largest temporary of the match is a ``B × chunk × max(chunk, w_key)`` float
-    block, ``w_key = ceil(W_r · max(ref_scales) / 2^match_level)`` (the widest key map),
-    besides the B×27·C_e×(H·W/4^match_level) unfolded query (C_e = 3 + embed_channels); the
-    rest is O(B·C·H·W) per level (the warped features, the pre-warped image, the flow
-    estimator's own activations), never the H·W × H_r·W_r relevance matrix.
+    Memory: the largest temporary of the global match is a ``B × chunk × max(chunk, w_key)``
+    float block, ``w_key = round(W_r · max(ref_scales) / 2^match_level)`` (the widest key
+    map), beside the ``B × 9·C_e × H·W/4^match_level`` unfolded query (C_e = 3 +
+    embed_channels); the local search holds a few ``B × C_e × H·W/4^(match_level − j)`` maps;
+    the rest is O(B·C·H·W) per level (the warped features, the pre-warped image, the flow
+    estimator's activations), never the ``H·W × H_r·W_r`` relevance matrix.
 
     Shapes: ``target`` B×C×H×W with ``target_feats[k]`` at ceil(H/2^k); each reference
     B×C×H_r×W_r of any size with ``ref_feats[r][k]`` at ceil(H_r/2^k). Outputs: ``aligned``
     and ``confidence`` (B×1×H_k×W_k in [0, 1]) per level; ``flows`` (per level, B×2×H_k×W_k,
     into the reference with the highest mean confidence, in its level-k pixels);
-    ``correspondence`` (the cleaned coarse field of that reference, B×2×h×w, level-0 pixels,
-    on the match grid); ``reference`` (B, its index).
+    ``correspondence`` (that reference's field before the flow, B×2×h×w in level-0 pixels on
+    the finest match grid, spacing ``2^(match_level − refine_levels)``); ``reference`` (B, its
+    index).
     """
 
     SUPPORT = Support(
@@ -123,6 +140,7 @@ class MatchFlowAligner(Aligner):
         scales=(1, 8),
         in_channels=(1, 64),
         match_level=(0, 5),
+        refine_levels=(0, 5),
         upscale=(1, 16),
         embed_channels=(0, 256),
         chunk_size=(1, 10**9),
@@ -141,7 +159,8 @@ class MatchFlowAligner(Aligner):
         in_channels: int = 3,
         lr_channels: Sequence[int] | None = None,
         ref_channels: Sequence[int] | None = None,
-        match_level: int = 2,
+        match_level: int = 3,
+        refine_levels: int = 1,
         upscale: int = 4,
         ref_scales: Sequence[float] = (0.5, 0.71, 1.0, 1.41, 2.0),
         embed_channels: int = 0,
@@ -153,12 +172,14 @@ class MatchFlowAligner(Aligner):
         super().__init__()
         if flow_params and isinstance(flow, nn.Module):
             raise ValueError("flow_params configure a flow estimator named here, not a built one")
+        if not 0 <= refine_levels <= match_level:
+            raise ValueError(f"refine_levels must be in [0, match_level = {match_level}], got {refine_levels}")
         if consensus % 2 == 0:
             raise ValueError(f"consensus must be odd, got {consensus}")
         if not ref_scales or any(s <= 0 for s in ref_scales):
             raise ValueError(f"ref_scales must be positive factors, got {ref_scales}")
         self.flow = _part("flow", flow, {"scales": scales, "in_channels": in_channels, **(flow_params or {})})
-        self.match_level, self.upscale = match_level, upscale
+        self.match_level, self.refine_levels, self.upscale = match_level, refine_levels, upscale
         self.ref_scales = tuple(float(s) for s in ref_scales)
         self.chunk_size, self.consensus = chunk_size, consensus
         self.weight_by_confidence = weight_by_confidence
@@ -187,32 +208,35 @@ class MatchFlowAligner(Aligner):
         base = contrast_embedding(x)
         return base if self.embed is None else torch.cat([base, self.embed(base)], dim=1)
 
-    def correspond(self, target: Tensor, ref: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The coarse field into ``ref`` and its cues on the match grid.
+    def correspond(self, target: Tensor, ref: Tensor) -> tuple[Tensor, int, Tensor, Tensor]:
+        """The field into ``ref``: global match, consensus, local refinement on finer grids.
 
         Returns:
-            (B×2×h×w cleaned field in level-0 reference pixels, B×1×h×w relevance of the raw
-            match (differentiable in the learned embedding), B×1×h×w inlier density).
+            (B×2×h×w field in level-0 reference pixels on the finest match grid, that grid's
+            spacing ``2^(match_level − refine_levels)``, the B×1×H×W relevance of the global
+            match (differentiable in the learned embedding) and the B×1×H×W inlier density of
+            the last consensus, both at level 0).
         """
-        query_img, key_imgs = match_inputs(
-            target, ref, step=2**self.match_level, upscale=self.upscale, ref_scales=self.ref_scales
-        )
+        size0 = tuple(target.shape[-2:])
+        ref_size = tuple(ref.shape[-2:])
+        step = 2**self.match_level
+        query_img, key_imgs = match_inputs(target, ref, step=step, upscale=self.upscale, ref_scales=self.ref_scales)
         query = self.embedding(query_img)
         keys = [self.embedding(k) for k in key_imgs]
         with torch.no_grad():  # a hard choice: no gradient, as in TTSR
-            raw, matches = match_field(
-                query.float(),
-                [k.float() for k in keys],
-                tuple(target.shape[-2:]),
-                tuple(ref.shape[-2:]),
-                self.chunk_size,
-            )
+            raw, matches = match_field(query.float(), [k.float() for k in keys], step, ref_size, self.chunk_size)
         rel = relevance(query, keys, matches)
         with torch.no_grad():
-            field, density = clean_field(
-                raw, rel.detach().float(), kernel=self.consensus, tolerance=2.0**self.match_level * 2
-            )
-        return field.to(target.dtype), rel, density.to(target.dtype)
+            field, density = clean_field(raw, rel.detach().float(), kernel=self.consensus, tolerance=2.0 * step)
+            for level in range(self.match_level - 1, self.match_level - self.refine_levels - 1, -1):
+                fine = 2**level
+                q = self.embedding(query_image(target, fine)).float()
+                k = self.embedding(key_image(ref, self.upscale, 1.0 / fine)).float()
+                field = map_at(field, step, tuple(q.shape[-2:]), level)
+                raw, score = refine_field(q, k, field, fine, ref_size)
+                field, density = clean_field(raw, score.clamp(0, 1), kernel=self.consensus, tolerance=2.0 * fine)
+                step = fine
+        return field.to(target.dtype), step, map_at(rel, 2**self.match_level, size0, 0), map_at(density, step, size0, 0)
 
     # -- one reference --------------------------------------------------------------------
     def _align_one(
@@ -221,14 +245,14 @@ class MatchFlowAligner(Aligner):
         """Flows, aligned features and confidence logits of one reference, per level."""
         size0 = tuple(target.shape[-2:])
         sizes = [tuple(t.shape[-2:]) for t in target_feats]
-        coarse, rel, density = self.correspond(target, ref)
-        pre = field_at(coarse, size0, size0, 0)
+        coarse, step, rel, density = self.correspond(target, ref)
+        pre = field_at(coarse, step, size0, 0)
         residual = self.flow(target, warp_from(ref, pre))
         flows = []
         for k, size in enumerate(sizes):
             r = residual[k] if k < len(residual) else resize_flow(residual[-1], size)
             r = r if tuple(r.shape[-2:]) == size else resize_flow(r, size)
-            c = field_at(coarse, size0, size, k)
+            c = field_at(coarse, step, size, k)
             flows.append(r + backward_warp(c, r))  # the coarse field where the residual lands
         aligned = [warp_from(f, flow) for f, flow in zip(feats, flows)]
         logits = self._logits(target, ref, target_feats, aligned, flows, feats, rel, density)
@@ -247,14 +271,11 @@ class MatchFlowAligner(Aligner):
     ) -> list[Tensor]:
         """Confidence logits per level; ``_OUTSIDE`` where the flow leaves the reference."""
         size0 = tuple(target.shape[-2:])
-        low = resize_to(
-            resize_to(ref, (max(1, ref.shape[-2] // self.upscale), max(1, ref.shape[-1] // self.upscale))),
-            tuple(ref.shape[-2:]),
-        )
+        low = key_image(ref, self.upscale, 1.0)  # Ref↓↑: the LR's bandwidth
         error = (target - warp_from(low, resize_flow(flows[0], size0))).abs().mean(1, keepdim=True)
         error = gaussian_blur2d(error, (5, 5), (1.5, 1.5), border_type="replicate")
         inside0 = inside_of(resize_flow(flows[0], size0), tuple(ref.shape[-2:])).to(target.dtype)
-        cues = torch.cat([map_at(rel, size0, size0, 0), map_at(density, size0, size0, 0), error, inside0], dim=1)
+        cues = torch.cat([rel, density, error, inside0], dim=1)
         base = self.head(cues)
         logits = []
         for k, (t, a, flow, f) in enumerate(zip(target_feats, aligned, flows, feats)):
