@@ -95,3 +95,42 @@ def test_saved_file_has_the_usual_permissions(model, tmp_path) -> None:
     os.umask(umask)
     path = save_model(model, tmp_path / "m.safetensors")
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_loaded_spec_never_downloads_pretrained_weights(tmp_path, monkeypatch) -> None:
+    import timm.models._builder
+    from safetensors.torch import load_file
+
+    from refsr_blocks.core.checkpoint import SPEC_KEY
+
+    spec = json.loads(json.dumps(TINY_CROSSNET))
+    spec["components"]["lr_encoder"] = {"name": "timm", "params": {}}
+    path = save_model(build_model(spec), tmp_path / "timm.safetensors")
+    meta = read_metadata(path)
+    hostile = json.loads(meta[SPEC_KEY])
+    hostile["components"]["lr_encoder"]["params"]["pretrained"] = True
+    save_file(load_file(str(path)), str(path), metadata={**meta, SPEC_KEY: json.dumps(hostile)})
+
+    def no_network(*args, **kwargs):
+        pytest.fail("load_model asked for pretrained weights (a download)")
+
+    monkeypatch.setattr(timm.models._builder, "load_pretrained", no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    with pytest.warns(UserWarning, match=r"timm\.safetensors.*components\.lr_encoder\.params\.pretrained set to false"):
+        model = load_model(path)
+    assert model.spec["components"]["lr_encoder"]["params"]["pretrained"] is False
+
+
+def test_a_safetensors_error_on_a_full_disk_keeps_the_previous_file(model, tmp_path, monkeypatch) -> None:
+    from safetensors import SafetensorError
+
+    path = save_model(model, tmp_path / "m.safetensors")
+    before = path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, message: "No space left on device" })')
+
+    monkeypatch.setattr("refsr_blocks.core.checkpoint.save_file", full)
+    with pytest.raises(CheckpointError, match=r"cannot write '.*m\.safetensors' \(disk full.*No space left"):
+        save_model(model, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

@@ -222,11 +222,39 @@ def test_long_lists_are_refused_in_specs(tmp_path) -> None:
 def test_forged_header_is_refused_without_reading_the_file(tmp_path) -> None:
     path = tmp_path / "liar.safetensors"
     path.write_bytes(struct.pack("<Q", 2**40) + b"{}")
-    with pytest.raises(CheckpointError, match="header length"):
+    with pytest.raises(CheckpointError, match=r"liar\.safetensors.*header too large"):
         load_model(path)
     path.write_bytes(struct.pack("<Q", 60) + b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4000]}}'[:60])
     with pytest.raises(CheckpointError, match="liar.safetensors"):
         load_model(path)
+
+
+def _header_only_file(path: Path, spec: dict, offsets) -> Path:
+    """A safetensors file naming the tensors of ``spec``'s model, ``offsets(i, nbytes)`` each, no data."""
+    from refsr_blocks.core.checkpoint import _st_dtype
+
+    with torch.device("meta"):
+        state = build_model(spec).state_dict()
+    header = {"__metadata__": {SPEC_KEY: json.dumps(spec), "format": "pt"}}
+    for i, (name, t) in enumerate(sorted(state.items())):
+        header[name] = {"dtype": _st_dtype(t.dtype), "shape": list(t.shape), "data_offsets": offsets(i, t.nbytes)}
+    empty = {n: torch.empty(0) for n in state}  # the digest of zero bytes, as the forger would write it
+    header["__metadata__"][DIGEST_KEY] = tensor_digest(empty)
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 8)
+    return path
+
+
+@pytest.mark.parametrize("offsets", [lambda i, n: [0, 0], lambda i, n: [0, 8]], ids=["empty", "same-bytes"])
+def test_byte_ranges_that_cannot_hold_the_tensors_are_refused_before_building(tiny, tmp_path, offsets) -> None:
+    huge = json.loads(json.dumps(tiny.spec))
+    huge["components"]["upsampler"]["params"].update(num_blocks=256, channels=1024)
+    path = _header_only_file(tmp_path / "forged.safetensors", huge, offsets)
+    assert path.stat().st_size < 200_000
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"forged\.safetensors.*not a readable safetensors file.*offset"):
+        load_model(path)
+    assert time.perf_counter() - start < 5  # 18.6 GiB would have been allocated before safetensors refused
 
 
 def test_weights_of_another_shape_or_dtype_are_refused(tiny, tmp_path) -> None:

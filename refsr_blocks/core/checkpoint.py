@@ -5,9 +5,11 @@ writes are atomic (a temporary file, then a rename), so an interrupted save neve
 an existing checkpoint.
 
 Loading is defensive, because a file is input: before any weight is allocated the file's
-header (read directly, bounded in size) is compared with the model its spec describes, built
-on the ``meta`` device (no memory): tensor names, shapes and dtypes must match, so a tiny file
-naming a huge model is refused at once. Every file written by :func:`save_model` carries a
+header (read by safetensors, which checks each tensor's byte range against its shape, dtype
+and the file size) is compared with the model its spec describes, built on the ``meta``
+device (no memory): tensor names, shapes and dtypes must match, so a file naming a model
+larger than itself is refused at once, and ``pretrained`` flags never reach the network.
+Every file written by :func:`save_model` carries a
 SHA-256 digest of its tensors (:data:`DIGEST_KEY`), verified on load; files written before
 digests existed load without the check. Non-finite weights are refused.
 """
@@ -16,16 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
-import struct
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -37,8 +38,6 @@ SPEC_KEY = "refsr_blocks.spec"  # the checkpoint format's key (not a module path
 VERSION_KEY = "refsr_blocks.version"
 #: SHA-256 of the tensors (names, dtypes, shapes and bytes, in name order), hex.
 DIGEST_KEY = "refsr_blocks.sha256"
-#: Largest header accepted (safetensors' own limit): names, shapes and metadata of a model.
-MAX_HEADER_BYTES = 100 * 1024 * 1024
 #: Largest metadata value accepted (the spec is a few kB).
 MAX_METADATA_CHARS = 1024 * 1024
 
@@ -84,7 +83,7 @@ def atomic_write(path: Path, write: Any) -> None:
         os.replace(tmp, path)
     except RefSRError:
         raise
-    except (OSError, RuntimeError) as err:  # ENOSPC, EROFS; torch/safetensors wrap them in RuntimeError
+    except (OSError, RuntimeError, SafetensorError) as err:  # ENOSPC, EROFS, wrapped by torch or safetensors
         reason = getattr(err, "strerror", None) or _first_line(str(err))
         raise CheckpointError(f"cannot write {str(path)!r} (disk full or not writable?): {reason}") from None
     finally:
@@ -105,14 +104,10 @@ def tensor_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().to("cpu").contiguous()
-        h.update(_digest_prefix(name, _st_dtype(t.dtype), list(t.shape)))
+        h.update(json.dumps([name, _st_dtype(t.dtype), list(t.shape)]).encode() + b"\0")
         if t.numel():
             h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
-
-
-def _digest_prefix(name: str, dtype: str, shape: list[int]) -> bytes:
-    return json.dumps([name, dtype, shape]).encode() + b"\0"
 
 
 def save_model(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
@@ -147,98 +142,52 @@ def save_model(model: nn.Module, path: str | Path, metadata: dict[str, str] | No
     return path
 
 
-def read_header(path: str | Path) -> tuple[dict[str, dict[str, Any]], dict[str, str], int]:
-    """The tensor entries, the metadata and the data offset of a safetensors file, read directly.
+def read_header(path: str | Path) -> tuple[dict[str, tuple[str, list[int]]], dict[str, str]]:
+    """Each tensor's safetensors dtype and shape, and the string metadata, of ``path``.
 
-    Only the header is read (its length is bounded by :data:`MAX_HEADER_BYTES` and the file
-    size), so a hostile file costs nothing before it is judged.
+    Only the header is read, by safetensors itself, which also checks every tensor's byte
+    range: contiguous, ``numel × itemsize`` long, and together exactly the file's data section.
+    So once the names, shapes and dtypes match a model, that model is no larger than the file.
 
     Raises:
         CheckpointError: the file is missing, truncated, not safetensors, or its header is
-            malformed (the message names the file).
+            malformed or lies about its ranges (the message names the file).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-
-    def bad(why: str) -> CheckpointError:
-        return CheckpointError(
-            f"{str(path)!r} is not a readable safetensors file (truncated, or another format?): {why}"
-        )
-
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            prefix = f.read(8)
-            if len(prefix) < 8:
-                raise bad(f"{size} bytes, shorter than a header")
-            (length,) = struct.unpack("<Q", prefix)
-            if length > min(MAX_HEADER_BYTES, size - 8):
-                raise bad(f"header length {length} exceeds the file ({size} bytes) or {MAX_HEADER_BYTES}")
-            raw = f.read(length)
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: (f.get_slice(k).get_dtype(), f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+            return tensors, dict(f.metadata() or {})
     except OSError as err:
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {err.strerror or err}") from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise bad(f"malformed header ({type(err).__name__})") from None
-    if not isinstance(header, dict):
-        raise bad("the header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise bad("its metadata is not a mapping of strings to strings")
-    data_size = size - 8 - length
-    for name, entry in header.items():
-        ok = (
-            isinstance(entry, dict)
-            and isinstance(entry.get("dtype"), str)
-            and isinstance(entry.get("shape"), list)
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in entry["shape"])
-            and isinstance(entry.get("data_offsets"), list)
-            and len(entry["data_offsets"]) == 2
-            and all(isinstance(o, int) and not isinstance(o, bool) for o in entry["data_offsets"])
-            and 0 <= entry["data_offsets"][0] <= entry["data_offsets"][1] <= data_size
-        )
-        if not ok:
-            raise bad(f"tensor entry {name[:80]!r} is malformed or points past the end of the file")
-    return header, metadata, 8 + length
+    except Exception as err:  # SafetensorError: a bad length, JSON, dtype, shape or byte range
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable safetensors file (truncated, or another format?): {_first_line(str(err))}"
+        ) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata of a checkpoint (spec, version, anything saved with it)."""
-    path = Path(path)
-    _, metadata, _ = read_header(path)
+    return read_header(path)[1]
+
+
+def _read_tensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Every tensor of ``path`` (checked by :func:`read_header`: as many bytes as the file holds)."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or metadata)
+        with safe_open(str(path), framework="pt", device=device) as f:
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     except Exception as err:
         raise CheckpointError(
-            f"{str(path)!r} is not a readable safetensors file (truncated, or another format?): {err}"
+            f"cannot read the tensors of {str(path)!r} (truncated?): {_first_line(str(err))}"
         ) from None
 
 
-def _file_digest(path: Path, header: Mapping[str, Mapping[str, Any]], data_start: int) -> str:
-    """:func:`tensor_digest` of the tensors stored in ``path``, from the file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.path.getsize(path) else None
-        try:
-            for name in sorted(header):
-                entry = header[name]
-                h.update(_digest_prefix(name, entry["dtype"], entry["shape"]))
-                begin, end = entry["data_offsets"]
-                if end > begin and view is not None:
-                    h.update(memoryview(view)[data_start + begin : data_start + end])
-        finally:
-            if view is not None:
-                view.close()
-    return h.hexdigest()
-
-
-def verify_digest(path: str | Path, *, required: bool = False) -> bool:
-    """Check the tensors of ``path`` against the digest in its metadata.
+def verify_digest(
+    path: str | Path, *, required: bool = False, tensors: Mapping[str, torch.Tensor] | None = None
+) -> bool:
+    """Check the tensors of ``path`` (or ``tensors``, read from it) against its metadata's digest.
 
     Returns:
         ``True`` if the file carries a digest and it matches, ``False`` if it has none (files
@@ -249,16 +198,12 @@ def verify_digest(path: str | Path, *, required: bool = False) -> bool:
             there is none and ``required`` is set.
     """
     path = Path(path)
-    header, metadata, data_start = read_header(path)
-    expected = metadata.get(DIGEST_KEY)
+    expected = read_metadata(path).get(DIGEST_KEY)
     if expected is None:
         if required:
             raise CheckpointError(f"{str(path)!r} carries no weight digest ({DIGEST_KEY}); re-save it with save_model")
         return False
-    try:
-        actual = _file_digest(path, header, data_start)
-    except OSError as err:
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {err.strerror or err}") from None
+    actual = tensor_digest(_read_tensors(path) if tensors is None else tensors)
     if actual != expected:
         raise CheckpointError(
             f"the weights in {str(path)!r} are damaged or were altered: their SHA-256 digest is {actual[:16]}…, "
@@ -298,11 +243,13 @@ def _meta_model(path: Path, spec: Mapping[str, Any]) -> nn.Module | None:
         return None
 
 
-def check_tensors(path: Path, header: Mapping[str, Mapping[str, Any]], expected: Mapping[str, torch.Tensor]) -> None:
+def check_tensors(
+    path: Path, header: Mapping[str, tuple[str, list[int]]], expected: Mapping[str, torch.Tensor]
+) -> None:
     """Raise :class:`CheckpointError` unless the file's tensors are exactly those of ``expected``.
 
-    Names, shapes and dtypes are compared (reading only the header), so nothing is allocated
-    for a file that does not fit its spec.
+    Names, shapes and dtypes are compared (``header`` from :func:`read_header`), so nothing is
+    allocated for a file that does not fit its spec.
     """
     missing = sorted(set(expected) - set(header))
     unexpected = sorted(set(header) - set(expected))
@@ -312,10 +259,9 @@ def check_tensors(path: Path, header: Mapping[str, Mapping[str, Any]], expected:
     if unexpected:
         problems.append(f"unexpected {_some(unexpected)}")
     for name in sorted(set(expected) & set(header)):
-        want, got = expected[name], header[name]
-        want_shape, want_dtype = list(want.shape), _st_dtype(want.dtype)
-        if got["shape"] != want_shape or got["dtype"] != want_dtype:
-            problems.append(f"{name!r} is {got['dtype']}{got['shape']}, the spec's model has {want_dtype}{want_shape}")
+        want = (_st_dtype(expected[name].dtype), list(expected[name].shape))
+        if header[name] != want:
+            problems.append(f"{name!r} is {header[name][0]}{header[name][1]}, the spec's model has {want[0]}{want[1]}")
             break
     if problems:
         raise CheckpointError(f"the weights in {str(path)!r} do not match its spec: {'; '.join(problems)}")
@@ -327,15 +273,35 @@ def _some(names: Iterable[str], n: int = 3) -> str:
     return f"{shown}{f' and {len(names) - n} more' if len(names) > n else ''}"
 
 
+def _no_downloads(path: Path, spec: dict[str, Any]) -> None:
+    """Turn off ``pretrained`` flags in a loaded spec, with a warning naming them.
+
+    Forced off rather than refused: the file's own weights replace whatever a component would
+    download, so the model is the same, and loading a file never touches the network (an
+    untrusted spec must not make the host contact a model hub, or hang offline retrying).
+    """
+    entries = {"params": spec.get("params")}
+    for slot, entry in (spec.get("components") or {}).items():
+        entries[f"components.{slot}.params"] = entry.get("params") if isinstance(entry, dict) else None
+    for where, params in entries.items():
+        if isinstance(params, dict) and params.get("pretrained"):
+            params["pretrained"] = False
+            warnings.warn(
+                f"{str(path)!r}: {where}.pretrained set to false: the checkpoint's weights replace pretrained "
+                "ones, and loading a file never downloads",
+                stacklevel=3,
+            )
+
+
 def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     """Rebuild a model from a file written by :func:`save_model`.
 
-    In order, allocating nothing until the file has passed: the header is read and bounded;
-    the spec is validated (component sizes are bounded, see
-    :func:`~refsr_blocks.core.spec.param_bounds`) and its model built on the meta device; the
-    file's tensor names, shapes and dtypes are compared with it; the digest is verified (if the
-    file has one); only then are the model and the weights materialised, and the weights must
-    be finite.
+    In order: the header is read and its byte ranges checked (:func:`read_header`); the spec
+    is validated (component sizes are bounded, see :func:`~refsr_blocks.core.spec.param_bounds`),
+    ``pretrained`` flags are turned off (:func:`_no_downloads`) and its model built on the meta
+    device; the file's tensor names, shapes and dtypes are compared with it. Only then is
+    anything allocated, and no more than the file holds: the tensors (checked against the
+    digest, if the file has one, and for finiteness), then the model.
 
     Raises:
         CheckpointError: the file is missing, truncated, not safetensors, has no or an invalid
@@ -344,31 +310,28 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     from .build import build_model
 
     path = Path(path)
-    header, meta, _ = read_header(path)
+    header, meta = read_header(path)
     if SPEC_KEY not in meta:
         raise CheckpointError(
             f"{str(path)!r} is a safetensors file without a refsr-blocks spec in its metadata; "
             "it was not written by refsr_blocks.save_model (load its weights with load_state_dict)"
         )
     spec = _parse_spec(path, meta[SPEC_KEY])
+    _no_downloads(path, spec)
     skeleton = _meta_model(path, spec)
     if skeleton is not None:
         check_tensors(path, header, skeleton.state_dict())
-    verify_digest(path)
+    state = _read_tensors(path, map_location)
+    verify_digest(path, tensors=state)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"the weights in {str(path)!r} are not finite: {name!r} holds NaN or infinity")
     try:
         model = build_model(spec)
     except SpecError as err:
         raise CheckpointError(f"{str(path)!r} holds an invalid spec: {err}") from None
     if skeleton is None:
         check_tensors(path, header, model.state_dict())
-    try:
-        with safe_open(str(path), framework="pt", device=map_location) as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
-    except Exception as err:
-        raise CheckpointError(f"cannot read the tensors of {str(path)!r} (truncated?): {err}") from None
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"the weights in {str(path)!r} are not finite: {name!r} holds NaN or infinity")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
