@@ -1,7 +1,7 @@
 """The ``match_flow`` aligner: a global correspondence that finds a reference under viewpoint
 change (measured against the known flow on real photos), references of any size and number,
-confidence where the reference does not cover the target, gradients, the kind's contract, and
-its place inside CrossNet."""
+confidence where the reference does not cover the target, gradients and its place inside
+CrossNet. The kind's contract runs from the registry (tests/test_contracts.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from refsr_blocks import build_model
 from refsr_blocks.components.aligners import MatchFlowAligner
 from refsr_blocks.ops.sample import inside_of, warp_from
 from refsr_blocks.ops.warp import backward_warp
-from refsr_blocks.testing import check_component
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Viewpoint cases at a size where the 1/8 match grid is 36×48.
@@ -139,10 +138,6 @@ def test_warp_from_a_map_of_another_size() -> None:
     shift[:, 0], shift[:, 1] = 11.0, 4.0  # an integer displacement reads the bigger map exactly
     torch.testing.assert_close(warp_from(big, shift), big[..., 4:9, 11:18], rtol=0, atol=0)
     assert inside_of(shift, (20, 30)).all() and not inside_of(shift, (8, 17)).all()
-
-
-def test_the_aligner_contract_with_a_learned_embedding() -> None:
-    check_component("aligner", "match_flow", {**SMALL_FLOW, "embed_channels": 2, "match_level": 2})
 
 
 def test_crossnet_takes_match_flow_with_references_of_any_size() -> None:
