@@ -186,15 +186,49 @@ def timing() -> None:
     )
 
 
+def export_check() -> None:
+    """bf16 autocast against fp32 on a viewpoint case, then ``torch.export`` of the aligner."""
+    case = make_case(builtin_images()[0], "rotate_10", (288, 384))
+    aligner = MatchFlowAligner(flow="flownets_plus", scales=3, flow_params={"width": 0.25}).eval()
+    feats = [F.avg_pool2d(case.target, 2**k) for k in range(3)]
+    refs = [F.avg_pool2d(case.ref, 2**k) for k in range(3)]
+    with torch.no_grad():
+        full = aligner(feats, [refs], target=case.target, refs=[case.ref])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = aligner(feats, [refs], target=case.target, refs=[case.ref])
+    for name in ("flows", "aligned", "confidence"):
+        diff = max(float((a.float() - b.float()).abs().max()) for a, b in zip(full[name], half[name]))
+        mean = max(float((a.float() - b.float()).abs().mean()) for a, b in zip(full[name], half[name]))
+        print(f"bf16 autocast vs fp32, {name}: max |diff| {diff:.3g}, mean {mean:.3g}")
+    print(f"EPE fp32 {epe(full['flows'][0], case):.2f} px, bf16 {epe(half['flows'][0].float(), case):.2f} px")
+
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.aligner = aligner
+
+        def forward(self, target: Tensor, ref: Tensor) -> Tensor:
+            return self.aligner([target], [[ref]], target=target, refs=[ref])["aligned"][0]
+
+    try:
+        torch.export.export(Wrapped(), (case.target, case.ref))
+        print("torch.export: ok")
+    except Exception as err:  # report, do not hide: the SUPPORT declaration rests on this
+        print(f"torch.export: fails: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, nargs=2, default=(192, 256), metavar=("H", "W"))
     parser.add_argument("--photos", type=int, default=4)
     parser.add_argument("--match-level", type=int, default=None, help="the aligner's match_level (default: its own)")
     parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--export", action="store_true")
     args = parser.parse_args()
     if args.timing:
         timing()
+    elif args.export:
+        export_check()
     else:
         params = {} if args.match_level is None else {"match_level": args.match_level}
         table(tuple(args.size), args.photos, **params)
