@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from kornia.geometry.transform import get_perspective_transform, warp_perspective
 from torch import Tensor, nn
 
-from refsr_blocks.components.aligners.match_flow import MatchFlowAligner
+from refsr_blocks.components.aligners import FlowWarpAligner, MatchFlowAligner
 from refsr_blocks.components.prealigners import phase_correlation_shift
 from refsr_blocks.data.sources import builtin_images
 from refsr_blocks.ops.flow import crop_to, pad_to_multiple
@@ -180,6 +180,14 @@ def timing() -> None:
         aligner.correspond(target, ref)
         coarse = time.perf_counter() - coarse
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    torch.manual_seed(0)
+    flow_warp = FlowWarpAligner(scales=4).eval()  # the baseline: FlowNetS+ alone, same inputs
+    with torch.no_grad():
+        flow_warp(feats, [feats], target=target, refs=[target])
+        baseline = time.perf_counter()
+        flow_warp(feats, [feats], target=target, refs=[target])
+        baseline = time.perf_counter() - baseline
+    print(f"flow_warp (FlowNetS+ alone) on the same inputs: {baseline:.2f} s")
     print(
         f"480×640 target and reference, {torch.get_num_threads()} threads: {elapsed:.2f} s per alignment "
         f"(coarse stage {coarse:.2f} s); peak RSS {peak / 1024:.0f} MiB (+{(peak - before) / 1024:.0f} MiB)"
