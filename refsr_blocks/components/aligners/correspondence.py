@@ -211,9 +211,10 @@ def _fill(field: Tensor, trust: Tensor, sigma: float) -> Tensor:
     size = tuple(field.shape[-2:])
     for factor in (1, 4, 16):
         num, den = field * trust, trust
-        if factor > 1:
-            num = F.avg_pool2d(num, factor, ceil_mode=True)
-            den = F.avg_pool2d(den, factor, ceil_mode=True)
+        if factor > 1:  # (on a map smaller than the factor, one cell: the whole map)
+            cells = (-(-size[0] // factor), -(-size[1] // factor))
+            num = F.adaptive_avg_pool2d(num, cells)
+            den = F.adaptive_avg_pool2d(den, cells)
         spread, den = _normalised_blur(num / den.clamp_min(1e-6), den, sigma)
         if factor > 1:
             spread = F.interpolate(spread, size=size, mode="bilinear", align_corners=False)
@@ -252,9 +253,10 @@ def clean_field(
     Returns:
         (the cleaned B×2×h×w field, the B×1×h×w inlier density of the last round in [0, 1]).
     """
+    kernel = min(kernel, 2 * min(field.shape[-2:]) - 1)  # the median pads by reflection
     consensus = median_blur(field, kernel)
     weight = weight.clamp(0, 1)
-    sigma = (kernel - 1) / 4
+    sigma = max(0.5, (kernel - 1) / 4)
     density = torch.zeros_like(weight)
     for _ in range(iterations):
         inlier = ((field - consensus).norm(dim=1, keepdim=True) <= tolerance).to(field.dtype)
