@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,20 @@ def make_viewpoint_pair(
     pair = render_pair(photo, size, view, placement, generator)
     ref = pair.ref if degradation is None else degradation(pair.ref, generator)
     return ViewpointPair(pair.hr, ref, pair.flow, pair.valid, kind, view, placement)
+
+
+@contextmanager
+def _one_thread(enabled: bool) -> Iterator[None]:
+    """Run on one thread when ``enabled``: a parallel sum adds in an order that depends on the
+    thread count, and a fixed set must not depend on the caller's."""
+    threads = torch.get_num_threads()
+    if enabled:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if enabled:
+            torch.set_num_threads(threads)
 
 
 def _quantize(img: Tensor) -> Tensor:
@@ -331,7 +346,8 @@ class ViewpointPairsDataset(RefSRDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = self._check_index(index)
         kind, number, generator = self._locate(index)
-        sample = self._stereo(number, generator) if kind == "stereo" else self._generated(kind, number, generator)
+        with _one_thread(self.fixed):
+            sample = self._stereo(number, generator) if kind == "stereo" else self._generated(kind, number, generator)
         sample = {k: v.contiguous() if isinstance(v, Tensor) else v for k, v in sample.items()}
         return self._apply_transform(sample, generator)
 

@@ -152,6 +152,13 @@ def test_fixed_sets_are_deterministic_and_per_kind(collection: Path) -> None:
     first, second = make(), make()
     assert first.fixed and len(first) == len(GEOMETRIC_KINDS) + 1  # one stereo pair in the test split
     second.set_epoch(5)  # no effect on a fixed set
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # fixed items are made on one thread, whatever the caller's count
+    try:
+        second[0]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     for i in range(len(first)):
         a, b = first[i], second[i]
         assert a.keys() == b.keys() and a["name"] == b["name"]
