@@ -32,8 +32,10 @@ item's generator, a pure function of (``seed``, epoch, ``i``), so a resumed run 
 pairs. *Fixed* (validation and test, the default for the ``val`` and ``test`` splits):
 ``items_per_kind`` items per kind, item ``j`` of a kind made from photo ``j mod n`` with a
 generator seeded by (``seed``, the kind's name, ``j``), so a kind's items are the same
-whichever other kinds are listed, in every run; their images are rounded to 8 bits, as files
-would be, so the last bits of floating point cannot make two machines differ.
+whichever other kinds are listed, in every run. They are made on one thread (whatever the
+caller's thread count) and their images rounded to 8 bits, as files would be, so that the
+last bits of floating point rarely show; ``scripts/make_viewpoint_sets.py`` prints
+fingerprints to compare between machines (docs/viewpoint-data.md).
 """
 
 from __future__ import annotations
