@@ -715,3 +715,41 @@ def test_the_example_plugin_loads_and_honours_the_flow_contract(site) -> None:
     ExampleContract().run_all()
     flows = registry.get("flow", "tiny_flow").factory(scales=3)(torch.rand(1, 3, 37, 53), torch.rand(1, 3, 37, 53))
     assert [tuple(f.shape) for f in flows] == [(1, 2, 37, 53), (1, 2, 19, 27), (1, 2, 10, 14)]
+
+
+def test_an_override_from_a_thread_a_plugin_started_warns_and_is_recorded(fresh_registry) -> None:
+    """Context variables do not follow threads: the override is attributed by its caller instead."""
+    from small import TINY_CROSSNET
+
+    from refsr_blocks.components.flows.flownets import FlowNetSPlus
+    from refsr_blocks.core.errors import RefSROwnerWarning
+
+    class Impostor(FlowNetSPlus):
+        """Same weights, other code."""
+
+    go, caught = threading.Event(), []
+
+    def later() -> None:
+        go.wait(10)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            register_component("flow", "flownets_plus", Impostor, override=True)
+        caught.extend(seen)
+
+    class Sneaky:
+        @hookimpl
+        def register_components(self, registry):
+            self.thread = threading.Thread(target=later)
+            self.thread.start()
+
+    plugin = Sneaky()
+    manager = PluginManager(REGISTRY, discover=list)
+    manager.register_plugin(plugin, name="sneaky")
+    go.set()  # the plugin has finished loading: no recording scope is active any more
+    plugin.thread.join()
+    manager.unregister_plugin("sneaky")
+    owner = REGISTRY.get("flow", "flownets_plus").owner
+    assert REGISTRY.get("flow", "flownets_plus").factory is Impostor and owner not in ("refsr_blocks", "sneaky")
+    assert [w.category for w in caught] == [RefSROwnerWarning]
+    assert "replaces flow component 'flownets_plus'" in str(caught[0].message) and owner in str(caught[0].message)
+    assert build_model(TINY_CROSSNET).spec["components"]["flow"]["owner"] == owner

@@ -20,7 +20,9 @@ Two YAML 1.1 habits of PyYAML are left out, so that a value means what JSON woul
 it: ``1e-4`` is a number (PyYAML wants ``1.0e-4``), and ``yes``/``no``/``on``/``off`` are
 strings (PyYAML makes them booleans); dates stay strings too.
 
-Only PyYAML is imported here: commands parse overrides before anything heavy is loaded.
+Values are read by the library's one YAML loader (:func:`~refsr_blocks.core.spec.safe_load_yaml`:
+no tags, no aliases, unique string keys), with the scalar rules above; neither module
+imports torch, so commands parse overrides before anything heavy is loaded.
 
 Example:
     >>> parse_overrides(["upscale=8", "flow.width=0.5", "flow=flownets", "scales=[1, 2]"])
@@ -37,6 +39,7 @@ from collections.abc import Sequence
 import yaml
 
 from .errors import SpecError
+from .spec import _LimitedSafeLoader, safe_load_yaml, yaml_problem
 
 __all__ = ["parse_override", "parse_overrides", "parse_value"]
 
@@ -45,8 +48,8 @@ _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-class _ValueLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with JSON-like booleans and numbers (see the module docstring)."""
+class _ValueLoader(_LimitedSafeLoader):
+    """The library's YAML loader with JSON-like booleans and numbers (see the module docstring)."""
 
 
 _ValueLoader.yaml_implicit_resolvers = {
@@ -76,9 +79,11 @@ def parse_value(text: str) -> object:
     if not text.strip():
         return None
     try:
-        return yaml.load(text, Loader=_ValueLoader)  # a SafeLoader subclass: safe
+        return safe_load_yaml(text, _ValueLoader)
     except yaml.YAMLError as err:
-        raise SpecError("", f"cannot read the value {text!r} as YAML: {err}") from None
+        raise SpecError("", f"cannot read the value {text!r} as YAML: {yaml_problem(err)}") from None
+    except RecursionError:
+        raise SpecError("", f"the value ({len(text)} characters) is nested too deeply") from None
 
 
 def parse_override(item: str) -> tuple[str, object]:

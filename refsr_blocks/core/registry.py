@@ -268,7 +268,7 @@ class Registry:
         if not callable(factory):
             raise RegistryError(f"component {kind}/{name}: factory {factory!r} is not callable")
         existing = self._components[kind].get(name)
-        owner, log = _attribution(owner)
+        owner, log = _attribution(owner, replacing=existing is not None and existing.factory is not factory)
         defaults, var_kwargs = _signature_defaults(factory)
         bounds = getattr(factory, "PARAM_BOUNDS", None)
         if bounds is not None:
@@ -387,33 +387,47 @@ def recording(owner: str) -> Iterator[ChangeLog]:
         _RECORDING.reset(token)
 
 
-def _attribution(owner: str | None) -> tuple[str, list[Change] | None]:
+def _attribution(owner: str | None, *, replacing: bool = False) -> tuple[str, list[Change] | None]:
     """The owner of a registration and the log it goes to (``None`` outside :func:`recording`).
 
     A registration made by refsr_blocks' own code stays the library's even while a plugin
     loads: a library module imported for the first time by the plugin registers its parts
-    then, and they must not be removed with the plugin.
+    then, and they must not be removed with the plugin. Outside a plugin's loading (a script,
+    or a thread a plugin started: context variables do not follow threads), replacing a
+    component is owned by the calling package, so that it warns and specs record it.
     """
     scope = _RECORDING.get()
-    if scope is None or _called_from_library():
-        return owner or "refsr_blocks", None
-    if scope[1].closed:
-        raise RegistryError(
-            f"plugin {scope[0]!r} was given up on (it did not finish loading in time); it can no longer register"
-        )
-    return owner or scope[0], scope[1]
+    frame = _caller_frame()
+    library = frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+    if scope is not None and not library:
+        if scope[1].closed:
+            raise RegistryError(
+                f"plugin {scope[0]!r} was given up on (it did not finish loading in time); it can no longer register"
+            )
+        return owner or scope[0], scope[1]
+    if owner is None and replacing and not library:
+        owner = _distribution_of(frame)
+    return owner or "refsr_blocks", None
 
 
 #: The refsr_blocks package folder (this file is refsr_blocks/core/registry.py).
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def _called_from_library() -> bool:
-    """Whether the code that called into this module is a file of the refsr_blocks package."""
+def _caller_frame() -> Any:
+    """The frame of the code that called into this module (``None`` at the bottom of the stack)."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
-    return frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+    return frame
+
+
+def _distribution_of(frame: Any) -> str:
+    """The distribution (else the top-level module) that ``frame``'s code belongs to."""
+    import importlib.metadata
+
+    module = ("" if frame is None else frame.f_globals.get("__name__", "")).split(".")[0] or "__main__"
+    return importlib.metadata.packages_distributions().get(module, [module])[0]
 
 
 def _check_name(name: object, what: str) -> None:

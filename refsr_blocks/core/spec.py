@@ -232,7 +232,7 @@ def list_models(pattern: str = "*") -> list[str]:
 # -- loading ------------------------------------------------------------------------------
 #: Limits on what a spec or configuration file may hold; real documents are far smaller.
 MAX_DOCUMENT_BYTES = 1 << 20  # 1 MiB of text
-MAX_NODES = 100_000  # values after expanding YAML aliases (an "alias bomb" expands to billions)
+MAX_NODES = 100_000  # values in one document
 MAX_DEPTH = 32  # nesting of lists and mappings
 MAX_LIST_LENGTH = 1024  # entries in one list
 
@@ -241,18 +241,20 @@ class _LimitedSafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader that refuses what a spec never needs and an attacker would use.
 
     Refused, with :class:`yaml.YAMLError` (which :func:`read_mapping_file` turns into the
-    caller's error): a document whose aliases expand past :data:`MAX_NODES` values or into a
-    cycle, nesting deeper than :data:`MAX_DEPTH`, duplicate keys, and keys that are not
-    strings (``4:``, ``yes:``, ``null:``; quote them).
+    caller's error): aliases (``*name``, merge keys included), so a document holds no more
+    values than its text (an "alias bomb" of 300 bytes would expand to billions), duplicate
+    keys, and keys that are not strings (``4:``, ``yes:``, ``null:``; quote them).
     """
 
-    def compose_document(self) -> yaml.Node:  # type: ignore[override]
-        node = super().compose_document()
-        _check_node_size(node)
-        return node
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported; write the value out", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
-        self.flatten_mapping(node)  # merge keys ("<<: *base") first, as SafeLoader does
+        self.flatten_mapping(node)  # merge keys ("<<: {...}") first, as SafeLoader does
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
@@ -276,51 +278,24 @@ class _LimitedSafeLoader(yaml.SafeLoader):
 _LimitedSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LimitedSafeLoader.construct_mapping)
 
 
-def _check_node_size(root: yaml.Node | None) -> None:
-    """Raise :class:`yaml.YAMLError` if ``root`` expands past the limits (aliases counted each time)."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
+def safe_load_yaml(text: str, loader: type[_LimitedSafeLoader] = _LimitedSafeLoader) -> Any:
+    """Parse YAML text with the limits of :class:`_LimitedSafeLoader` (no tags, no aliases).
 
-    def size(node: yaml.Node, depth: int) -> int:
-        if depth > MAX_DEPTH:
-            raise yaml.YAMLError(f"nesting deeper than {MAX_DEPTH} levels at {node.start_mark}".strip())
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise yaml.YAMLError(f"an alias refers to itself (a cycle) at {node.start_mark}".strip())
-        if isinstance(node, yaml.SequenceNode) and len(node.value) > MAX_LIST_LENGTH:
-            raise yaml.YAMLError(f"a list of more than {MAX_LIST_LENGTH} entries at {node.start_mark}".strip())
-        active.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            children: list[yaml.Node] = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            children = [n for pair in node.value for n in pair]
-        else:
-            children = []
-        for child in children:
-            total += size(child, depth + 1)
-            if total > MAX_NODES:
-                raise yaml.YAMLError(
-                    f"the document expands to more than {MAX_NODES} values (YAML aliases repeat their "
-                    "anchor's content); write the values out instead"
-                )
-        active.discard(key)
-        sizes[key] = total
-        return total
-
-    if root is not None:
-        size(root, 0)
-
-
-def safe_load_yaml(text: str) -> Any:
-    """Parse YAML text with the limits of :class:`_LimitedSafeLoader` (no tags, no bombs).
+    ``loader``: a subclass that changes only how plain scalars resolve (command-line values).
 
     Raises:
         yaml.YAMLError: a syntax error or a refused construct, with its line.
+        RecursionError: nesting of thousands of levels (PyYAML composes recursively).
     """
-    return yaml.load(text, Loader=_LimitedSafeLoader)  # a SafeLoader subclass: safe
+    return yaml.load(text, Loader=loader)  # a SafeLoader subclass: safe
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A PyYAML error in one line: where and what (PyYAML's own text quotes the line below)."""
+    mark = getattr(err, "problem_mark", None)
+    if mark is None:
+        return " ".join(str(err).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}"  # type: ignore[attr-defined]
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -338,7 +313,7 @@ def read_mapping_file(
 ) -> dict[str, Any]:
     """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (checked for size, not validated).
 
-    YAML is read with :func:`safe_load_yaml` (no tags, aliases bounded, unique string keys),
+    YAML is read with :func:`safe_load_yaml` (no tags, no aliases, unique string keys),
     JSON refuses duplicate keys; both refuse files over :data:`MAX_DOCUMENT_BYTES` and
     documents nested deeper than :data:`MAX_DEPTH`.
 
@@ -369,7 +344,9 @@ def read_mapping_file(
             data = safe_load_yaml(text)
     except RecursionError:
         raise error("", f"cannot parse {what} {str(path)!r}: nested too deeply (limit {MAX_DEPTH})") from None
-    except Exception as err:  # parser errors carry line numbers; keep them
+    except yaml.YAMLError as err:
+        raise error("", f"cannot parse {what} {str(path)!r}: {yaml_problem(err)}") from None
+    except Exception as err:  # JSON errors carry line numbers; keep them
         raise error("", f"cannot parse {what} {str(path)!r}: {err}") from None
     if not isinstance(data, dict):
         raise error("", f"{what} {str(path)!r} must hold a mapping, got {type(data).__name__}")

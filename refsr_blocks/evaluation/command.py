@@ -73,10 +73,36 @@ def dataset_from_argument(data: str, scale: int, split: str = "test") -> tuple[D
 
 
 def _checkpoint_argument(value: str) -> tuple[str | None, Path]:
+    """``[NAME=]PATH`` → (label, file); a shipped name (``crossnet_real_x4``), as ``sr`` takes, is its file."""
+    from .. import assets
+
     name, sep, path = value.partition("=")
     if sep and name and not Path(value).exists():
         return name, Path(path)
+    if value in assets.list_pretrained() and not Path(value).exists():
+        return value, assets.pretrained_path(value)
     return None, Path(value)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options that would evaluate nothing, or write the results over a file."""
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError("--limit", f"{args.limit} would evaluate no item; give N >= 1, or leave it out for all")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(
+            "--out", f"{str(args.out)!r} is a file; the results (results.md, .csv, .json) go into a folder: name one"
+        )
+
+
+def _check_windows(args: argparse.Namespace, scale: int) -> None:
+    """``--window``/``--stride`` as the sliding windows need them (multiples of the scale), before any work."""
+    from ..core.errors import InputError
+    from ..inference.tiling import _check_windowing
+
+    try:
+        _check_windowing(args.window, args.stride, scale)
+    except InputError as err:
+        raise ConfigError("--stride" if str(err).startswith("stride") else "--window", str(err)) from None
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -86,7 +112,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         action="append",
         default=[],
         metavar="[NAME=]PATH",
-        help="a model.safetensors to evaluate (repeatable); NAME labels it (default: its folder name)",
+        help="a model.safetensors or a shipped name (crossnet_real_x4) to evaluate (repeatable); NAME labels it "
+        "(default: its folder name)",
     )
     parser.add_argument(
         "--data",
@@ -143,6 +170,7 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     baselines = _choices(args.baselines, BASELINES, "--baselines")
     controls = _choices(args.controls, CONTROLS, "--controls")
+    _check_options(args)
     results = [args.out / n for n in ("results.md", "results.csv", "summary.json")]
     if any(p.exists() for p in results) and not args.force:
         raise ConfigError("--out", f"{str(args.out)!r} already holds results; pass --force to overwrite them")
@@ -162,6 +190,7 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
         raise ConfigError("--scale", "give --scale when no --checkpoint is evaluated")
     if scales and scale not in scales:
         raise ConfigError("--scale", f"is {scale} but the checkpoints upscale by {scales.pop()}")
+    _check_windows(args, scale)
     if "bicubic" in baselines:
         methods.insert(0, bicubic(scale))
     try:

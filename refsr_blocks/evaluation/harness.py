@@ -243,13 +243,16 @@ def evaluate(
             images["refs"] = [r.unsqueeze(0).to(device) for r in item["refs"]]
         scale = images["hr"].shape[-1] // images["lr"].shape[-1]
         images["lr"] = proto.make_lr(images["hr"], images["lr"], scale)
-        images = proto.crop_inputs(images, scale)  # the protocol's window, after the LR is made
+        view = item.get("view")
+        name = str(item.get("name", index))
+        try:
+            images = proto.crop_inputs(images, scale)  # the protocol's window, after the LR is made
+        except ValueError as err:
+            raise InputError(f"item {index} ({name}): {err} (--protocol)") from None
         refs: list[Tensor] | None = images.pop("refs", None)
         batch: dict[str, Tensor] = images
         lr = batch["lr"]
         hr = batch["hr"][..., : lr.shape[-2] * scale, : lr.shape[-1] * scale]
-        view = item.get("view")
-        name = str(item.get("name", index))
         for method in methods:
             if method.name in refused:
                 continue
@@ -268,19 +271,7 @@ def evaluate(
                     raise
                 refused[method.name] = f"it refused the inputs of protocol {proto.label}: {err}"
                 continue
-            p, s = proto.measure(sr, hr)
-            rows.append(
-                Row(
-                    method=method.name,
-                    index=index,
-                    image=name,
-                    view=None if view is None else int(view),
-                    psnr=float(p[0]),
-                    ssim=float(s[0]),
-                    psnr_y=float(psnr(sr, hr, border=proto.border, y_channel=True)[0]),
-                    ssim_y=float(ssim(sr, hr, border=proto.border, y_channel=True)[0]),
-                )
-            )
+            rows.append(_row(method.name, index, name, view, proto, sr, hr))
     measured = {r.method for r in rows}
     skipped = {
         m.name: f"no item carries {', '.join(repr(k) for k in m.reference.needs)}, which its reference needs"
@@ -309,6 +300,22 @@ def evaluate(
         no_information=no_information,
         skipped=skipped,
     )
+
+
+def _row(method: str, index: int, name: str, view: Any, proto: Protocol, sr: Tensor, hr: Tensor) -> Row:
+    """The measurements of one output.
+
+    Raises:
+        InputError: the image is too small for the metrics after the border crop, naming it.
+    """
+    try:
+        p, s = proto.measure(sr, hr)
+        y = psnr(sr, hr, border=proto.border, y_channel=True), ssim(sr, hr, border=proto.border, y_channel=True)
+    except ValueError as err:  # a border that leaves nothing, an image under SSIM's 11×11 window
+        fix = "lower the border (--border) or evaluate larger images" if proto.border else "evaluate larger images"
+        raise InputError(f"item {index} ({name}) cannot be measured: {err}; {fix}") from None
+    view = None if view is None else int(view)
+    return Row(method, index, name, view, float(p[0]), float(s[0]), float(y[0][0]), float(y[1][0]))
 
 
 def _run(method: Method, lr: Tensor, ref: Tensor | list[Tensor], scale: int, window: int, stride: int) -> Tensor:

@@ -105,6 +105,14 @@ class ComponentContract:
     def call(self, module: nn.Module, inputs: Sequence[Tensor]) -> Any:
         return module(*inputs)
 
+    def backward(self, loss: Tensor) -> None:
+        """``loss.backward()``, failing by name (not inside autograd) when no gradient can flow."""
+        assert isinstance(loss, Tensor) and loss.requires_grad, (
+            f"{self.kind} {self.name!r}: its output carries no gradient: it depends on no parameter and no input "
+            "(a constant such as a zero flow, or computed under no_grad/detach), so nothing could be trained through it"
+        )
+        loss.backward()
+
     # -- rules shared by every kind -----------------------------------------------------
     def test_registered(self) -> None:
         """The component is registered under its kind and builds."""
@@ -163,8 +171,7 @@ class ComponentContract:
         inputs = tuple(t.requires_grad_(True) for t in self.inputs(SIZES[0], batch=1))
         outs = _flatten(self.call(module, inputs))
         weights = torch.Generator().manual_seed(1)
-        loss = sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs)
-        loss.backward()
+        self.backward(sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs))
         dead = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
         assert not dead, f"{self.kind} {self.name!r}: parameters without gradient: {dead}"
         bad = [n for n, p in module.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
@@ -202,6 +209,8 @@ class ComponentContract:
                 getattr(self, rule)()
             except AssertionError as err:
                 raise AssertionError(f"[{rule}] {err}") from err
+            except Exception as err:  # a crash inside a rule still names the rule it broke
+                raise AssertionError(f"[{rule}] {self.kind} {self.name!r} raised {type(err).__name__}: {err}") from err
 
 
 class UpsamplerContract(ComponentContract):
@@ -395,7 +404,7 @@ class DecoderContract(ComponentContract):
         for t in [*lr, *ref]:
             t.requires_grad_(True)
         out = module(lr, ref)
-        (out * torch.rand(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        self.backward((out * torch.rand(out.shape, generator=torch.Generator().manual_seed(1))).sum())
         dead = [n for n, p in module.named_parameters() if p.grad is None or not p.grad.any()]
         assert not dead, f"decoder {self.name!r}: parameters without gradient: {dead}"
         unused = [k for k, t in enumerate(lr) if t.grad is None or not t.grad.any()]
@@ -544,7 +553,7 @@ class _NestedInputsContract(ComponentContract):
         inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t: t.requires_grad_(True))
         outs = _tensors(self.call(module, inputs))
         weights = torch.Generator().manual_seed(1)
-        sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs).backward()
+        self.backward(sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs))
         dead = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
         assert not dead, f"{self.kind} {self.name!r}: parameters without gradient: {dead}"
         for group in self.grad_groups:

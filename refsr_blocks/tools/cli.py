@@ -202,11 +202,11 @@ def _load_image(path: Path, what: str) -> Tensor:
 
 
 def _load_checkpoint(path: Path | None, device: str) -> nn.Module:
-    """The model in ``path`` (the default shipped weights when ``None``), in eval mode on ``device``."""
+    """The model in ``path`` (the default shipped weights when ``None``, or a shipped name), in eval mode."""
     from ..core.checkpoint import load_model
 
-    if path is None:
-        path = assets.pretrained_path()
+    if path is None or (not path.exists() and str(path) in assets.list_pretrained()):
+        path = assets.pretrained_path(None if path is None else str(path))
         if not path.is_file():
             raise CheckpointError(
                 f"the shipped weights ({path.name}) are not in this installation; pass --checkpoint PATH "
@@ -683,7 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
         "images, a synthetic pair is used.",
     )
     p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help="overrides for --model")
-    p.add_argument("--checkpoint", type=Path, default=None, help="trained weights (a save_model file)")
+    p.add_argument(
+        "--checkpoint", type=Path, default=None, help="trained weights (a save_model file, or a shipped name)"
+    )
     p.add_argument("--model", default=None, help="a model name or spec file, random weights (default: crossnet_lite)")
     p.add_argument("--out-dir", type=Path, default=Path("refsr-viz"), help="output folder (default: refsr-viz)")
     _add_pair_options(p)

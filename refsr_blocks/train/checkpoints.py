@@ -314,10 +314,17 @@ class RunDirectory:
     def _remove_partials(self) -> None:
         """Delete leftovers of a killed run: unfinished writes, interrupted prunes.
 
+        Half-written files of the run (``.config.yaml.<random>.tmp``, from a kill inside
+        :func:`~refsr_blocks.core.checkpoint.atomic_write`; no other file is touched),
         ``.partial-*`` (a checkpoint being written) and ``.deleting-*`` (one being pruned) go,
         and so does a ``step-*`` folder missing one of its two files: only an interrupted
         prune of an older refsr_blocks leaves those (writes rename complete folders into place).
         """
+        written = (self.config_file, self.metrics_file, self.final_model, self._latest_file)
+        for target in written:  # atomic_write's temporary files: ".NAME.<random>.tmp"
+            for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+                if tmp.is_file() and "." not in tmp.name[len(target.name) + 2 : -4]:
+                    tmp.unlink(missing_ok=True)
         if not self.checkpoints.is_dir():
             return
         for child in self.checkpoints.iterdir():

@@ -79,12 +79,8 @@ def run_train(args: argparse.Namespace) -> int:
         return EXIT_DIVERGED
     except RefSRError:  # RunExistsError and RunLockedError are OSErrors too
         raise
-    except OSError as err:  # a disk that fills up or turns read-only mid-run: one line, not a traceback
-        where = f" {str(err.filename)!r}" if err.filename else ""
-        raise CheckpointError(
-            f"cannot write the run in {str(out)!r}{where}: {err.strerror or err}; the last checkpoint is intact "
-            "(continue with --resume once the disk is fixed)"
-        ) from None
+    except OSError as err:  # one line, not a traceback
+        raise _io_error(err, out) from None
     if result.rank != 0:
         return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
     state = "finished" if result.finished else "stopped (continue with --resume)"
@@ -92,6 +88,23 @@ def run_train(args: argparse.Namespace) -> int:
     val = f", validation PSNR {result.val_psnr:.3f} dB" if result.val_psnr is not None else ""
     print(f"{state} at step {result.step}{timing}{val}; weights: {result.final_model}")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def _io_error(err: OSError, out: Path) -> RefSRError:
+    """An ``OSError`` mid-run as one line: an input that cannot be read, or the run that cannot be written."""
+    from ..data.errors import DataError  # imported late: the command line's parser stays light
+
+    name = err.filename
+    if name is not None and not Path(name).resolve().is_relative_to(out.resolve()):
+        return DataError(
+            f"{str(name)!r} cannot be read: {err.strerror or err}; training stopped, the last checkpoint is "
+            "intact (fix or remove the file, then continue with --resume)"
+        )
+    where = f" {str(name)!r}" if name else ""
+    return CheckpointError(
+        f"cannot write the run in {str(out)!r}{where}: {err.strerror or err}; the last checkpoint is intact "
+        "(continue with --resume once the disk is fixed)"
+    )
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.checkpoint import atomic_write
+from ..core.errors import CheckpointError
 
 __all__ = ["MetricsLog"]
 
@@ -35,19 +36,31 @@ class MetricsLog:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
 
     def read(self) -> Iterator[dict[str, Any]]:
-        """Every event, oldest first (a torn last line, from a killed run, is skipped)."""
+        """Every event, oldest first (a torn last line, from a killed run, is skipped).
+
+        Raises:
+            CheckpointError: a complete line that is not an event with an integer step (the
+                file was edited or damaged), naming the file and the line.
+        """
         if not self.path.is_file():
             return
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
             try:
-                yield json.loads(line)
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            step = entry.get("step") if isinstance(entry, dict) else None
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise CheckpointError(
+                    f"{str(self.path)!r} line {number} is damaged: {line[:80]!r} has no integer 'step'; "
+                    "fix or delete that line, then resume"
+                )
+            yield entry
 
     def truncate_after(self, step: int) -> None:
         """Drop events logged after ``step`` (a resumed run repeats those steps)."""
         if not self.path.is_file():
             return
-        kept = [e for e in self.read() if int(e.get("step", 0)) <= step]
+        kept = [e for e in self.read() if e["step"] <= step]
         text = "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept)
         atomic_write(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

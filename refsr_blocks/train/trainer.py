@@ -39,7 +39,7 @@ from ..evaluation.metrics import psnr
 from ..inference.tiling import super_resolve
 from . import distributed as D
 from .checkpoints import RunDirectory, RunLock
-from .config import ConfigError, TrainConfig, load_config
+from .config import ConfigError, TrainConfig, load_config, read_config_file
 from .datasets import VAL_SEED, build_dataset
 from .journal import MetricsLog
 from .objective import Objective
@@ -93,6 +93,14 @@ def _get(d: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         d = d.get(part) if isinstance(d, dict) else None  # type: ignore[assignment]
     return d
+
+
+def _loss_line(entry: dict[str, Any], total: int) -> str:
+    """The console line of one ``metrics.jsonl`` train event (means over the logged interval)."""
+    return (
+        f"step {entry['step']}/{total}: loss {entry['loss']:.4f}, PSNR {entry['psnr']:.2f} dB, "
+        f"lr {entry['lr']:.1e}, {entry['seconds_per_step']:.3f} s/step"
+    )
 
 
 def _fingerprint(model: nn.Module) -> str:
@@ -285,9 +293,19 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=rt.amp == "fp16")
 
     def _check_resumable(self) -> None:
-        if not self.run.config_file.is_file():
-            return
-        saved = yaml.safe_load(self.run.config_file.read_text(encoding="utf-8")) or {}
+        """Refuse to resume a run whose recorded configuration is missing, unreadable or differs.
+
+        Without ``config.yaml`` nothing says which seed, model and data the checkpoints came
+        from, so resuming might silently continue another run.
+        """
+        path = self.run.config_file
+        if not path.is_file():
+            raise ConfigError(
+                "",
+                f"cannot resume {str(self.run.root)!r}: its configuration {str(path)!r} is missing, so the seed, "
+                "model and data of its checkpoints are unknown; restore the file, or start over with --force",
+            )
+        saved = read_config_file(path)  # the library's one YAML reader: bounded, no aliases
         try:
             saved_dict = load_config(saved).to_dict()
         except ConfigError:
@@ -491,18 +509,19 @@ class Trainer:
                 at_end = self.step == self.total_steps
                 last = at_end or stop_now
                 if self.ctx.is_main and (self.step % rt.log_every == 0 or last):
-                    self.log.append(
-                        {
-                            "event": "train",
-                            "step": self.step,
-                            "epoch": self.epoch,
-                            "loss": interval_loss / interval_steps,
-                            **(self.loss_parts if len(self.loss_parts) > 1 else {}),
-                            "psnr": interval_psnr / interval_steps,
-                            "lr": self.scheduler.get_last_lr()[0],
-                            "seconds_per_step": interval_time / interval_steps,
-                        }
-                    )
+                    entry = {
+                        "event": "train",
+                        "step": self.step,
+                        "epoch": self.epoch,
+                        "loss": interval_loss / interval_steps,
+                        **(self.loss_parts if len(self.loss_parts) > 1 else {}),
+                        "psnr": interval_psnr / interval_steps,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "seconds_per_step": interval_time / interval_steps,
+                    }
+                    self.log.append(entry)
+                    if self.show_progress:  # a line that stays above the bar; none with --no-progress (CI)
+                        bar.write(_loss_line(entry, self.total_steps))
                     interval_loss, interval_psnr, interval_steps, interval_time = 0.0, 0.0, 0, 0.0
                 if self.val_set is not None and ((rt.val_every and self.step % rt.val_every == 0) or at_end):
                     value = self.validate()

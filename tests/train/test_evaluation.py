@@ -169,3 +169,80 @@ def test_blank_reference_models_get_a_blank_reference(tmp_path) -> None:
 def test_harness_rejects_duplicate_names() -> None:
     with pytest.raises(ValueError, match="unique"):
         evaluate([bicubic(2), bicubic(2)], [], progress=False)
+
+
+# -- issue 25: every bad option or image is one error line, exit 2, nothing written ------------
+@pytest.fixture
+def pair_folder(tmp_path):
+    """``pairs:`` data: two scenes of 40×32 random images, and a maker for other sizes."""
+    from refsr_blocks.data import save_image
+
+    def make(name: str, width: int = 40, height: int = 32):
+        root = tmp_path / name
+        g = torch.Generator().manual_seed(0)
+        for scene in ("s1", "s2"):
+            for f in ("target", "ref"):
+                save_image(torch.rand(3, height, width, generator=g), root / scene / f"{f}.png")
+        return f"pairs:{root}"
+
+    return make
+
+
+def _refused(argv, capsys, *contains) -> None:
+    assert eval_main([*argv, "--no-progress", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert all(c in err for c in contains), err
+
+
+@pytest.mark.parametrize(
+    "extra, contains",
+    [
+        (["--limit", "0"], ["--limit", "N >= 1"]),
+        (["--limit", "-1"], ["--limit", "N >= 1"]),
+        (["--window", "7"], ["--window", "multiple of the upscale factor 2", "try 6 or 8"]),
+        (["--stride", "0"], ["--stride", "positive"]),
+        (["--border", "1000"], ["item 0 (s1)", "border 1000", "--border"]),
+        (["--protocol", "crossnet-eccv2018"], ["item 0 (s1)", "320×512", "--protocol"]),
+    ],
+)
+def test_options_that_evaluate_nothing_or_crash_are_one_error(
+    checkpoint, pair_folder, tmp_path, capsys, extra, contains
+):
+    out = tmp_path / "eval"
+    _refused(
+        ["--checkpoint", str(checkpoint), "--data", pair_folder("pairs"), "--out", str(out), *extra], capsys, *contains
+    )
+    assert not (out / "results.md").exists()
+
+
+def test_images_too_small_to_measure_and_damaged_files_are_named(checkpoint, pair_folder, tmp_path, capsys) -> None:
+    ckpt = ["--checkpoint", str(checkpoint), "--out", str(tmp_path / "eval")]
+    _refused([*ckpt, "--data", pair_folder("tiny", 3, 3)], capsys, "item 0 (s1)", "11×11", "larger images")
+    data = pair_folder("damaged")
+    target = tmp_path / "damaged" / "s2" / "target.png"
+    target.write_bytes(target.read_bytes()[:60])
+    _refused([*ckpt, "--data", data], capsys, str(target))
+    target.write_bytes(b"junk")
+    _refused([*ckpt, "--data", data], capsys, str(target))
+
+
+def test_out_must_be_a_folder_and_a_file_there_is_never_replaced(checkpoint, pair_folder, tmp_path, capsys) -> None:
+    mine = tmp_path / "notes.md"
+    mine.write_text("mine")
+    for force in ([], ["--force"]):
+        argv = ["--checkpoint", str(checkpoint), "--data", pair_folder("pairs"), "--out", str(mine), *force]
+        _refused(argv, capsys, "--out", str(mine), "is a file")
+    assert mine.read_text() == "mine"
+
+
+def test_shipped_names_are_accepted_as_checkpoints(pair_folder, tmp_path, capsys) -> None:
+    from refsr_blocks.assets import list_pretrained, pretrained_path
+    from refsr_blocks.evaluation.command import _checkpoint_argument
+
+    for name in list_pretrained():
+        assert _checkpoint_argument(name) == (name, pretrained_path(name))
+    assert _checkpoint_argument("mine=a.safetensors") == (
+        "mine",
+        tmp_path.joinpath("a.safetensors").relative_to(tmp_path),
+    )

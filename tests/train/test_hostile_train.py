@@ -113,3 +113,93 @@ def test_disk_full_while_writing_the_state_is_one_error(make_config, tmp_path, m
     with pytest.raises(CheckpointError, match=r"step-00000002.*disk full.*previous checkpoint is intact"):
         run.save_checkpoint(2, model, {"step": 2})
     assert run.latest_checkpoint().step == 1 and not list(run.checkpoints.glob(".partial-*"))
+
+
+# -- issue 25: damaged run folders, half-written files, unreadable images, the console --------
+_ALIAS_BOMB = "\n".join(
+    ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    + [f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)]
+)
+
+
+def _damage(out, how: str):
+    """Damage a finished run's folder; returns the file the error must name."""
+    config, metrics = out / "config.yaml", out / "metrics.jsonl"
+    if how == "missing config":
+        config.unlink()
+    elif how == "garbage config":
+        config.write_text("{{{ not yaml: [")
+    elif how == "alias bomb":
+        config.write_text(_ALIAS_BOMB)
+    else:  # a null step in the metrics
+        lines = metrics.read_text().splitlines()
+        entry = json.loads(lines[-1])
+        metrics.write_text("\n".join([*lines[:-1], json.dumps({**entry, "step": None})]) + "\n")
+        return metrics
+    return config
+
+
+@pytest.mark.parametrize("how", ["missing config", "garbage config", "alias bomb", "null step"])
+def test_resuming_a_damaged_run_folder_is_one_error_naming_the_file(finished_run, how, capsys) -> None:
+    config, out = finished_run
+    named = _damage(out, how)
+    config_file = out.parent / "c.json"
+    config_file.write_text(json.dumps(config.to_dict()))
+    assert train_main([str(config_file), "--out", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and str(named) in err, err
+    expected = {"missing config": "is missing", "alias bomb": "aliases", "null step": "integer 'step'"}
+    assert expected.get(how, "cannot parse") in err
+
+
+def test_train_set_values_refuse_yaml_aliases(make_config, tmp_path, capsys) -> None:
+    config_file = tmp_path / "c.json"
+    config_file.write_text(json.dumps(make_config({"data": {"val": None}})))
+    assert train_main([str(config_file), "--out", str(tmp_path / "run"), "--set", "seed=[&a [1, 1], *a, *a]"]) == 2
+    err = capsys.readouterr().err
+    assert "aliases (*name) are not supported" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_half_written_files_of_a_killed_run_are_removed_on_the_next_start(finished_run) -> None:
+    config, out = finished_run
+    ours = [out / ".config.yaml.k3_x9qa1.tmp", out / ".model.safetensors.abc.tmp", out / "checkpoints/.latest.q1.tmp"]
+    theirs = [out / "notes.tmp", out / ".my.yaml.abc.tmp", out / ".config.yaml.keep.me.tmp"]
+    for path in ours + theirs:
+        path.write_bytes(b"half")
+    assert train(config, out, resume=True).step == 2
+    assert not any(p.exists() for p in ours) and all(p.read_bytes() == b"half" for p in theirs)
+
+
+def test_an_unreadable_training_image_is_named_not_blamed_on_the_disk(
+    make_config, tmp_path, monkeypatch, capsys
+) -> None:
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((48, 48, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    config = make_config({"data": {"val": None}})
+    config["data"]["train"]["images"] = str(folder)
+    config_file = tmp_path / "c.json"
+    config_file.write_text(json.dumps(config))
+    import refsr_blocks.data.synthetic as synthetic
+
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(synthetic, "load_image", unreadable)
+    assert train_main([str(config_file), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "photos/" in err and "cannot be read" in err and "disk" not in err, err
+
+
+def test_the_console_shows_a_loss_line_every_log_every_steps_with_progress(make_config, tmp_path, capsys) -> None:
+    config = load_config(make_config({"data": {"val": None}, "runtime": {"log_every": 2, "progress": True}}))
+    train(config, tmp_path / "run")
+    lines = [x for x in capsys.readouterr().out.splitlines() if "loss" in x and x.startswith("step")]
+    assert [x.split(":")[0] for x in lines] == ["step 2/4", "step 4/4"] and "PSNR" in lines[0]
+    train(config, tmp_path / "quiet", progress=False)
+    assert "loss" not in "".join(capsys.readouterr())
