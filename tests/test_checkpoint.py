@@ -134,3 +134,20 @@ def test_a_safetensors_error_on_a_full_disk_keeps_the_previous_file(model, tmp_p
     with pytest.raises(CheckpointError, match=r"cannot write '.*m\.safetensors' \(disk full.*No space left"):
         save_model(model, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_a_checkpoint_needing_a_plugin_that_is_not_installed_says_which(fresh_registry, tmp_path) -> None:
+    from refsr_blocks.components.flows.flownets import FlowNetSPlus
+
+    class PluginFlow(FlowNetSPlus):
+        """A plugin's flow estimator."""
+
+    fresh_registry.register("flow", "gone_flow", PluginFlow, owner="refsr-gone-plugin")
+    spec = json.loads(json.dumps(TINY_CROSSNET))
+    spec["components"]["flow"] = {"name": "gone_flow", "params": {"width": 0.125}}
+    path = save_model(build_model(spec), tmp_path / "m.safetensors")
+    fresh_registry.unregister("flow", "gone_flow")
+    with pytest.raises(
+        CheckpointError, match=r"unknown flow 'gone_flow'.*components of refsr-gone-plugin, not installed"
+    ):
+        load_model(path)

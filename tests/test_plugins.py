@@ -28,7 +28,7 @@ from torch import nn
 
 from refsr_blocks import build_model, list_kinds, register_component
 from refsr_blocks.core import plugins
-from refsr_blocks.core.errors import PluginError, RegistryError
+from refsr_blocks.core.errors import PluginError, RegistryError, UnknownComponentError
 from refsr_blocks.core.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from refsr_blocks.core.plugins import DISABLE_ENV_VAR, PluginInfo, PluginManager, RefSRPluginWarning
 from refsr_blocks.core.registry import REGISTRY, Registry, recording
@@ -366,6 +366,27 @@ def test_the_disable_switch(registry, site, monkeypatch, value, disabled) -> Non
     else:
         assert record.status == "loaded"
         assert "fixture_flow" in registry.list("flow")
+
+
+def test_an_unknown_component_names_the_plugins_that_are_not_loaded(registry, site, monkeypatch) -> None:
+    site.install("refsr-fixture-good", "refsr_fixture_good", version="1.0")
+    site.install("refsr-fixture-broken", "refsr_fixture_broken_import")
+    monkeypatch.setenv(DISABLE_ENV_VAR, "1")
+    manager_for(registry, site).load()
+    with pytest.raises(UnknownComponentError, match=r"unknown flow 'fixture_flow'.*refsr-fixture-good \(disabled\)"):
+        registry.get("flow", "fixture_flow")
+    with pytest.raises(UnknownComponentError, match=rf"unset {DISABLE_ENV_VAR} to load them"):
+        registry.get("flow", "fixture_flow")
+    monkeypatch.delenv(DISABLE_ENV_VAR)
+    manager = manager_for(fresh := Registry(), site)
+    fresh.register_kind("flow")
+    with plugin_warnings():
+        manager.load()
+    with pytest.raises(
+        UnknownComponentError, match=r"refsr-fixture-broken \(failed\); `refsr-blocks plugins` says why"
+    ) as err:
+        fresh.get("flow", "nope")
+    assert "refsr-fixture-good" not in str(err.value)  # loaded: not a suspect
 
 
 def test_in_process_plugins_still_load_when_entry_points_are_disabled(registry, monkeypatch) -> None:

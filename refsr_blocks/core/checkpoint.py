@@ -236,11 +236,25 @@ def _meta_model(path: Path, spec: Mapping[str, Any]) -> nn.Module | None:
         with torch.device("meta"):
             return build_model(resolved)
     except SpecError as err:
-        raise CheckpointError(f"{str(path)!r} holds an invalid spec: {err}") from None
+        raise CheckpointError(f"{str(path)!r} holds an invalid spec: {err}{_missing_owners(spec)}") from None
     except RefSRError:
         raise
     except Exception:  # a component that computes in __init__ cannot build on meta: compare later
         return None
+
+
+def _missing_owners(spec: Mapping[str, Any]) -> str:
+    """The plugin distributions a spec records its components from that are not installed here."""
+    import importlib.metadata
+
+    entries = [spec, *(spec.get("components") or {}).values()]
+    missing = []
+    for owner in sorted({e["owner"] for e in entries if isinstance(e, dict) and isinstance(e.get("owner"), str)}):
+        try:
+            importlib.metadata.distribution(owner)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(owner)
+    return f" (it was saved with components of {', '.join(missing)}, not installed here)" if missing else ""
 
 
 def check_tensors(

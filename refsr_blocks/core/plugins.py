@@ -155,6 +155,17 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, _Plugin] = {}
         self.loaded = False
+        registry.unknown_hint = self.unknown_hint
+
+    def unknown_hint(self) -> str:
+        """For "unknown component" errors: the plugins that are installed but not loaded."""
+        idle = [p.info for p in self._plugins.values() if p.info.status != "loaded"]
+        if not idle:
+            return ""
+        names = ", ".join(f"{i.distribution or i.name} ({i.status.split(':')[0]})" for i in idle)
+        disabled = any(i.status == "disabled" for i in idle)
+        fix = f"unset {DISABLE_ENV_VAR} to load them" if disabled else "`refsr-blocks plugins` says why"
+        return f" Installed plugins that are not loaded, which may provide it: {names}; {fix}."
 
     def load(self) -> None:
         """Load the entry-point plugins, once; a broken one warns and is undone, never raises."""

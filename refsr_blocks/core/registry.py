@@ -176,6 +176,8 @@ class Registry:
         self._in_hook = False
         #: Threads loading plugins for the thread holding ``_loading``: their lookups pass through.
         self.loader_threads: set[int] = set()
+        #: A sentence for "unknown component" errors (the plugin loader names plugins not loaded).
+        self.unknown_hint: Callable[[], str] = str
 
     # -- kinds --------------------------------------------------------------------------
     @property
@@ -331,7 +333,8 @@ class Registry:
         except (KeyError, TypeError):
             names = sorted(self._components[kind])
             raise UnknownComponentError(
-                f"unknown {kind} {name!r}.{did_you_mean(name, names)} Registered {kind} components: {', '.join(names) or '(none)'}."
+                f"unknown {kind} {name!r}.{did_you_mean(name, names)} Registered {kind} components: "
+                f"{', '.join(names) or '(none)'}.{self.unknown_hint()}"
             ) from None
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[str]:
