@@ -14,6 +14,7 @@ SMALL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("decoder", "unet_fusion"): {"output_activation": "none"},
     ("aligner", "flow_warp"): {"flow_params": {"width": 0.125}},
     ("aligner", "deformable"): {"hidden": 8},
+    ("aligner", "match_flow"): {"flow_params": {"width": 0.125}},
     ("texture_fusion", "ttsr_csfi"): {"blocks": [1, 1, 1, 1]},
     ("model", "ttsr"): {
         "params": {"channels": 8, "residual": True},

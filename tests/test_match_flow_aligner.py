@@ -142,7 +142,8 @@ def test_warp_from_a_map_of_another_size() -> None:
 
 def test_crossnet_takes_match_flow_with_references_of_any_size() -> None:
     """CrossNet's aligner slot: a reference of another size, correspondence and confidence shown."""
-    model = build_model(TINY_CROSSNET, aligner="match_flow", **{"aligner.upscale": 2}).eval()
+    model = build_model(TINY_CROSSNET, aligner="match_flow").eval()
+    assert model.aligner.upscale == model.upscale  # the architecture hands its factor to the aligner
     g = torch.Generator().manual_seed(3)
     lr, ref = torch.rand(1, 3, 24, 32, generator=g), torch.rand(1, 3, 60, 44, generator=g)
     with torch.no_grad():

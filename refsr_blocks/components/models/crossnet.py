@@ -376,10 +376,11 @@ CROSSNET = register_component(
                     "prealign": BUILT,
                     "scales": "scales",
                     "in_channels": "image_channels",
+                    "upscale": "upscale",
                     "lr_channels": BUILT,
                     "ref_channels": BUILT,
                 },
-                doc="alignment (flow_warp uses the prealign, flow and warper slots; others ignore them)",
+                doc="alignment (aligners taking a flow get the prealign, flow and warper slots' parts)",
             ),
             "decoder": Slot(
                 "decoder",
