@@ -206,20 +206,40 @@ def _check_windowing(window: int, stride: int, scale: int) -> None:
 
 
 def _scale_of(lr: Tensor, ref: Tensor, model: object) -> int:
-    if lr.ndim != 4 or ref.ndim != 4:
-        raise InputError(f"lr and ref must be B×C×h×w and B×C×H×W, got {tuple(lr.shape)} and {tuple(ref.shape)}")
+    """The upscale factor: the model's own, else the ratio of an on-grid reference to ``lr``."""
+    if lr.ndim != 4 or ref.ndim != 4 or lr.shape[0] != ref.shape[0]:
+        raise InputError(
+            f"lr and ref must be B×C×h×w and B×C×H×W with one batch size, got {tuple(lr.shape)} and {tuple(ref.shape)}"
+        )
+    model_scale = getattr(model, "upscale", None)
+    if isinstance(model_scale, int):
+        return model_scale
     (h, w), (H, W) = lr.shape[-2:], ref.shape[-2:]
-    if lr.shape[0] != ref.shape[0] or H % h or W % w or H // h != W // w:
+    if H % h or W % w or H // h != W // w:
         raise InputError(
             f"ref must be an integer multiple s of lr in both dimensions (same batch): lr {tuple(lr.shape)}, ref {tuple(ref.shape)}"
         )
-    model_scale = getattr(model, "upscale", None)
-    if isinstance(model_scale, int) and H // h != model_scale:
-        raise InputError(
-            f"the model upscales by {model_scale}: for a {h}×{w} LR image the reference must be "
-            f"{h * model_scale}×{w * model_scale}, got {H}×{W}"
-        )
     return H // h
+
+
+def _matches_whole_references(model: object) -> bool:
+    """Whether ``model`` takes references of any size (its aligner is not bound to the output grid)."""
+    aligner = getattr(model, "aligner", None)
+    return isinstance(aligner, nn.Module) and not getattr(aligner, "grid_bound", True)
+
+
+def _onto_grid(model: object, lr: Tensor, ref: Tensor, scale: int) -> Tensor:
+    """An off-grid reference brought to the output size as the model would (its ``ref_policy``)."""
+    from ..components.models.references import fit_reference
+
+    (h, w), (H, W) = lr.shape[-2:], ref.shape[-2:]
+    policy = getattr(model, "ref_policy", None)
+    if not isinstance(policy, str):
+        raise InputError(
+            f"the model upscales by {scale}: for a {h}×{w} LR image the reference must be "
+            f"{h * scale}×{w * scale}, got {H}×{W}"
+        )
+    return fit_reference(ref, (h * scale, w * scale), policy)
 
 
 def _is_mdsr_like(upsampler: nn.Module) -> bool:
@@ -323,9 +343,14 @@ def super_resolve(
     if blend not in BLEND_MODES:
         raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
     out_dtype = torch.float64 if lr.dtype == torch.float64 else torch.float32
+    H, W = lr.shape[-2] * scale, lr.shape[-1] * scale
+    # A reference off the output grid: whole, for a model that matches anywhere in it (every
+    # window then sees all of it); else brought onto the grid by the model's reference policy.
+    whole_ref = tuple(ref.shape[-2:]) != (H, W) and _matches_whole_references(model)
+    if tuple(ref.shape[-2:]) != (H, W) and not whole_ref:
+        ref = _onto_grid(model, lr, ref, scale)
     if isinstance(model, nn.Module):  # user data enters here: values checked, cast to the weights' dtype
-        lr, ref = prepare_pair(model, lr, ref, scale, lr.shape[1])
-    H, W = ref.shape[-2:]
+        lr, ref = prepare_pair(model, lr, ref, scale, lr.shape[1], any_reference_size=whole_ref)
     multiple = model_size_multiple(model)
     ys = plan_tiles(H, window, stride, multiple=multiple, align=scale)
     xs = plan_tiles(W, window, stride, multiple=multiple, align=scale)
@@ -345,7 +370,7 @@ def super_resolve(
             if len(ys) * len(xs) == 1:
                 out = model(lr, ref).to(lr.device, dtype)
             else:
-                out = _tiled(model, lr, ref, ys, xs, scale, blend, dtype, progress)
+                out = _tiled(model, lr, ref, ys, xs, scale, blend, dtype, progress, whole_ref=whole_ref)
     finally:
         if was_training:
             model.train()  # type: ignore[union-attr]
@@ -362,32 +387,39 @@ def _tiled(
     blend: str,
     dtype: torch.dtype,
     progress: bool,
+    *,
+    whole_ref: bool = False,
 ) -> Tensor:
-    """Windows ``ys × xs`` blended into one B×C×H×W output (inside ``inference_mode``)."""
-    b, _, H, W = ref.shape
-    fmt = _format_of(ref)
+    """Windows ``ys × xs`` blended into one B×C×H×W output (inside ``inference_mode``).
+
+    ``whole_ref``: every window gets the whole reference (a model matching anywhere in it),
+    not the reference's window at the same place.
+    """
+    b = lr.shape[0]
+    H, W = lr.shape[-2] * scale, lr.shape[-1] * scale
+    fmt = _format_of(lr)
+
+    def ref_window(y: int, x: int, hh: int, ww: int) -> Tensor:
+        return ref if whole_ref else ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt)
+
     upsampler, fuse = getattr(model, "upsampler", None), getattr(model, "fuse", None)
     staged = isinstance(upsampler, nn.Module) and callable(fuse)
     if staged:
         upsampled = upsample_whole(upsampler, lr)  # type: ignore[arg-type]
         # One global alignment for every window (no seams where neighbouring windows' shifts differ).
         global_alignment = getattr(model, "global_alignment", None)
-        prior = global_alignment(upsampled, ref) if callable(global_alignment) else None
+        prior = global_alignment(upsampled, ref) if callable(global_alignment) and not whole_ref else None
         extra = {} if prior is None else {"prior": prior}
 
         def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
             return fuse(  # type: ignore[misc]
-                upsampled[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt),
-                ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt),
-                **extra,
+                upsampled[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt), ref_window(y, x, hh, ww), **extra
             )
     else:
 
         def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
             lr_tile = lr[..., y // scale : (y + hh) // scale, x // scale : (x + ww) // scale]
-            return model(
-                lr_tile.contiguous(memory_format=fmt), ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt)
-            )
+            return model(lr_tile.contiguous(memory_format=fmt), ref_window(y, x, hh, ww))
 
     out: Tensor | None = None
     wy = [_tile_weights(ys, i, blend).to(lr.device, dtype) for i in range(len(ys))]

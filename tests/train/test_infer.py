@@ -179,7 +179,7 @@ def test_bad_windows_are_rejected(window, stride, message) -> None:
 def test_bad_inputs_are_rejected() -> None:
     """Library errors (InputError, still a ValueError) that say what was expected."""
     lr, ref = _pair(8, 8)
-    with pytest.raises(InputError, match="integer multiple"):
+    with pytest.raises(InputError, match="upscales by 2: for a 8×8 LR image the reference must be 16×16, got 15×16"):
         super_resolve(PointwiseRefSR(), lr, ref[..., :15, :], progress=False)
     lr4, ref4 = _pair(8, 8, scale=4)
     with pytest.raises(InputError, match="upscales by 2: for a 8×8 LR image the reference must be 16×16, got 32×32"):
@@ -218,3 +218,27 @@ def test_mode_is_restored_and_output_is_a_normal_tensor() -> None:
     out = super_resolve(model, lr, ref, window=8, stride=4, progress=False)
     assert model.training
     out += 1  # not an inference-mode tensor
+
+
+def test_a_reference_of_another_size_reaches_every_window_whole_or_follows_the_policy() -> None:
+    """An aligner that matches anywhere gets the whole reference in every window; a grid-bound
+    model's reference is brought onto the output grid by its ref_policy, as its forward would."""
+    from small import TINY_CROSSNET
+
+    from refsr_blocks import build_model
+
+    torch.manual_seed(0)
+    lr, ref = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 60, 70)  # output 80×96, reference 60×70
+    seen: list[tuple[int, ...]] = []
+    matching = build_model(TINY_CROSSNET, aligner={"name": "attention", "params": {"match_level": 1}}).eval()
+    matching.aligner.register_forward_pre_hook(
+        lambda _m, args, kwargs: seen.append(tuple(kwargs["refs"][0].shape)), with_kwargs=True
+    )
+    tiled = super_resolve(matching, lr, ref, window=48, stride=32, progress=False)
+    assert tiled.shape == (1, 3, 80, 96) and len(seen) > 1
+    assert set(seen) == {(1, 3, 60, 72)}  # the whole reference (padded to the pyramid's multiple) each time
+
+    flow = build_model(TINY_CROSSNET).eval()  # flow_warp: ref_policy "resize" by default
+    with torch.no_grad():
+        whole = flow(lr, ref)
+    torch.testing.assert_close(super_resolve(flow, lr, ref, window=96, progress=False), whole)

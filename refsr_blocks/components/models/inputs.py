@@ -174,14 +174,21 @@ def check_fuse_inputs(
 
 
 def prepare_pair(
-    model: torch.nn.Module, lr: object, ref: object, upscale: int, channels: int = 3
+    model: torch.nn.Module,
+    lr: object,
+    ref: object,
+    upscale: int,
+    channels: int = 3,
+    *,
+    any_reference_size: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Check an (lr, ref) pair where it enters the library, and cast it to the model's dtype.
 
     For boundaries (the CLI, ``super_resolve``, data loaders): everything :func:`check_pair`
     checks, plus the values, which costs a read of every value (a device sync): finite, and
     in [0, 1] (a 0–255 image is refused with a hint). float16, bfloat16 and float64 inputs are
-    cast to the dtype of the model's weights.
+    cast to the dtype of the model's weights. ``any_reference_size``: the reference need not be
+    ``upscale``× the LR (a model whose aligner matches anywhere in it).
 
     Returns:
         ``(lr, ref)`` in the model's dtype.
@@ -196,7 +203,12 @@ def prepare_pair(
         >>> lr.dtype, ref.dtype
         (torch.float32, torch.float32)
     """
-    check_pair(lr, ref, upscale, channels)  # type: ignore[arg-type]
+    if any_reference_size:  # a model that matches anywhere in a reference of its own size
+        check_image(lr, "lr", channels)
+        check_image(ref, "ref", channels)
+        _check_same_kind(lr, ref, "lr", "ref")  # type: ignore[arg-type]
+    else:
+        check_pair(lr, ref, upscale, channels)  # type: ignore[arg-type]
     assert isinstance(lr, Tensor) and isinstance(ref, Tensor)
     for x, name in ((lr, "lr"), (ref, "ref")):
         check_finite(x, name)
