@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -108,6 +107,8 @@ def random_layered_disparity(
         dx = dx + (disparities[k] - disparities[k - 1]) * (depth > thresholds[k - 1]).float()
     coarse_sigma = sigma / factor
     ksize = 2 * math.ceil(3 * coarse_sigma) + 1
+    import kornia  # imported on first use: a heavy import
+
     dx = kornia.filters.gaussian_blur2d(dx, (ksize, ksize), (coarse_sigma, coarse_sigma), border_type="replicate")
     if factor > 1:
         dx = F.interpolate(dx, size=(h, w), mode="bilinear", align_corners=False)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import kornia
 import torch
 from torch import Tensor
 
@@ -56,6 +55,8 @@ class PhotometricJitter:
         img = check_image(img, "img", batched=False)
         out = img.float().clamp(0, 1)
         g = math.log1p(self.gamma)
+        import kornia  # imported on first use: a heavy import
+
         out = kornia.enhance.adjust_gamma(out, float(torch.exp(uniform(-g, g, generator))))
         out = kornia.enhance.adjust_contrast_with_mean_subtraction(
             out, float(uniform(1 - self.contrast, 1 + self.contrast, generator))

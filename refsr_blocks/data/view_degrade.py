@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import kornia
 import numpy as np
 import torch
 from PIL import Image
@@ -86,6 +85,8 @@ class ReferenceDegradation:
         out = ref.float()
         if apply[0]:
             k = 2 * int(3 * sigma + 0.5) + 1
+            import kornia  # imported on first use: a heavy import
+
             out = kornia.filters.gaussian_blur2d(out[None], (k, k), (sigma, sigma), border_type="reflect")[0]
         if apply[1]:
             jitter: PhotometricJitter | None = self._jitter  # type: ignore[attr-defined]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -109,6 +108,8 @@ class RenderedPair:
 def transform_grid(matrix: Tensor, points: Tensor) -> Tensor:
     """Apply a 3×3 homography to points 2×… (x, y); returns 2×… float64."""
     flat = points.to(torch.float64).reshape(2, -1).T[None]  # 1×N×2, kornia's layout
+    import kornia  # imported on first use: a heavy import
+
     out = kornia.geometry.linalg.transform_points(matrix.to(torch.float64)[None], flat)[0].T
     return out.reshape(points.shape)
 
@@ -208,6 +209,8 @@ def fill_hidden(image: Tensor, own: Tensor) -> Tensor:
     sigma = max(2.0, 0.04 * max(h, w))
     k = 2 * math.ceil(3 * sigma) + 1
     elsewhere = image.roll((h // 2, w // 2), dims=(-2, -1))
+    import kornia  # imported on first use: a heavy import
+
     blur = kornia.filters.gaussian_blur2d(
         torch.cat((image * own, own, elsewhere))[None], (k, k), (sigma, sigma), border_type="reflect"
     )[0]

@@ -28,7 +28,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import kornia
 import torch
 from torch import Tensor
 
@@ -139,6 +138,8 @@ def _homography(size: Size, ref_size: Size, r: ViewRanges, g: torch.Generator | 
     h, w = size
     src = torch.tensor([[0.0, 0.0], [w - 1.0, 0.0], [w - 1.0, h - 1.0], [0.0, h - 1.0]], dtype=torch.float64)
     moves = uniform(-CORNER_FRACTION, CORNER_FRACTION, g, (4, 2)).double() * torch.tensor([w, h], dtype=torch.float64)
+    import kornia  # imported on first use: a heavy import
+
     homography = kornia.geometry.transform.get_perspective_transform(src[None], (src + moves)[None])[0]
     (cx, cy), (rx, ry) = _centre(size), _centre(ref_size)
     return [_translate(rx - cx, ry - cy) @ homography]

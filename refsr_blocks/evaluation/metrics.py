@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import kornia
 import torch
 from torch import Tensor
 
@@ -49,6 +48,8 @@ def to_y(img: Tensor) -> Tensor:
     """The luma of an RGB image: B×3×H×W → B×1×H×W (full-range BT.601, in [0, 1])."""
     if img.ndim != 4 or img.shape[1] != 3:
         raise ValueError(f"to_y needs B×3×H×W RGB images, got {tuple(img.shape)}")
+    import kornia  # imported on first use: a heavy import
+
     return kornia.color.rgb_to_ycbcr(img)[:, :1]
 
 
@@ -119,6 +120,8 @@ def psnr(
     if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not 0 < peak < float("inf"):
         raise ValueError(f"peak must be a finite number > 0, got {peak!r}")
     p, t = prepare_pair(pred, target, border=border, y_channel=y_channel, clamp=float(peak) if clamp else None)
+    import kornia  # imported on first use: a heavy import
+
     return torch.stack([kornia.metrics.psnr(p[i], t[i], float(peak)) for i in range(p.shape[0])])
 
 
@@ -138,4 +141,6 @@ def ssim(pred: Tensor, target: Tensor, *, border: int = 0, y_channel: bool = Fal
     h, w = p.shape[-2:]
     if min(h, w) < window_size:
         raise ValueError(f"SSIM needs images of at least {window_size}×{window_size} pixels, got {h}×{w}")
+    import kornia  # imported on first use: a heavy import
+
     return kornia.metrics.ssim(p, t, window_size, max_val=1.0, padding="valid").mean(dim=(1, 2, 3))

@@ -43,7 +43,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import conv_flop_count
 
 __all__ = [
     "PrepackedConv2d",
@@ -210,6 +209,7 @@ def flop_formulas() -> dict[Any, Any]:
     """
     if not _mkldnn_ops_available():
         return {}
+    from torch.utils.flop_counter import conv_flop_count  # imported on first use: a heavy import
 
     def conv(x_shape: list[int], w_shape: list[int], *args: Any, out_shape: list[int], **kwargs: Any) -> int:
         return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)

@@ -233,7 +233,7 @@ def test_datasets_are_registered_components() -> None:
 
 def test_dataset_entries_need_a_kind_and_their_required_parameters() -> None:
     with pytest.raises(
-        ConfigError, match="required: one of cufed5, lightfield, pairs, ref_folder, synthetic, mix"
+        ConfigError, match="required: one of cufed5, lightfield, pairs, ref_folder, synthetic, viewpoint_pairs, mix"
     ) as info:
         build_dataset({"images": "x"}, scale=2, default_seed=0, path="data.train")
     assert info.value.path == "data.train.kind"

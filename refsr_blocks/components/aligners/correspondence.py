@@ -32,7 +32,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d, median_blur
 from torch import Tensor
 
 from ...ops.flow import pad_to_multiple
@@ -109,6 +108,8 @@ def contrast_embedding(x: Tensor, sigma: float = 1.5, eps: float = 0.02) -> Tens
         B×C×H×W (the channels share one normaliser, so colour ratios survive).
     """
     kernel = (2 * round(2 * sigma) + 1,) * 2
+    from kornia.filters import gaussian_blur2d  # imported on first use: a heavy import
+
     centred = x - gaussian_blur2d(x, kernel, (sigma, sigma), border_type="replicate")
     var = gaussian_blur2d(centred.square().mean(1, keepdim=True), kernel, (sigma, sigma), border_type="replicate")
     return centred / (var + eps * eps).sqrt()
@@ -195,6 +196,8 @@ def refine_field(
 def _normalised_blur(field: Tensor, weight: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
     """Weighted Gaussian average of ``field`` (normalised convolution) and the blurred weight."""
     size = (2 * round(2 * sigma) + 1,) * 2
+    from kornia.filters import gaussian_blur2d  # imported on first use: a heavy import
+
     num = gaussian_blur2d(field * weight, size, (sigma, sigma), border_type="replicate")
     den = gaussian_blur2d(weight, size, (sigma, sigma), border_type="replicate")
     return num / den.clamp_min(1e-6), den
@@ -254,6 +257,8 @@ def clean_field(
         (the cleaned B×2×h×w field, the B×1×h×w inlier density of the last round in [0, 1]).
     """
     kernel = min(kernel, 2 * min(field.shape[-2:]) - 1)  # the median pads by reflection
+    from kornia.filters import median_blur  # imported on first use: a heavy import
+
     consensus = median_blur(field, kernel)
     weight = weight.clamp(0, 1)
     sigma = max(0.5, (kernel - 1) / 4)

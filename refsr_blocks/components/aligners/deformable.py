@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import deform_conv2d
 
 from ...core.registry import register_component
 from ...core.support import Support
@@ -45,6 +44,8 @@ class _DeformLevel(nn.Module):
         out = self.offsets(torch.cat([target, ref], dim=1))
         n = self.groups * self.kernel * self.kernel
         offset, mask = out[:, : 2 * n], 2.0 * torch.sigmoid(out[:, 2 * n :])
+        from torchvision.ops import deform_conv2d  # imported on first use: a heavy import
+
         aligned = deform_conv2d(ref, offset, self.weight, self.bias, padding=self.kernel // 2, mask=mask)
         return aligned, offset
 

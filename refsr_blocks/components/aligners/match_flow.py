@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import gaussian_blur2d
 from torch import Tensor, nn
 
 from ...core.registry import register_component
@@ -276,6 +275,8 @@ class MatchFlowAligner(Aligner):
         size0 = tuple(target.shape[-2:])
         low = key_image(ref, self.upscale, 1.0)  # Ref↓↑: the LR's bandwidth
         error = (target - warp_from(low, resize_flow(flows[0], size0))).abs().mean(1, keepdim=True)
+        from kornia.filters import gaussian_blur2d  # imported on first use: a heavy import
+
         error = gaussian_blur2d(error, (5, 5), (1.5, 1.5), border_type="replicate")
         inside0 = inside_of(resize_flow(flows[0], size0), tuple(ref.shape[-2:])).to(target.dtype)
         cues = torch.cat([rel, density, error, inside0], dim=1)
