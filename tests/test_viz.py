@@ -73,3 +73,20 @@ def test_labels_use_the_evaluation_psnr(pair) -> None:
     assert _psnr_db(pair["hr"], pair["hr"]) == float("inf")
     wide = comparison_panel({"a": noisy}, pair["hr"], border=3)
     assert wide.shape[0] == 3
+
+
+def test_a_reference_of_another_size_gets_its_warp_and_confidence_pictures(tmp_path) -> None:
+    """match_flow: the reference has its own size, the flow points into it, the confidence is drawn."""
+    from refsr_blocks.tools.viz import confidence_panel
+
+    torch.manual_seed(0)
+    model = build_model(TINY_CROSSNET, aligner="match_flow").eval()
+    lr, ref = torch.rand(3, 24, 32), torch.rand(3, 60, 44)  # output 48×64, reference 44 wide × 60 high
+    paths = render_intermediates(model, lr, ref, tmp_path)
+    assert {"warp", "confidence", "comparison"} <= set(paths)
+    for name in ("warp", "confidence"):
+        assert Image.open(paths[name]).size[0] > 0
+    target = torch.full((3, 16, 16), 0.5)
+    dark = confidence_panel(target, torch.zeros(1, 8, 8), min_width=16)
+    bright = confidence_panel(target, torch.ones(1, 8, 8), min_width=16)
+    assert dark.shape == bright.shape and not torch.equal(dark, bright)  # the map shows the confidence

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..ops.flow import flow_to_color
-from ..ops.warp import backward_warp
+from ..ops.sample import warp_from
 
 __all__ = [
     "bicubic_upsample",
@@ -285,24 +285,29 @@ def flow_levels_panel(flows: Sequence[Tensor], *, min_width: int = MIN_PANEL_WID
 def _warp_tiles(
     target: Tensor, ref: Tensor, flow: Tensor, target_label: str, min_width: int
 ) -> tuple[list[Tensor], list[Tensor]]:
-    """(inputs: target, reference, flow), (results: warped, error before, error after)."""
+    """(inputs: target, reference, flow), (results: warped, error before, error after).
+
+    A reference of another size (an aligner matching anywhere in it) is shown resized to the
+    target's size and compared so before warping; the flow points into its own pixel grid.
+    """
     t, r = _image(target, "target"), _image(ref, "ref")
-    if t.shape != r.shape:
-        raise ValueError(f"target {tuple(t.shape)} and ref {tuple(r.shape)} must have the same shape")
     f = flow if flow.ndim == 4 else flow[None]
     if tuple(f.shape[-2:]) != tuple(t.shape[-2:]):
         raise ValueError(f"flow {tuple(flow.shape)} must be on the target's grid {tuple(t.shape[-2:])}")
-    warped = backward_warp(r[None], f.detach().cpu().float())[0]
+    warped = warp_from(r[None], f.detach().cpu().float())[0]
+    same_size = r.shape == t.shape
+    shown = r if same_size else F.interpolate(r[None], size=t.shape[-2:], mode="bilinear", antialias=True)[0]
     factor = display_factor(t.shape[-1], min_width)
-    vmax = max(float((t - r).abs().mean(0).max()), 1e-6)
+    vmax = max(float((t - shown).abs().mean(0).max()), 1e-6)
+    resized = "" if same_size else f" ({r.shape[-1]}x{r.shape[-2]}, resized)"
     inputs = [
         labelled(_enlarge(t, factor), target_label),
-        labelled(_enlarge(r, factor), "reference"),
+        labelled(_enlarge(shown, factor), f"reference{resized}"),
         labelled(_enlarge(_flow_image(f), factor), "flow"),
     ]
     results = [
         labelled(_enlarge(warped, factor), "warped reference"),
-        labelled(_enlarge(error_heatmap(r, t, vmax), factor), "|reference - target|"),
+        labelled(_enlarge(error_heatmap(shown, t, vmax), factor), "|reference - target|"),
         labelled(_enlarge(error_heatmap(warped, t, vmax), factor), "|warped - target|"),
     ]
     return inputs, results
@@ -323,11 +328,32 @@ def warp_panel(
     after warping is darker than before (both heat maps share one scale).
 
     Args:
-        target, ref: 3×H×W images of one size.
+        target: 3×H×W; ref: 3×H'×W' (any size; ``flow`` is in its pixels).
         flow: 2×H×W (or 1×2×H×W) flow on the target's grid.
     """
     inputs, results = _warp_tiles(target, ref, flow, target_label, min_width)
     return grid([*inputs, *results], columns=3)
+
+
+def confidence_panel(
+    target: Tensor, confidence: Tensor, *, target_label: str = "target", min_width: int = MIN_PANEL_WIDTH
+) -> Tensor:
+    """Target | the aligner's per-pixel confidence in the reference (dark: the reference is not used).
+
+    Args:
+        target: 3×H×W.
+        confidence: 1×H×W or 1×1×H×W in [0, 1] (resized to the target's size if coarser).
+    """
+    t = _image(target, "target")
+    c = confidence.detach().cpu().float().reshape(1, 1, *confidence.shape[-2:])
+    c = F.interpolate(c, size=t.shape[-2:], mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+    factor = display_factor(t.shape[-1], min_width)
+    return hstack(
+        [
+            labelled(_enlarge(t, factor), target_label),
+            labelled(_enlarge(colorize(c, 1.0), factor), f"confidence (mean {float(c.mean()):.2f})"),
+        ]
+    )
 
 
 def comparison_panel(
@@ -517,6 +543,8 @@ def render_intermediates(
     - ``warp.png`` (needs ``flows``): :func:`warp_panel`: the reference warped with the
       level-0 flow onto the upsampled LR image (``upsampled``; bicubic when the model
       returns none), which is the target the flow estimator aligns to;
+    - ``confidence.png`` (needs ``confidence``, e.g. the match_flow and attention aligners):
+      :func:`confidence_panel` of the finest level;
     - ``comparison.png``: bicubic | the model's upsampler (``upsampled``, "SISR") | the
       model's output (``sr``, labelled with the model's class name), plus the ground truth
       and PSNRs when ``hr`` is given;
@@ -526,11 +554,11 @@ def render_intermediates(
         model: a model with ``forward_intermediates(lr, ref) -> dict`` (see
             :func:`model_intermediates`).
         lr: 3×h×w or 1×3×h×w in [0, 1].
-        ref: 3×H×W or 1×3×H×W, H = s·h.
+        ref: 3×H×W or 1×3×H×W, H = s·h (any size for a model whose aligner matches anywhere).
         hr: the ground truth, 3×H×W, if known.
 
     Returns:
-        Picture name (``"flows"``, ``"warp"``, ``"comparison"``, ``"errors"``) → path.
+        Picture name (``"flows"``, ``"warp"``, ``"confidence"``, ``"comparison"``, ``"errors"``) → path.
 
     Raises:
         ValueError: the model has no ``forward_intermediates`` (see :func:`model_intermediates`).
@@ -538,7 +566,8 @@ def render_intermediates(
     out = model_intermediates(model, lr, ref)
     lr_b = lr if lr.ndim == 4 else lr[None]
     ref_b = ref if ref.ndim == 4 else ref[None]
-    scale = ref_b.shape[-1] // lr_b.shape[-1]
+    model_scale = getattr(model, "upscale", None)
+    scale = model_scale if isinstance(model_scale, int) else ref_b.shape[-1] // lr_b.shape[-1]
     results = {"bicubic": bicubic_upsample(lr_b, scale)[0]}
     if isinstance(out.get("upsampled"), Tensor):
         results["SISR"] = out["upsampled"][0].clamp(0, 1)
@@ -554,6 +583,13 @@ def render_intermediates(
         paths["warp"] = save_png(
             warp_panel(target, ref_b[0], flows[0][0], target_label=label, min_width=min_width),
             out_dir / f"{prefix}warp.png",
+        )
+    confidence = (out.get("confidence") or [None])[0]
+    if isinstance(confidence, Tensor):
+        target, label = (results["SISR"], "upsampled LR") if "SISR" in results else (results["bicubic"], "bicubic LR")
+        paths["confidence"] = save_png(
+            confidence_panel(target, confidence[0], target_label=label, min_width=min_width),
+            out_dir / f"{prefix}confidence.png",
         )
     paths["comparison"] = save_png(
         comparison_panel(results, hr, min_width=min_width), out_dir / f"{prefix}comparison.png"
