@@ -277,3 +277,20 @@ def test_unreadable_image_paths_are_one_input_error_naming_the_file(predictor, t
     make(bad)
     with pytest.raises(InputError, match=f"LR image '.*bad.png' {message}"):
         predictor(bad, torch.rand(3, 24, 32))
+
+
+def test_one_predictor_serves_several_threads_on_the_tiled_path() -> None:
+    """Tiled windows share the whole image's pre-alignment shift through fuse(prior=), not by
+    patching the shared model, so threads get exactly the sequential results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.manual_seed(0)
+    model = build_model(TINY_CROSSNET, prealign={"name": "phase_correlation", "params": {"max_shift": 8}})
+    predictor = Predictor(model, precision="fp32", window=32, stride=24)
+    pairs = [_pair(24, 32) for _ in range(4)]
+    sequential = [predictor(lr, ref) for lr, ref in pairs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda p: predictor(*p), pairs * 2))
+    for got, want in zip(threaded, sequential * 2):
+        assert torch.equal(got, want)
+    assert "forward" not in vars(predictor.model.aligner.prealign)  # nothing patched on the shared model
