@@ -7,7 +7,7 @@ rotation, a 40 px 2-D shift, a partial overlap. The target is the ×4 bicubic-re
 bicubic-upsampled again. For each case it prints the end-point error (EPE, pixels) of the
 flow against the known one and the PSNR of the warped reference against the ground truth,
 both on the valid region (target pixels the reference shows), for: identity (no flow),
-phase correlation (the best global whole-pixel shift, ``refsr_blocks.components.prealigners``)
+phase correlation (the best global whole-pixel shift, ``refsr_blocks.components.prealigns``)
 and the untrained aligner's coarse field (flow residual zero: the coarse stage alone).
 
     python benchmarks/match_flow_alignment.py                 # the table, 192×256 targets
@@ -30,7 +30,7 @@ from kornia.geometry.transform import get_perspective_transform, warp_perspectiv
 from torch import Tensor, nn
 
 from refsr_blocks.components.aligners import FlowWarpAligner, MatchFlowAligner
-from refsr_blocks.components.prealigners import phase_correlation_shift
+from refsr_blocks.components.prealigns import phase_correlation_shift
 from refsr_blocks.data.sources import builtin_images
 from refsr_blocks.ops.flow import crop_to, pad_to_multiple
 from refsr_blocks.ops.sample import inside_of, warp_from

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from refsr_blocks.components.prealigners import phase_correlation_shift, shift_image
+from refsr_blocks.components.prealigns import phase_correlation_shift, shift_image
 from refsr_blocks.data import PairFolderDataset, downsample
 from refsr_blocks.evaluation.metrics import psnr
 from refsr_blocks.tools.viz import bicubic_upsample

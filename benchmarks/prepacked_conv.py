@@ -35,7 +35,9 @@ def main() -> None:
     model = optimize_for_inference(build_model("crossnet"))
     inputs: dict[str, Tensor] = {}
     layers = {
-        name: m for name, m in model.aligner.flow.named_modules() if isinstance(m, (PrepackedConv2d, PrepackedConvTranspose2d))
+        name: m
+        for name, m in model.aligner.flow.named_modules()
+        if isinstance(m, (PrepackedConv2d, PrepackedConvTranspose2d))
     }
     for name, module in layers.items():
         module.register_forward_pre_hook(lambda m, a, name=name: inputs.__setitem__(name, a[0]))

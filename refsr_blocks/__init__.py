@@ -10,17 +10,9 @@ Example:
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("refsr-blocks")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
-
-# Importing the component modules registers them (and the datasets, kind "dataset").
-from . import data  # noqa: F401
-from .components import aligners, decoders, encoders, flows, fusions, losses, models, prealigners, upsamplers, warpers  # noqa: F401
-from .components.models.inputs import set_debug_checks
+# Importing the components registers their kinds and them (then the datasets, kind "dataset").
+from . import components, data  # noqa: F401
+from .core import __version__
 from .core.build import build_model, create_component
 from .core.checkpoint import load_model, save_model
 from .core.errors import (
@@ -35,6 +27,7 @@ from .core.errors import (
 from .core.hookspecs import hookimpl
 from .core.registry import REGISTRY, get_component, list_components, list_kinds, register_component, register_kind
 from .core.spec import list_models, register_preset, resolve_spec
+from .ops.inputs import set_debug_checks
 
 
 def _load_plugins() -> None:

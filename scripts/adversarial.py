@@ -638,7 +638,7 @@ def area_lock(fx: Fixtures) -> Area:
 
 
 def _refused(out: Path, config: dict, mode: str) -> dict:
-    from refsr_blocks.train.checkpoints import RunLockedError
+    from refsr_blocks.train.state import RunLockedError
 
     try:
         _train(out, config, resume=mode == "resume", force=mode == "force", max_steps=1)
@@ -833,8 +833,8 @@ def area_owners(fx: Fixtures) -> Area:
 def area_inputs(fx: Fixtures) -> Area:
     from small import TINY_CROSSNET
 
-    from refsr_blocks.components.models.inputs import check_pair, prepare_pair
     from refsr_blocks.inference import super_resolve
+    from refsr_blocks.ops.inputs import check_pair, prepare_pair
 
     area = Area("inputs", "7 input and dtype edges")
 

@@ -11,10 +11,10 @@ from small import TINY_CROSSNET
 from refsr_blocks import InputError, SpecError, build_model, load_model
 from refsr_blocks.assets import ASSETS_DIR
 from refsr_blocks.components.aligners import AttentionAligner, match_patches, relevance, transfer
-from refsr_blocks.components.models.references import fit_reference
-from refsr_blocks.components.prealigners import NoPrealign, shift_image
+from refsr_blocks.components.prealigns import NoPrealign, shift_image
 from refsr_blocks.data import load_image
 from refsr_blocks.ops.flow import crop_to, pad_to_multiple
+from refsr_blocks.ops.references import fit_reference
 
 #: A small ×4 TTSR (the contract's SMALL_PARAMS entry is for ×2).
 TINY_TTSR = {

@@ -7,7 +7,7 @@ import torch
 from small import TINY_CROSSNET
 
 from refsr_blocks import InputError, build_model
-from refsr_blocks.components.models.inputs import set_debug_checks
+from refsr_blocks.ops.inputs import set_debug_checks
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,6 @@ from safetensors.torch import load_file, save_file
 from small import TINY_CROSSNET
 
 from refsr_blocks import build_model, create_component, load_model, save_model
-from refsr_blocks.components.models.inputs import (
-    check_fuse_inputs,
-    check_pair,
-    prepare_pair,
-    set_debug_checks,
-)
 from refsr_blocks.core.checkpoint import DIGEST_KEY, SPEC_KEY, read_metadata, tensor_digest
 from refsr_blocks.core.errors import (
     CheckpointError,
@@ -43,6 +37,12 @@ from refsr_blocks.core.errors import (
 from refsr_blocks.core.plugins import TIMEOUT_ENV_VAR, PluginManager, PluginTimeoutError, RefSRPluginWarning
 from refsr_blocks.core.registry import Registry
 from refsr_blocks.core.spec import load_spec, resolve_spec, safe_load_yaml
+from refsr_blocks.ops.inputs import (
+    check_fuse_inputs,
+    check_pair,
+    prepare_pair,
+    set_debug_checks,
+)
 from refsr_blocks.tools.cli import main as cli_main
 
 

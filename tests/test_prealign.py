@@ -7,7 +7,7 @@ import torch
 from small import TINY_CROSSNET
 
 from refsr_blocks import build_model
-from refsr_blocks.components.prealigners import PhaseCorrelation, phase_correlation_shift, shift_image
+from refsr_blocks.components.prealigns import PhaseCorrelation, phase_correlation_shift, shift_image
 from refsr_blocks.ops import backward_warp
 from refsr_blocks.testing import PrealignContract
 

@@ -10,3 +10,10 @@
 
 The public names are re-exported by :mod:`refsr_blocks`.
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("refsr-blocks")  # recorded in model files, shown by --version
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"

@@ -125,7 +125,7 @@ def save_model(model: nn.Module, path: str | Path, metadata: dict[str, str] | No
         CheckpointError: the model has no spec, or the file cannot be written (the message
             names it; an earlier file of that name is kept).
     """
-    from .. import __version__
+    from . import __version__
 
     spec = getattr(model, "spec", None)
     if not spec:

@@ -440,21 +440,8 @@ def _check_name(name: object, what: str) -> None:
         )
 
 
-#: The library-wide registry.
+#: The library-wide registry (the built-in kinds are registered by :mod:`refsr_blocks.components`).
 REGISTRY = Registry()
-
-_CONTRACTS = "refsr_blocks.testing.contracts"
-for _name, _doc in (
-    ("upsampler", "single-image upsampler: lr B×C×h×w -> B×C×(s·h)×(s·w)"),
-    ("prealign", "global shift of the reference: (upsampled, ref) -> B×2 whole pixels"),
-    ("flow", "flow estimator: (a, b) -> flows per level, finest first"),
-    ("warper", "backward warp: (x, flow) -> x sampled at p + flow(p)"),
-    ("encoder", "feature pyramid: B×C×H×W -> feature maps per level"),
-    ("decoder", "fusion decoder: (LR features, warped reference features) -> image"),
-):
-    REGISTRY.register_kind(_name, contract=f"{_CONTRACTS}:{_name.capitalize()}Contract", doc=_doc)
-REGISTRY.register_kind("loss", contract=f"{_CONTRACTS}:LossContract", model_part=False, doc="training loss")
-REGISTRY.register_kind("model", contract=f"{_CONTRACTS}:ModelContract", model_part=False, doc="RefSR architecture")
 
 
 @overload

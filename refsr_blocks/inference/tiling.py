@@ -49,8 +49,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..components.models.inputs import prepare_pair
 from ..core.errors import InputError
+from ..ops.inputs import prepare_pair
 
 __all__ = [
     "BLEND_MODES",
@@ -230,7 +230,7 @@ def _matches_whole_references(model: object) -> bool:
 
 def _onto_grid(model: object, lr: Tensor, ref: Tensor, scale: int) -> Tensor:
     """An off-grid reference brought to the output size as the model would (its ``ref_policy``)."""
-    from ..components.models.references import fit_reference
+    from ..ops.references import fit_reference
 
     (h, w), (H, W) = lr.shape[-2:], ref.shape[-2:]
     policy = getattr(model, "ref_policy", None)

@@ -22,12 +22,12 @@ import os
 import torch
 from torch import Tensor
 
-from ...core.errors import InputError
+from ..core.errors import InputError
 
 __all__ = [
     "check_finite",
     "check_fuse_inputs",
-    "check_image",
+    "check_model_input",
     "check_pair",
     "check_range",
     "debug_checks",
@@ -74,7 +74,7 @@ def check_range(x: Tensor, name: str) -> Tensor:
     return x
 
 
-def check_image(x: object, name: str, channels: int) -> Tensor:
+def check_model_input(x: object, name: str, channels: int) -> Tensor:
     """``x`` if it is a non-empty, dense B×channels×H×W floating-point tensor with data.
 
     Reads only metadata. Raises :class:`InputError` otherwise, saying what to do.
@@ -105,8 +105,8 @@ def check_pair(lr: Tensor, ref: Tensor, upscale: int, channels: int = 3) -> None
 
     Values are checked too (finite) when :func:`debug_checks` is on.
     """
-    check_image(lr, "lr", channels)
-    check_image(ref, "ref", channels)
+    check_model_input(lr, "lr", channels)
+    check_model_input(ref, "ref", channels)
     _check_same_kind(lr, ref, "lr", "ref")
     b, _, h, w = lr.shape
     expected = (b, channels, h * upscale, w * upscale)
@@ -160,8 +160,8 @@ def check_fuse_inputs(
             sparse or on the meta device.
     """
     channels = int(getattr(model, "image_channels", 3))
-    up = check_image(upsampled, name, channels)
-    rf = check_image(ref, "ref", channels)
+    up = check_model_input(upsampled, name, channels)
+    rf = check_model_input(ref, "ref", channels)
     if up.shape != rf.shape:
         raise InputError(f"{name} {tuple(up.shape)} and ref {tuple(rf.shape)} must have the same shape")
     _check_same_kind(up, rf, name, "ref")
@@ -204,8 +204,8 @@ def prepare_pair(
         (torch.float32, torch.float32)
     """
     if any_reference_size:  # a model that matches anywhere in a reference of its own size
-        check_image(lr, "lr", channels)
-        check_image(ref, "ref", channels)
+        check_model_input(lr, "lr", channels)
+        check_model_input(ref, "ref", channels)
         _check_same_kind(lr, ref, "lr", "ref")  # type: ignore[arg-type]
     else:
         check_pair(lr, ref, upscale, channels)  # type: ignore[arg-type]

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...core.errors import InputError
-from .inputs import check_finite, check_image, debug_checks
+from ..core.errors import InputError
+from .inputs import check_finite, check_model_input, debug_checks
 
 __all__ = ["REF_POLICIES", "as_references", "check_references", "fit_reference"]
 
@@ -48,11 +48,11 @@ def check_references(lr: Tensor, ref: Tensor | Sequence[Tensor], channels: int =
         InputError: a wrong type, rank, channel count, dtype or batch size (finiteness too
             when debug checks are on).
     """
-    check_image(lr, "lr", channels)
+    check_model_input(lr, "lr", channels)
     refs = as_references(ref)
     for r, image in enumerate(refs):
         name = "ref" if len(refs) == 1 else f"ref[{r}]"
-        check_image(image, name, channels)
+        check_model_input(image, name, channels)
         if image.shape[0] != lr.shape[0]:
             raise InputError(f"{name} has batch size {image.shape[0]}, lr {lr.shape[0]}")
         if debug_checks():

@@ -576,7 +576,7 @@ def _add_pair_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``refsr-blocks`` argument parser (building it imports no torch-using module)."""
-    from .. import __version__
+    from ..core import __version__
 
     parser = argparse.ArgumentParser(
         prog="refsr-blocks",

@@ -9,11 +9,11 @@ Example (the command line does the same: ``python -m refsr_blocks.train CONFIG -
 
 from __future__ import annotations
 
-from .checkpoints import Checkpoint, RunDirectory, RunExistsError, RunLockedError
 from .command import add_train_arguments, train_main
 from .config import ConfigError, DataConfig, RuntimeConfig, ScheduleConfig, TrainConfig, load_config
 from .datasets import build_dataset
 from .reference import prepare_reference
+from .state import Checkpoint, RunDirectory, RunExistsError, RunLockedError
 from .trainer import Trainer, TrainingDivergedError, TrainResult, train
 
 __all__ = [

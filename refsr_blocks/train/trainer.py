@@ -1,7 +1,7 @@
 """The training loop: CrossNet's protocol, resumable, single-process or under torchrun.
 
 :func:`train` runs a :class:`~refsr_blocks.train.config.TrainConfig` into a run directory
-(see :mod:`refsr_blocks.train.checkpoints`). A seeded run is reproducible on CPU, and a run
+(see :mod:`refsr_blocks.train.state`). A seeded run is reproducible on CPU, and a run
 resumed from a checkpoint reaches bit-for-bit the weights of an uninterrupted one: the
 checkpoint holds the model, optimizer, scheduler, gradient scaler, step, epoch, sampler
 position and every RNG state, and each training item is a pure function of
@@ -38,7 +38,6 @@ from ..core.errors import RefSRError
 from ..evaluation.metrics import psnr
 from ..inference.tiling import super_resolve
 from . import distributed as D
-from .checkpoints import RunDirectory, RunLock
 from .config import ConfigError, TrainConfig, load_config, read_config_file
 from .datasets import VAL_SEED, build_dataset
 from .journal import MetricsLog
@@ -47,6 +46,7 @@ from .parts import ForwardOutputs, initialise_from, parameter_groups
 from .reference import REFERENCE_METADATA_KEY, prepare_reference
 from .rng import capture_rng_state, restore_rng_state, seed_everything
 from .sampler import ResumableDistributedSampler
+from .state import RunDirectory, RunLock
 
 __all__ = ["STATE_FORMAT", "TrainResult", "Trainer", "TrainingDivergedError", "train"]
 

@@ -12,7 +12,7 @@ from small import TINY_CROSSNET
 
 from refsr_blocks import CheckpointError, build_model
 from refsr_blocks.train import RunDirectory, RunLockedError, load_config, train, train_main
-from refsr_blocks.train.checkpoints import RunLock
+from refsr_blocks.train.state import RunLock
 
 
 def _files(folder) -> dict:
@@ -74,10 +74,10 @@ def test_a_kill_inside_pruning_leaves_no_half_checkpoint(make_config, tmp_path, 
         next(p for p in sorted(path.iterdir())).unlink()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("refsr_blocks.train.checkpoints.shutil.rmtree", killed)
+    monkeypatch.setattr("refsr_blocks.train.state.shutil.rmtree", killed)
     with pytest.raises(KeyboardInterrupt):
         run.prune(keep=2)
-    monkeypatch.setattr("refsr_blocks.train.checkpoints.shutil.rmtree", real_rmtree)
+    monkeypatch.setattr("refsr_blocks.train.state.shutil.rmtree", real_rmtree)
     names = sorted(p.name for p in run.checkpoints.iterdir())
     assert [c.step for c in run.list_checkpoints()] == [3, 4]
     assert any(n.startswith(".deleting-step-00000002") for n in names) and "step-00000002" not in names

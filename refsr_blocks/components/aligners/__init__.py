@@ -11,24 +11,16 @@ name           how
                robust dense field, then flow on the pre-warped reference; per-pixel confidence
 =============  ==============================================================
 
-The call contract is in :mod:`~refsr_blocks.components.aligners.base`; the kind is registered
-here, with :class:`refsr_blocks.testing.contracts.AlignerContract` as its conformance class.
+The call contract is in :mod:`~refsr_blocks.components.aligners.base`; the kind is registered by
+:mod:`refsr_blocks.components`, with :class:`refsr_blocks.testing.contracts.AlignerContract` as its conformance class.
 """
 
-from ...core.registry import register_kind
-
-register_kind(
-    "aligner",
-    contract="refsr_blocks.testing.contracts:AlignerContract",
-    doc="alignment: (LR features, reference features per reference) -> reference features on the LR grid per level",
-)
-
-from .attention import AttentionAligner  # noqa: E402
-from .base import Aligner  # noqa: E402
-from .deformable import DeformableAligner  # noqa: E402
-from .flow_warp import FlowWarpAligner  # noqa: E402
-from .match_flow import MatchFlowAligner  # noqa: E402
-from .matching import Matches, match_patches, relevance, transfer  # noqa: E402
+from .attention import AttentionAligner
+from .base import Aligner
+from .deformable import DeformableAligner
+from .flow_warp import FlowWarpAligner
+from .match_flow import MatchFlowAligner
+from .matching import Matches, match_patches, relevance, transfer
 
 __all__ = [
     "Aligner",

@@ -24,7 +24,7 @@ aligner wants to show (``flows``, ``shift``, ``index``, ``offsets``).
 
 Aligners with ``grid_bound = True`` (flow and deformable) need exactly one reference already
 on the target grid; models bring the reference there with their reference policy
-(:mod:`refsr_blocks.components.models.references`). Attention aligners take K references of
+(:mod:`refsr_blocks.ops.references`). Attention aligners take K references of
 any size.
 """
 

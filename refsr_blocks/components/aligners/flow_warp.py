@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...core.support import Support
-from ..prealigners import NoPrealign, shift_image
+from ..prealigns import NoPrealign, shift_image
 from .base import Aligner, check_aligner_inputs
 
 __all__ = ["FlowWarpAligner", "estimate_flows"]

@@ -36,9 +36,9 @@ from ...core.errors import InputError
 from ...core.registry import get_component, register_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
 from ...ops.flow import crop_to, level_size, pad_to_multiple
+from ...ops.inputs import _cast, check_fuse_inputs, check_model_input, model_dtype
+from ...ops.references import REF_POLICIES, as_references, check_references, fit_reference
 from ..aligners.flow_warp import FlowWarpAligner
-from .inputs import _cast, check_fuse_inputs, check_image, model_dtype
-from .references import REF_POLICIES, as_references, check_references, fit_reference
 
 __all__ = ["CROSSNET", "CrossNet"]
 
@@ -57,7 +57,7 @@ class CrossNet(nn.Module):
         warp_target: ``"features"`` (CrossNet) or ``"image"`` (CrossNet-iw, flow_warp only).
         residual: add the decoder output to the upsampled LR.
         ref_policy: how a grid-bound aligner's reference is brought to the output size
-            (see :mod:`~refsr_blocks.components.models.references`).
+            (see :mod:`~refsr_blocks.ops.references`).
     """
 
     def __init__(
@@ -225,8 +225,8 @@ class CrossNet(nn.Module):
                 flow_input = check_fuse_inputs(flow_input, ref, self, name="flow_input")[0]
             return upsampled, [ref], flow_input
         dtype = model_dtype(self)
-        upsampled = _cast(check_image(upsampled, "upsampled", self.image_channels), dtype)
-        refs = [_cast(check_image(r, "ref", self.image_channels), dtype) for r in refs]
+        upsampled = _cast(check_model_input(upsampled, "upsampled", self.image_channels), dtype)
+        refs = [_cast(check_model_input(r, "ref", self.image_channels), dtype) for r in refs]
         if flow_input is not None:
             flow_input = check_fuse_inputs(flow_input, upsampled, self, name="flow_input")[0]
         return upsampled, refs, flow_input

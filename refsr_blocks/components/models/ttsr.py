@@ -31,8 +31,8 @@ from ...core.build import instantiate
 from ...core.errors import InputError
 from ...core.registry import register_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
-from .inputs import model_dtype
-from .references import REF_POLICIES, check_references, fit_reference
+from ...ops.inputs import model_dtype
+from ...ops.references import REF_POLICIES, check_references, fit_reference
 
 __all__ = ["TTSR", "degrade_reference"]
 

@@ -6,14 +6,6 @@ soft attention per level (B×1×same size, or ``None``: full confidence). The ou
 B×out_channels×(s·h)×(s·w) with s = 2^(L-1).
 """
 
-from ...core.registry import register_kind
-
-register_kind(
-    "texture_fusion",
-    contract="refsr_blocks.testing.contracts:TextureFusionContract",
-    doc="texture fusion: (lr, aligned textures per level, confidence per level) -> image",
-)
-
-from .csfi import CrossScaleFusion  # noqa: E402
+from .csfi import CrossScaleFusion
 
 __all__ = ["CrossScaleFusion"]

@@ -65,7 +65,7 @@ class CrossScaleFusion(nn.Module):
         blocks: residual blocks of the shallow extractor, then of each stage (TTSR:
             16, 16, 8, 4 at ×4); one more entry than stages.
 
-    Shapes: see :mod:`~refsr_blocks.components.fusions`.
+    Shapes: see :mod:`~refsr_blocks.components.texture_fusions`.
     """
 
     SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from refsr_blocks import register_component, register_kind
-from refsr_blocks.components.models.inputs import check_pair
 from refsr_blocks.core.build import instantiate
 from refsr_blocks.core.spec import Architecture, GlobalParam, Slot
+from refsr_blocks.ops.inputs import check_pair
 from refsr_blocks.testing import ComponentContract
 
 
