@@ -15,9 +15,10 @@ import argparse
 from pathlib import Path
 
 from refsr_blocks import load_model
+from refsr_blocks.data.entries import build_dataset
 from refsr_blocks.evaluation.metrics import psnr
 from refsr_blocks.inference.runtime import optimize_for_inference, run
-from refsr_blocks.train import build_dataset, load_config
+from refsr_blocks.train import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,8 +25,8 @@ from refsr_blocks.assets import load_pretrained
 from refsr_blocks.data import crop_to_multiple, downsample, load_image
 from refsr_blocks.data.real_photos import _package_dir
 from refsr_blocks.evaluation.metrics import psnr
+from refsr_blocks.evaluation.references import prepare_reference
 from refsr_blocks.tools.viz import bicubic_upsample
-from refsr_blocks.train.reference import prepare_reference
 
 
 def _pairs() -> dict[str, tuple[Path, Path]]:

@@ -24,9 +24,9 @@ import yaml
 
 from refsr_blocks.components.prealigns import phase_correlation_shift, shift_image
 from refsr_blocks.data import PairFolderDataset, downsample
+from refsr_blocks.data.entries import build_dataset
 from refsr_blocks.evaluation.metrics import psnr
 from refsr_blocks.tools.viz import bicubic_upsample
-from refsr_blocks.train import build_dataset
 
 CANDIDATES = {"none": None, "phase_correlation/1": 1, "phase_correlation/2": 2, "phase_correlation/4": 4}
 

@@ -16,7 +16,8 @@ import shutil
 from pathlib import Path
 
 from refsr_blocks.data import save_image
-from refsr_blocks.train import build_dataset, load_config
+from refsr_blocks.data.entries import build_dataset
+from refsr_blocks.train import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "refsr_blocks" / "assets"

@@ -15,8 +15,8 @@ import torch
 from refsr_blocks.assets import ASSETS_DIR, load_pretrained, pretrained_path
 from refsr_blocks.data import load_image
 from refsr_blocks.evaluation.metrics import psnr
+from refsr_blocks.evaluation.references import prepare_reference
 from refsr_blocks.tools.viz import bicubic_upsample
-from refsr_blocks.train.reference import prepare_reference
 
 #: Smallest acceptable reference gain on the shipped pair, dB (see the model card for the
 #: measured value, +3.4 dB on this pair; the margin leaves room for BLAS differences between machines).

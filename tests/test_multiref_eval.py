@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from refsr_blocks import build_model, save_model
 from refsr_blocks.data import CUFED5Dataset, DataError, DataNotFoundError, ReferenceFolderDataset, save_image
+from refsr_blocks.data.degradation import matlab_downsample
+from refsr_blocks.data.entries import build_dataset
 from refsr_blocks.evaluation.command import eval_main
-from refsr_blocks.evaluation.protocols import PROTOCOLS, Protocol, get_protocol, matlab_downsample, register_protocol
-from refsr_blocks.train.datasets import build_dataset
+from refsr_blocks.evaluation.protocols import PROTOCOLS, Protocol, get_protocol, register_protocol
 
 REF_SIZES = ((40, 56), (64, 48), (24, 80), (48, 64), (30, 30))
 

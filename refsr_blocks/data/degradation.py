@@ -2,17 +2,20 @@
 
 ``lr = downsample(crop_to_multiple(hr, s), s)``: the HR image is cropped at the bottom/right to
 a multiple of the scale, then resized by 1/s with an antialiased bicubic filter.
+:func:`matlab_downsample` is MATLAB's ``imresize`` instead (the ``matlab`` LR kernel of the
+evaluation protocols and multi-reference datasets).
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import SUPPORTED_SCALES, check_image, check_positive_int, check_scale
 from .errors import DataError
 
-__all__ = ["SUPPORTED_SCALES", "crop_to_multiple", "downsample"]
+__all__ = ["SUPPORTED_SCALES", "crop_to_multiple", "downsample", "matlab_downsample"]
 
 
 def crop_to_multiple(img: Tensor, multiple: int) -> Tensor:
@@ -81,3 +84,28 @@ def downsample(hr: Tensor, scale: int, *, clamp: bool = True) -> Tensor:
     if clamp:
         lr = lr.clamp(0.0, 1.0)
     return lr if hr.ndim == 4 else lr.squeeze(0)
+
+
+def _symmetric_pad(x: Tensor, pad: int) -> Tensor:
+    """Mirror padding that repeats the edge pixel (MATLAB's ``'symmetric'``)."""
+    if pad == 0:
+        return x
+    x = torch.cat([x[..., :pad, :].flip(-2), x, x[..., -pad:, :].flip(-2)], dim=-2)
+    return torch.cat([x[..., :pad].flip(-1), x, x[..., -pad:].flip(-1)], dim=-1)
+
+
+def matlab_downsample(hr: Tensor, scale: int) -> Tensor:
+    """MATLAB-style ``imresize(hr, 1/scale, 'bicubic')`` of B×C×H×W (H, W multiples of ``scale``).
+
+    The antialiased Keys kernel (a = −0.5, stretched by ``scale``) as PIL and PyTorch's
+    ``antialias=True`` use, with MATLAB's symmetric border instead of a renormalised kernel:
+    the image is mirrored by ``2·scale`` pixels (the kernel's half-width), resized, and the
+    extra LR pixels are cut off. Not rounded to 8 bits (MATLAB would round a uint8 input).
+    """
+    if hr.shape[-2] % scale or hr.shape[-1] % scale:
+        raise ValueError(f"hr {tuple(hr.shape)} must be a multiple of scale {scale}")
+    pad = 2 * scale
+    padded = _symmetric_pad(hr, pad)
+    h, w = padded.shape[-2] // scale, padded.shape[-1] // scale
+    lr = F.interpolate(padded, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+    return lr[..., 2:-2, 2:-2].clamp(0.0, 1.0)

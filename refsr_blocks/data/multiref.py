@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ._dataset import RefSRDataset
 from .augment import Sample
-from .degradation import crop_to_multiple, downsample
+from .degradation import crop_to_multiple, downsample, matlab_downsample
 from .errors import DataError, DataNotFoundError
 from .io import IMAGE_EXTENSIONS, list_images, load_image
 
@@ -50,8 +50,6 @@ def make_lr(hr: Tensor, scale: int, kernel: str = "pil") -> Tensor:
     if kernel == "pil":
         return downsample(hr, scale)
     if kernel == "matlab":
-        from ..evaluation.protocols import matlab_downsample
-
         return matlab_downsample(hr[None], scale)[0]
     raise DataError(f"lr_kernel must be one of {list(LR_KERNELS)}, got {kernel!r}")
 

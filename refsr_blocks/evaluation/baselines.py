@@ -17,8 +17,7 @@ from torch import Tensor, nn
 
 from ..components.upsamplers.bicubic import BicubicUpsampler
 from ..core.checkpoint import load_model, read_metadata
-from ..train.reference import prepare_reference, reference_mode_of
-from .references import CONTROLS, REFERENCES, BatchedItem, Reference
+from .references import CONTROLS, REFERENCES, BatchedItem, Reference, prepare_reference, reference_mode_of
 
 __all__ = [
     "Method",

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..core.errors import RefSRError
-from ..train.config import ConfigError, read_config_file
-from ..train.datasets import VAL_SEED, build_dataset
+from ..core.errors import RefSRError, SpecError
+from ..core.spec import read_mapping_file
+from ..data.entries import VAL_SEED, build_dataset
 from .baselines import Method, bicubic, methods_from_checkpoint
 from .harness import evaluate
 from .protocols import PROTOCOLS, get_protocol
@@ -49,7 +49,7 @@ def dataset_entry_from_argument(data: str, split: str = "test") -> tuple[dict[st
     kind, sep, rest = data.partition(":")
     if sep and kind in _KIND_FIELD and not Path(data).exists():
         return {"kind": kind, _KIND_FIELD[kind]: rest}, data
-    raw = read_config_file(data)
+    raw = read_mapping_file(data, "config file", SpecError)
     if "kind" in raw:
         return raw, data
     section = raw.get("data")
@@ -57,13 +57,11 @@ def dataset_entry_from_argument(data: str, split: str = "test") -> tuple[dict[st
         entry = section.get(split)
         if entry is None:
             present = [k for k in ("train", "val", "test") if section.get(k) is not None]
-            raise ConfigError(
+            raise SpecError(
                 f"data.{split}", f"{data!r} has no {split!r} dataset (it has: {', '.join(present)}); use --split"
             )
         return entry, f"{data} (data.{split})"
-    raise ConfigError(
-        "", f"{data!r} is neither a dataset entry (with 'kind') nor a training configuration (with 'data')"
-    )
+    raise SpecError("", f"{data!r} is neither a dataset entry (with 'kind') nor a training configuration (with 'data')")
 
 
 def dataset_from_argument(data: str, scale: int, split: str = "test") -> tuple[Dataset, str]:  # type: ignore[type-arg]
@@ -87,9 +85,9 @@ def _checkpoint_argument(value: str) -> tuple[str | None, Path]:
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse options that would evaluate nothing, or write the results over a file."""
     if args.limit is not None and args.limit < 1:
-        raise ConfigError("--limit", f"{args.limit} would evaluate no item; give N >= 1, or leave it out for all")
+        raise SpecError("--limit", f"{args.limit} would evaluate no item; give N >= 1, or leave it out for all")
     if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(
+        raise SpecError(
             "--out", f"{str(args.out)!r} is a file; the results (results.md, .csv, .json) go into a folder: name one"
         )
 
@@ -102,7 +100,7 @@ def _check_windows(args: argparse.Namespace, scale: int) -> None:
     try:
         _check_windowing(args.window, args.stride, scale)
     except InputError as err:
-        raise ConfigError("--stride" if str(err).startswith("stride") else "--window", str(err)) from None
+        raise SpecError("--stride" if str(err).startswith("stride") else "--window", str(err)) from None
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -162,7 +160,7 @@ def _choices(text: str, accepted: Sequence[str], option: str) -> list[str]:
     names = [b.strip() for b in text.split(",") if b.strip()]
     unknown = [b for b in names if b not in accepted]
     if unknown:
-        raise ConfigError(option, f"unknown value(s) {unknown}; accepted: {', '.join(accepted)}, none")
+        raise SpecError(option, f"unknown value(s) {unknown}; accepted: {', '.join(accepted)}, none")
     return names
 
 
@@ -173,7 +171,7 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
     _check_options(args)
     results = [args.out / n for n in ("results.md", "results.csv", "summary.json")]
     if any(p.exists() for p in results) and not args.force:
-        raise ConfigError("--out", f"{str(args.out)!r} already holds results; pass --force to overwrite them")
+        raise SpecError("--out", f"{str(args.out)!r} already holds results; pass --force to overwrite them")
     methods: list[Method] = []
     scales = set()
     for value in args.checkpoint:
@@ -184,23 +182,23 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
         scales.add(int(model.spec["params"]["upscale"]))
         methods += found
     if len(scales) > 1:
-        raise ConfigError("--checkpoint", f"the checkpoints upscale by different factors {sorted(scales)}")
+        raise SpecError("--checkpoint", f"the checkpoints upscale by different factors {sorted(scales)}")
     scale = args.scale if args.scale is not None else (scales.pop() if scales else None)
     if scale is None:
-        raise ConfigError("--scale", "give --scale when no --checkpoint is evaluated")
+        raise SpecError("--scale", "give --scale when no --checkpoint is evaluated")
     if scales and scale not in scales:
-        raise ConfigError("--scale", f"is {scale} but the checkpoints upscale by {scales.pop()}")
+        raise SpecError("--scale", f"is {scale} but the checkpoints upscale by {scales.pop()}")
     _check_windows(args, scale)
     if "bicubic" in baselines:
         methods.insert(0, bicubic(scale))
     try:
         protocol = get_protocol(args.protocol)
     except ValueError as err:
-        raise ConfigError("--protocol", str(err)) from None
+        raise SpecError("--protocol", str(err)) from None
     border: int | None = None
     if args.border is not None:
         if args.border != "scale" and not args.border.isdigit():
-            raise ConfigError("--border", f"expected an int >= 0 or 'scale', got {args.border!r}")
+            raise SpecError("--border", f"expected an int >= 0 or 'scale', got {args.border!r}")
         border = scale if args.border == "scale" else int(args.border)
     dataset, description = dataset_from_argument(args.data, scale, args.split)
     result = evaluate(

@@ -44,9 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data.degradation import matlab_downsample
 from .metrics import crop_border, psnr, ssim
 
-__all__ = ["PROTOCOLS", "Protocol", "get_protocol", "matlab_downsample", "register_protocol", "y_matlab"]
+__all__ = ["PROTOCOLS", "Protocol", "get_protocol", "register_protocol", "y_matlab"]
 
 CHANNELS = ("rgb", "y-matlab")
 LR_KERNELS = ("dataset", "pil", "matlab")
@@ -61,31 +62,6 @@ def y_matlab(img: Tensor) -> Tensor:
     return (16.0 + (img * weights).sum(1, keepdim=True)) / 255.0
 
 
-def _symmetric_pad(x: Tensor, pad: int) -> Tensor:
-    """Mirror padding that repeats the edge pixel (MATLAB's ``'symmetric'``)."""
-    if pad == 0:
-        return x
-    x = torch.cat([x[..., :pad, :].flip(-2), x, x[..., -pad:, :].flip(-2)], dim=-2)
-    return torch.cat([x[..., :pad].flip(-1), x, x[..., -pad:].flip(-1)], dim=-1)
-
-
-def matlab_downsample(hr: Tensor, scale: int) -> Tensor:
-    """MATLAB-style ``imresize(hr, 1/scale, 'bicubic')`` of B×C×H×W (H, W multiples of ``scale``).
-
-    The antialiased Keys kernel (a = −0.5, stretched by ``scale``) as PIL and PyTorch's
-    ``antialias=True`` use, with MATLAB's symmetric border instead of a renormalised kernel:
-    the image is mirrored by ``2·scale`` pixels (the kernel's half-width), resized, and the
-    extra LR pixels are cut off. Not rounded to 8 bits (MATLAB would round a uint8 input).
-    """
-    if hr.shape[-2] % scale or hr.shape[-1] % scale:
-        raise ValueError(f"hr {tuple(hr.shape)} must be a multiple of scale {scale}")
-    pad = 2 * scale
-    padded = _symmetric_pad(hr, pad)
-    h, w = padded.shape[-2] // scale, padded.shape[-1] // scale
-    lr = F.interpolate(padded, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-    return lr[..., 2:-2, 2:-2].clamp(0.0, 1.0)
-
-
 @dataclass(frozen=True)
 class Protocol:
     """How results are measured (see the module docstring).
@@ -97,7 +73,7 @@ class Protocol:
         border: pixels cropped from each side before measuring.
         quantize: round the output to 8 bits (as saving a PNG would) before measuring.
         lr_kernel: ``"dataset"`` (the dataset's LR image), ``"pil"`` (torch's antialiased
-            bicubic, PIL's kernel and border) or ``"matlab"`` (:func:`matlab_downsample`):
+            bicubic, PIL's kernel and border) or ``"matlab"`` (:func:`~refsr_blocks.data.degradation.matlab_downsample`):
             how the LR image is made from the HR one.
         reference: ``"first"`` (the item's ``ref``) or ``"all"`` (its ``refs``, K ≥ 1).
         crop: a top-left (H, W) window, multiples of the scale, measured instead of the whole

@@ -1,9 +1,14 @@
 """The references a RefSR model is fed in place of the item's own: the controls of a RefSR claim.
 
+A model trained with ``reference: blank`` saw a grey image in place of every reference (the
+ablation "same network, no reference": whatever a real-reference run gains over it comes from
+the reference); :func:`prepare_reference` feeds either mode, and the trainer records the mode
+in the model file under :data:`REFERENCE_METADATA_KEY` so evaluation feeds what it was trained with.
+
 A RefSR gain is only evidence if the same network fed a reference *without information*
 about the HR image does worse. The controls, each a :class:`Reference`:
 
-- ``grey``: a flat grey image (:data:`~refsr_blocks.train.reference.BLANK_VALUE` everywhere, the
+- ``grey``: a flat grey image (:data:`BLANK_VALUE` everywhere, the
   training mode ``reference: blank``); it takes only the shape of the real reference;
 - ``bicubic-lr``: the bicubic upsample of the item's own LR image (no information beyond the LR);
 - ``oracle``: the real reference backward-warped with the item's ground-truth flow
@@ -20,21 +25,50 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from ..components.upsamplers.bicubic import BicubicUpsampler
 from ..ops.warp import backward_warp, pixel_grid, sample
-from ..train.reference import prepare_reference
 
 __all__ = [
+    "BLANK_VALUE",
     "CONTROLS",
     "REFERENCES",
+    "REFERENCE_METADATA_KEY",
     "BatchedItem",
     "Reference",
     "bicubic_lr_reference",
     "grey_reference",
     "oracle_reference",
+    "prepare_reference",
+    "reference_mode_of",
 ]
+
+#: Metadata key of ``model.safetensors`` files written by the trainer.
+REFERENCE_METADATA_KEY = "refsr_blocks.train.reference"  # the file format's key, not a module path
+#: The grey level of a blank reference (mid-range, so a residual network starts unbiased).
+BLANK_VALUE = 0.5
+
+
+def prepare_reference(ref: Tensor, mode: str) -> Tensor:
+    """``ref`` itself for ``mode="real"``, a same-shaped grey image for ``mode="blank"``.
+
+    Args:
+        ref: B×C×H×W reference.
+        mode: ``"real"`` or ``"blank"``.
+    """
+    if mode == "real":
+        return ref
+    if mode == "blank":
+        return torch.full_like(ref, BLANK_VALUE)
+    raise ValueError(f"reference mode must be 'real' or 'blank', got {mode!r}")
+
+
+def reference_mode_of(metadata: Mapping[str, str]) -> str:
+    """The reference mode recorded in checkpoint metadata (``"real"`` when absent)."""
+    return metadata.get(REFERENCE_METADATA_KEY, "real")
+
 
 #: A dataset item with a batch dimension on every tensor (see the module docstring).
 BatchedItem = Mapping[str, Tensor]

@@ -427,7 +427,7 @@ def cmd_viz(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Super-resolve the shipped pair with the shipped (or given) weights; compare with the controls."""
     from ..evaluation.metrics import psnr
-    from ..train.reference import prepare_reference
+    from ..evaluation.references import prepare_reference
     from .viz import bicubic_upsample, refsr_figure, save_png
 
     model = _load_checkpoint(args.checkpoint, args.device)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from .command import add_train_arguments, train_main
 from .config import ConfigError, DataConfig, RuntimeConfig, ScheduleConfig, TrainConfig, load_config
-from .datasets import build_dataset
-from .reference import prepare_reference
 from .state import Checkpoint, RunDirectory, RunExistsError, RunLockedError
 from .trainer import Trainer, TrainingDivergedError, TrainResult, train
 
@@ -30,9 +28,7 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "add_train_arguments",
-    "build_dataset",
     "load_config",
-    "prepare_reference",
     "train",
     "train_main",
 ]

@@ -35,15 +35,15 @@ from tqdm.auto import tqdm
 from ..core.build import build_model
 from ..core.checkpoint import atomic_write
 from ..core.errors import RefSRError
+from ..data.entries import VAL_SEED, build_dataset
 from ..evaluation.metrics import psnr
+from ..evaluation.references import REFERENCE_METADATA_KEY, prepare_reference
 from ..inference.tiling import super_resolve
 from . import distributed as D
 from .config import ConfigError, TrainConfig, load_config, read_config_file
-from .datasets import VAL_SEED, build_dataset
 from .journal import MetricsLog
 from .objective import Objective
 from .parts import ForwardOutputs, initialise_from, parameter_groups
-from .reference import REFERENCE_METADATA_KEY, prepare_reference
 from .rng import capture_rng_state, restore_rng_state, seed_everything
 from .sampler import ResumableDistributedSampler
 from .state import RunDirectory, RunLock

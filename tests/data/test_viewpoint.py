@@ -21,6 +21,7 @@ from refsr_blocks.data import (
     procedural_image,
     save_image,
 )
+from refsr_blocks.data.entries import build_dataset, check_dataset_entry
 from refsr_blocks.data.real_photos import HELD_OUT
 from refsr_blocks.data.view_degrade import ReferenceDegradation
 from refsr_blocks.data.view_kinds import FREE_SIZE_KINDS, GEOMETRIC_KINDS
@@ -28,7 +29,6 @@ from refsr_blocks.data.viewpoint import KINDS
 from refsr_blocks.evaluation.references import oracle_reference
 from refsr_blocks.ops.warp import pixel_grid, sample
 from refsr_blocks.train.config import read_config_file
-from refsr_blocks.train.datasets import build_dataset, check_dataset_entry
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "viewpoint"
 SIZE = (32, 48)

@@ -11,7 +11,8 @@ from refsr_blocks import list_components, register_component
 from refsr_blocks.core.errors import SpecError
 from refsr_blocks.core.overrides import parse_override, parse_overrides, parse_value
 from refsr_blocks.core.registry import REGISTRY
-from refsr_blocks.train import ConfigError, build_dataset, load_config
+from refsr_blocks.data.entries import build_dataset
+from refsr_blocks.train import ConfigError, load_config
 from refsr_blocks.train.config import apply_assignments
 
 

@@ -12,7 +12,7 @@ import yaml
 from refsr_blocks import build_model, save_model
 from refsr_blocks.data import LightFieldDataset, save_image, views_to_lenslet
 from refsr_blocks.evaluation import bicubic, eval_main, evaluate, psnr, refsr_model, ssim
-from refsr_blocks.train.reference import REFERENCE_METADATA_KEY
+from refsr_blocks.evaluation.references import REFERENCE_METADATA_KEY
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from refsr_blocks.data.entries import build_dataset
 from refsr_blocks.ops import backward_warp, flow_pyramid
-from refsr_blocks.train import ConfigError, build_dataset, load_config, train
+from refsr_blocks.train import ConfigError, load_config, train
 from refsr_blocks.train.objective import Objective, flow_epe_loss, warping_loss
 from refsr_blocks.train.parts import parameter_groups
 

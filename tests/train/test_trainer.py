@@ -12,17 +12,9 @@ from torch import nn
 from refsr_blocks import CheckpointError, build_model, load_model
 from refsr_blocks.core.checkpoint import read_metadata
 from refsr_blocks.core.registry import register_component
-from refsr_blocks.train import (
-    RunDirectory,
-    RunExistsError,
-    TrainingDivergedError,
-    build_dataset,
-    load_config,
-    prepare_reference,
-    train,
-    train_main,
-)
-from refsr_blocks.train.reference import REFERENCE_METADATA_KEY
+from refsr_blocks.data.entries import build_dataset
+from refsr_blocks.evaluation.references import REFERENCE_METADATA_KEY, prepare_reference
+from refsr_blocks.train import RunDirectory, RunExistsError, TrainingDivergedError, load_config, train, train_main
 
 
 def _weights(path) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Datasets from configuration entries.
+"""Datasets from configuration entries (the ``data`` section of a training configuration,
+and ``refsr-blocks eval --data``).
 
 An entry names a registered ``"dataset"`` component (``kind: synthetic``, ``lightfield``,
 ``pairs``, or one a plugin registered) and passes the rest as its constructor parameters,
@@ -34,12 +35,15 @@ from typing import Any
 from pydantic import dataclasses as pydantic_dataclasses
 from torch.utils.data import Dataset
 
+from ..core.errors import SpecError as ConfigError
 from ..core.errors import UnknownComponentError
 from ..core.registry import REGISTRY, Component
 from ..core.spec import check_params
-from ..data import Compose, DataError, DataNotFoundError, RandomDihedral, RandomParallaxShift, builtin_images
-from ..data.mixed import MixedDataset
-from .config import SECTION_CONFIG, Bool, ConfigError, Int, NonNegativeInt, PositiveInt, Str, join_path, validate
+from ..core.validation import SECTION_CONFIG, Bool, Int, NonNegativeInt, PositiveInt, Str, join_path, validate
+from .augment import Compose, RandomDihedral, RandomParallaxShift
+from .errors import DataError, DataNotFoundError
+from .mixed import MixedDataset
+from .sources import builtin_images
 
 __all__ = ["VAL_SEED", "build_dataset", "check_dataset_entry"]
 
