@@ -73,7 +73,7 @@ def flops_ratio(model: torch.nn.Module, h: int, w: int, window: int | None, stri
     whole = count_flops(lambda: model(lr, ref))
     # super_resolve checks the values of user input (finite, in [0, 1]); fake tensors have no values, and
     # the checks cost no FLOPs, so the count skips them.
-    with mock.patch("refsr_blocks.inference.tiling.prepare_pair", lambda model, lr, ref, *args: (lr, ref)):
+    with mock.patch("refsr_blocks.inference.tiling.prepare_pair", lambda model, lr, ref, *args, **kwargs: (lr, ref)):
         tiled = count_flops(lambda: super_resolve(model, lr, ref, window, stride, progress=False))
     up = count_flops(lambda: model.upsampler(lr))
     return {"whole_gflop": whole / 1e9, "tiled_gflop": tiled / 1e9, "upsampler_gflop": up / 1e9, "ratio": tiled / whole}
