@@ -63,8 +63,8 @@ def test_declared_support_of_the_default_presets() -> None:
     for preset in ("crossnet", "crossnet_lite"):
         model = build_model(preset)
         assert size_multiple_of(model) == 64  # FlowNetS+
-        for name in ("upsampler", "flow", "decoder"):
-            support = component_support(getattr(model, name))
+        for name in ("upsampler", "aligner.flow", "decoder"):
+            support = component_support(model.get_submodule(name))
             assert support is not None and support.onnx and support.torch_export, (preset, name)
 
 
