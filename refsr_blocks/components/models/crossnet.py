@@ -126,7 +126,7 @@ class CrossNet(nn.Module):
             if len(refs) != 1:
                 raise InputError(
                     f"the {type(self.aligner).__name__} aligner takes one reference, got {len(refs)}; "
-                    "use an aligner that matches several (attention)"
+                    "use an aligner that matches several (attention, match_flow)"
                 )
             refs = [fit_reference(refs[0], (lr.shape[-2] * self.upscale, lr.shape[-1] * self.upscale), self.ref_policy)]
         return self.fuse_intermediates(self.upsampler(_cast(lr, model_dtype(self))), refs)
