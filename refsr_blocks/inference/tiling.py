@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from ..core.errors import InputError
 from ..ops.inputs import prepare_pair
+from ..ops.references import fit_reference
 
 __all__ = [
     "BLEND_MODES",
@@ -230,8 +231,6 @@ def _matches_whole_references(model: object) -> bool:
 
 def _onto_grid(model: object, lr: Tensor, ref: Tensor, scale: int) -> Tensor:
     """An off-grid reference brought to the output size as the model would (its ``ref_policy``)."""
-    from ..ops.references import fit_reference
-
     (h, w), (H, W) = lr.shape[-2:], ref.shape[-2:]
     policy = getattr(model, "ref_policy", None)
     if not isinstance(policy, str):
