@@ -232,13 +232,13 @@ def test_forged_header_is_refused_without_reading_the_file(tmp_path) -> None:
 
 def _header_only_file(path: Path, spec: dict, offsets) -> Path:
     """A safetensors file naming the tensors of ``spec``'s model, ``offsets(i, nbytes)`` each, no data."""
-    from refsr_blocks.core.checkpoint import _st_dtype
+    from refsr_blocks.core.checkpoint import _ST_DTYPES
 
     with torch.device("meta"):
         state = build_model(spec).state_dict()
     header = {"__metadata__": {SPEC_KEY: json.dumps(spec), "format": "pt"}}
     for i, (name, t) in enumerate(sorted(state.items())):
-        header[name] = {"dtype": _st_dtype(t.dtype), "shape": list(t.shape), "data_offsets": offsets(i, t.nbytes)}
+        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": offsets(i, t.nbytes)}
     digest = hashlib.sha256()  # consistent with the header, as a forger writes it: the bytes the ranges name
     for name in sorted(state):
         entry = header[name]
@@ -431,22 +431,21 @@ def test_a_flipped_bit_in_the_weights_is_caught_and_names_the_file(tiny, tmp_pat
             load_model(bad)
 
 
-def test_files_saved_before_digests_still_load(tiny, tmp_path) -> None:
+def test_a_file_without_a_digest_is_refused(tiny, tmp_path) -> None:
     path = save_model(tiny, tmp_path / "m.safetensors")
     meta = read_metadata(path)
     assert meta[DIGEST_KEY] == tensor_digest(load_file(str(path)))
     del meta[DIGEST_KEY]
-    old = _resave(path, tmp_path / "old.safetensors", metadata=meta)
-    model = load_model(old)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), tiny.state_dict().values()))
+    with pytest.raises(CheckpointError, match=r"undigested\.safetensors.*carries no weight digest"):
+        load_model(_resave(path, tmp_path / "undigested.safetensors", metadata=meta))
 
 
 def test_shipped_assets_carry_a_valid_digest() -> None:
     from refsr_blocks.assets import ASSETS_DIR
-    from refsr_blocks.core.checkpoint import verify_digest
+    from refsr_blocks.core.checkpoint import read_weights
 
     files = sorted(ASSETS_DIR.glob("*.safetensors"))
-    assert files and all(verify_digest(f, required=True) for f in files)
+    assert files and all(read_weights(f)[1][DIGEST_KEY] for f in files)
 
 
 def test_non_finite_weights_are_refused(tiny, tmp_path) -> None:

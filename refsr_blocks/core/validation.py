@@ -1,11 +1,9 @@
 """Settings documents (YAML or JSON) validated by pydantic, every error a :class:`SpecError`.
 
-The strict value types of every settings section (YAML's ``4`` is an int, ``"4"`` a string,
-``true`` a bool), the pydantic settings of a section, and :func:`validate`, which reports
-pydantic's first error as one :class:`~refsr_blocks.core.errors.SpecError` naming the key
-(``schedule.milestones[1]``), what was wrong and what is accepted. The training configuration
-(:mod:`refsr_blocks.train.config`) and the dataset entries (:mod:`refsr_blocks.data.entries`)
-are validated with them.
+The strict value types of the settings sections (YAML's ``4`` is an int, ``"4"`` a string,
+``true`` a bool), their pydantic settings, and :func:`validate`, which reports pydantic's first
+error as one :class:`~refsr_blocks.core.errors.SpecError` at pydantic's own location, written as
+a document path (``schedule.milestones[1]``), with what was wrong and what is accepted.
 """
 
 from __future__ import annotations
@@ -22,22 +20,9 @@ from typing_extensions import NotRequired, is_typeddict
 
 from .errors import SpecError, did_you_mean
 
-__all__ = [
-    "SECTION_CONFIG",
-    "Beta",
-    "Bool",
-    "Float",
-    "Int",
-    "NonNegativeFloat",
-    "NonNegativeInt",
-    "PositiveFloat",
-    "PositiveInt",
-    "Str",
-    "join_path",
-    "validate",
-]
+__all__ = ["SECTION_CONFIG", "Beta", "Bool", "Float", "Int", "NonNegativeFloat", "NonNegativeInt"]
+__all__ += ["PositiveFloat", "PositiveInt", "Str", "join_path", "validate"]
 
-# -- value types: strict scalars (YAML's 4 is an int, "4" a string, true a bool) ------------------
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
@@ -51,6 +36,13 @@ Beta = Annotated[float, Strict(), Field(ge=0, lt=1)]
 #: pydantic settings of every section: unknown keys and non-finite numbers (``.nan``) are errors.
 SECTION_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+_EXPECTED = {"int": "an integer", "float": "a number", "finite_number": "a finite number", "bool": "true or false"}
+_EXPECTED |= {"string": "a string", "dict": "a mapping", "tuple": "a list", "list": "a list"}
+_EXPECTED |= {"dataclass": "a mapping of settings"}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_UNKNOWN = ("unexpected_keyword_argument", "extra_forbidden")
+_KEY_ERRORS = (*_UNKNOWN, "missing", "missing_argument", "missing_keyword_only_argument")
+
 
 def join_path(base: str, child: str) -> str:
     """``join_path("schedule", "loss.name")`` → ``schedule.loss.name``; ``[i]`` children attach directly."""
@@ -59,156 +51,106 @@ def join_path(base: str, child: str) -> str:
     return f"{base}{child}" if child.startswith("[") else f"{base}.{child}"
 
 
-# -- pydantic's errors as SpecErrors ---------------------------------------------------------------
-_EXPECTED = {
-    "int_type": "an integer",
-    "float_type": "a number",
-    "finite_number": "a finite number",
-    "bool_type": "true or false",
-    "string_type": "a string",
-    "dict_type": "a mapping",
-    "tuple_type": "a list",
-    "list_type": "a list",
-    "dataclass_type": "a mapping of settings",
-}
-_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
-_UNKNOWN_KEY = ("unexpected_keyword_argument", "extra_forbidden")
-_MISSING_KEY = ("missing", "missing_argument", "missing_keyword_only_argument")
-
-
-def _document_path(loc: tuple[int | str, ...], data: Any, names_a_key: bool) -> str:
-    """The dotted path of a pydantic error location inside ``data``.
-
-    Locations also hold the tags of union members (``'int'``, ``'LossSetting'``); they name
-    no place in the document and are dropped: a string step is kept only where ``data`` has
-    that key, or, when the error ``names_a_key`` (a missing or unknown one), as the last step.
-    """
+def _document_path(loc: Sequence[int | str], data: Any, names_a_key: bool) -> str:
+    """pydantic's location as a path in ``data``: the tags of union members (``'int'``) are no place
+    in the document and are dropped, unless the last step names a missing or unknown key."""
     path, node = "", data
     for i, step in enumerate(loc):
         if isinstance(step, int) and isinstance(node, (list, tuple)):
             path, node = f"{path}[{step}]", node[step] if step < len(node) else None
         elif (
-            isinstance(step, str)
-            and isinstance(node, Mapping)
+            isinstance(node, Mapping)
+            and isinstance(step, str)
             and (step in node or (names_a_key and i == len(loc) - 1))
         ):
             path, node = join_path(path, step), node.get(step)
     return path
 
 
-def _unwrap(tp: Any) -> Any:
-    """``tp`` without ``Annotated``/``NotRequired``/``Required`` wrappers."""
-    while typing.get_origin(tp) in (Annotated, NotRequired, typing.Required, typing.NotRequired):
-        tp = typing.get_args(tp)[0]
-    return tp
-
-
 def _keys_at(tp: Any, loc: Sequence[int | str]) -> list[str]:
-    """The keys accepted by the dataclass or TypedDict found at ``loc`` inside type ``tp``."""
-    i = 0
+    """The keys of the dataclass or TypedDict found at pydantic's location ``loc`` inside ``tp``."""
+    steps = list(loc)
     while True:
-        tp = _unwrap(tp)
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-        if origin in (Union, types.UnionType):
-            members = [_unwrap(a) for a in args if a is not type(None)]
-            tagged = [m for m in members if i < len(loc) and getattr(m, "__name__", None) == loc[i]]
-            if tagged:  # pydantic names the union member it tried
-                tp, i = tagged[0], i + 1
-            elif len(members) == 1:  # X | None: no tag, the step belongs to X
-                tp = members[0]
-            else:
-                return []
-            continue
-        if i == len(loc):
-            break
-        step, i = loc[i], i + 1
-        if dataclasses.is_dataclass(tp) or is_typeddict(tp):
-            tp = typing.get_type_hints(tp, include_extras=True).get(str(step))
-        elif origin is tuple and isinstance(step, int):
-            tp = args[0] if len(args) == 2 and args[1] is Ellipsis else args[min(step, len(args) - 1)]
-        elif origin in (list, dict):
-            tp = args[-1]
+        while typing.get_origin(tp) in (Annotated, NotRequired, typing.NotRequired, typing.Required):
+            tp = typing.get_args(tp)[0]
+        origin, args = typing.get_origin(tp), [a for a in typing.get_args(tp) if a is not type(None)]
+        if origin in (Union, types.UnionType):  # pydantic tags the member it tried (X | None: untagged)
+            tagged = [a for a in args if steps and getattr(_bare(a), "__name__", None) == steps[0]]
+            tp = tagged[0] if tagged else args[0] if len(args) == 1 else None
+            steps = steps[1:] if tagged else steps
+        elif not steps or tp is None:
+            return list(typing.get_type_hints(tp)) if dataclasses.is_dataclass(tp) or is_typeddict(tp) else []
+        elif dataclasses.is_dataclass(tp) or is_typeddict(tp):
+            tp = typing.get_type_hints(tp, include_extras=True).get(str(steps.pop(0)))
+        elif origin in (tuple, list, dict):
+            step = steps.pop(0)
+            fixed = origin is tuple and args[-1] is not Ellipsis
+            tp = args[min(int(step), len(args) - 1)] if fixed else args[0] if origin is tuple else args[-1]
         else:
             return []
-    if dataclasses.is_dataclass(tp) or is_typeddict(tp):
-        return list(typing.get_type_hints(tp))
-    return []
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _bare(tp: Any) -> Any:
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
+
+
+def _has_deeper(path: str, paths: list[str]) -> bool:
+    return any(p.startswith((path + ".", path + "[")) for p in paths)
+
+
+def _message(error: Mapping[str, Any], accepted: list[str]) -> str:
     """What was wrong, in words, for one pydantic error (without its location)."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    got = f"got {type(value).__name__} {value!r}"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, {got}"
+    if isinstance(ctx.get("error"), (SpecError, ValueError)):  # raised by a validator
+        return ctx["error"].message if isinstance(ctx["error"], SpecError) else str(ctx["error"])
+    if kind.removesuffix("_type") in _EXPECTED:
+        return f"expected {_EXPECTED[kind.removesuffix('_type')]}, got {type(value).__name__} {value!r}"
     if kind in _BOUNDS:
-        limit = next(iter(ctx.values()))
-        return f"expected a number {_BOUNDS[kind]} {limit:g}, got {value!r}"
+        return f"expected a number {_BOUNDS[kind]} {next(iter(ctx.values())):g}, got {value!r}"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         return f"must be one of {', '.join(map(repr, choices))}, got {value!r}.{did_you_mean(value, choices)}"
-    if kind in _MISSING_KEY:
+    if kind in _UNKNOWN:
+        others = [k for k in accepted if k != error["loc"][-1]]
+        return f"unknown setting.{did_you_mean(error['loc'][-1], others)} Accepted: {', '.join(others) or '(none)'}."
+    if kind == "missing" and isinstance(error["loc"][-1], int):  # a list too short
+        return f"expected at least {error['loc'][-1] + 1} values, got {len(value)}: {value!r}"
+    if kind.startswith("missing"):
         return "this setting is required"
     if kind == "too_long":
         return f"expected at most {ctx.get('max_length')} values, got {ctx.get('actual_length')}: {value!r}"
     return str(error.get("msg", kind))
 
 
-def _config_error(err: ValidationError, data: Any, root: Any, prefix: str) -> SpecError:
-    """The first of pydantic's errors as a :class:`SpecError` with its dotted path.
-
-    Args:
-        err: pydantic's errors.
-        data: the validated document (for the paths).
-        root: the validated type (for the accepted keys of an unknown one).
-        prefix: where ``data`` sits in the configuration.
-    """
-    found: list[tuple[int, str, str]] = []  # (rank, path, message); unknown keys first
-    for error in err.errors():
-        loc = tuple(error["loc"])
-        path = _document_path(loc, data, error["type"] in (*_UNKNOWN_KEY, *_MISSING_KEY))
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, SpecError):  # raised by a validator, relative to its value
-            found.append((1, join_path(path, cause.path), cause.message))
-        elif error["type"] in _UNKNOWN_KEY:
-            key = str(loc[-1])
-            accepted = [k for k in _keys_at(root, loc[:-1]) if k != key]
-            hint = did_you_mean(key, accepted)
-            found.append((0, path, f"unknown setting.{hint} Accepted: {', '.join(accepted) or '(none)'}."))
-        elif error["type"] == "missing" and loc and isinstance(loc[-1], int):  # a list too short
-            values = error["input"]
-            message = f"expected at least {loc[-1] + 1} values, got {len(values)}: {values!r}"
-            found.append((1, path.rpartition("[")[0] or path, message))
-        elif error["type"] == "value_error" and cause is not None:
-            found.append((1, path, str(cause)))
-        else:
-            found.append((1, path, _message(error)))
-    # A value that fits one member of a union but not its contents: keep the contents' errors
-    # (``{nme: l1}`` for a loss is an unknown key, not "expected a string").
-    deeper = {p for _, p, _ in found}
-    found = [
-        f
-        for f in found
-        if not (f[2].startswith("expected ") and any(q.startswith((f[1] + ".", f[1] + "[")) for q in deeper if q))
-    ]
-    found.sort(key=lambda f: f[0])
-    rank, path, message = found[0]
-    same = [m for r, p, m in found if p == path and r == rank]
-    expected = [m.removeprefix("expected ").rsplit(", got ", 1) for m in same if m.startswith("expected ")]
-    if len(same) > 1 and len(expected) == len(same):  # a union: "expected an integer or a number, got …"
-        message = f"expected {' or '.join(e[0] for e in expected)}, got {expected[0][-1]}"
-    return SpecError(join_path(prefix, path), message)
-
-
 def validate(tp: Any, data: Any, path: str = "") -> Any:
-    """``data`` validated as ``tp`` by pydantic; its errors raised as one :class:`SpecError`.
+    """``data`` validated as ``tp`` by pydantic; its first error raised as a :class:`SpecError`.
+
+    Unknown keys come first; a value that fits one member of a union but not its contents
+    reports the contents (``{nme: l1}`` for a loss is an unknown key, not "expected a string");
+    a value no member of a union takes reports them all ("expected an integer or a number").
 
     Args:
-        tp: a configuration dataclass or any type pydantic validates.
+        tp: a settings dataclass or any type pydantic validates.
         data: plain data (from YAML or JSON).
-        path: where ``data`` sits in the configuration, prefixed to error paths.
+        path: where ``data`` sits in the document, prefixed to error paths.
     """
     try:
         return TypeAdapter(tp).validate_python(data)
     except ValidationError as err:
-        raise _config_error(err, data, tp, path) from None
+        found = []  # (not an unknown key, path, message)
+        for e in err.errors():
+            loc, cause = tuple(e["loc"]), (e.get("ctx") or {}).get("error")
+            where = _document_path(loc, data, e["type"] in _KEY_ERRORS)
+            if e["type"] == "missing" and loc and isinstance(loc[-1], int):
+                where = where.rpartition("[")[0] or where
+            where = join_path(where, cause.path) if isinstance(cause, SpecError) else where
+            accepted = _keys_at(tp, loc[:-1]) if e["type"] in _UNKNOWN else []
+            found.append((e["type"] not in _UNKNOWN, where, _message(e, accepted)))
+        paths = [p for _, p, _ in found if p]
+        found = [f for f in found if not (f[2].startswith("expected ") and _has_deeper(f[1], paths))]
+        rank, where, message = min(found, key=lambda f: f[0])
+        same = [m for r, p, m in found if (r, p) == (rank, where)]
+        if len(same) > 1 and all(m.startswith("expected ") and ", got " in m for m in same):  # a union
+            parts = [m.removeprefix("expected ").rsplit(", got ", 1) for m in same]
+            message = f"expected {' or '.join(p[0] for p in parts)}, got {parts[0][1]}"
+        raise SpecError(join_path(path, where), message) from None

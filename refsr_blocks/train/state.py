@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from ..core.checkpoint import atomic_write, read_metadata, save_model, verify_digest
+from ..core.checkpoint import atomic_write, read_weights, save_model
 from ..core.errors import CheckpointError, RefSRError
 
 __all__ = ["Checkpoint", "RunDirectory", "RunExistsError", "RunLock", "RunLockedError"]
@@ -202,33 +201,27 @@ class Checkpoint:
         """``(model state_dict, training state)``; checks both files belong to the same step.
 
         The weights' digest and the training state's SHA-256 (stored in the weights' metadata)
-        are verified when present (checkpoints written before digests existed have none).
+        are verified.
 
         Raises:
             CheckpointError: a file is unreadable, damaged (digest mismatch) or from another
                 step, naming the file.
         """
-        verify_digest(self.model_file)
-        metadata = read_metadata(self.model_file)
-        expected_state = metadata.get(STATE_DIGEST_KEY)
-        if expected_state is not None:
-            try:
-                actual = _file_sha256(self.state_file)
-            except OSError as err:
-                raise CheckpointError(f"cannot read {str(self.state_file)!r}: {err.strerror or err}") from None
-            if actual != expected_state:
-                raise CheckpointError(
-                    f"{str(self.state_file)!r} is damaged or was altered (SHA-256 {actual[:16]}…, the checkpoint "
-                    f"says {expected_state[:16]}…); resume from an earlier checkpoint by deleting this folder"
-                )
+        weights, metadata = read_weights(self.model_file, str(map_location))
         try:
-            weights = load_file(str(self.model_file), device=str(map_location))
+            actual = _file_sha256(self.state_file)
+        except OSError as err:
+            raise CheckpointError(f"cannot read {str(self.state_file)!r}: {err.strerror or err}") from None
+        expected_state = metadata.get(STATE_DIGEST_KEY)
+        if actual != expected_state:
+            raise CheckpointError(
+                f"{str(self.state_file)!r} is damaged or was altered (SHA-256 {actual[:16]}…, the checkpoint "
+                f"says {str(expected_state)[:16]}…); resume from an earlier checkpoint by deleting this folder"
+            )
+        try:
             state = torch.load(self.state_file, map_location=map_location, weights_only=True)
         except Exception as err:
             raise CheckpointError(f"cannot read checkpoint {str(self.path)!r}: {err}") from None
-        bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-        if bad:
-            raise CheckpointError(f"{str(self.model_file)!r} holds NaN or infinite weights ({bad[0]!r})")
         meta_step = metadata.get(STEP_METADATA_KEY)
         if not isinstance(state, dict) or state.get("step") != self.step or meta_step != str(self.step):
             raise CheckpointError(
