@@ -16,6 +16,16 @@ SMALL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("aligner", "deformable"): {"hidden": 8},
     ("aligner", "match_flow"): {"flow_params": {"width": 0.125}},
     ("texture_fusion", "ttsr_csfi"): {"blocks": [1, 1, 1, 1]},
+    ("correspondence", "c2_contrastive"): {"channels": 4},
+    ("restoration", "c2_dynamic_aggregation"): {"blocks": 1, "offset_groups": 2},
+    ("model", "c2_matching"): {
+        "params": {"channels": 8},
+        "components": {
+            "correspondence": {"name": "c2_contrastive", "params": {"channels": 4}},
+            "extractor": {"name": "ttsr_lte", "params": {"channels": 4}},
+            "restoration": {"name": "c2_dynamic_aggregation", "params": {"blocks": 1, "offset_groups": 2}},
+        },
+    },
     ("model", "ttsr"): {
         "params": {"channels": 8, "residual": True},
         "components": {

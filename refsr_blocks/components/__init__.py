@@ -9,6 +9,8 @@
 - ``decoder``: :mod:`~refsr_blocks.components.decoders` (``unet_fusion``, ``authors_fusion``);
 - ``aligner``: :mod:`~refsr_blocks.components.aligners` (``flow_warp``, ``attention``, ``deformable``, ``match_flow``);
 - ``texture_fusion``: :mod:`~refsr_blocks.components.texture_fusions` (``ttsr_csfi``);
+- ``correspondence``: :mod:`~refsr_blocks.components.correspondences` (``c2_contrastive``);
+- ``restoration``: :mod:`~refsr_blocks.components.restorations` (``c2_dynamic_aggregation``);
 - ``loss``: :mod:`~refsr_blocks.components.losses` (``charbonnier``, ``l1``, ``mse``);
 - ``model``: :mod:`~refsr_blocks.components.models` (architectures, e.g. ``crossnet`` and ``ttsr``, and
   their presets).
@@ -22,7 +24,8 @@ shows what is registered, plugins included.
 
 from ..core.registry import register_kind
 
-# (kind, contract class, a part of a model, what it does): list_kinds() keeps this order.
+# (kind, contract class [or module:class] of refsr_blocks.testing, a part of a model, what it does):
+# list_kinds() keeps this order.
 _KINDS = (
     ("upsampler", "UpsamplerContract", True, "single-image upsampler: lr B×C×h×w -> B×C×(s·h)×(s·w)"),
     ("prealign", "PrealignContract", True, "global shift of the reference: (upsampled, ref) -> B×2 whole pixels"),
@@ -44,18 +47,33 @@ _KINDS = (
         True,
         "texture fusion: (lr, aligned textures per level, confidence per level) -> image",
     ),
+    (
+        "correspondence",
+        "correspondence_contracts:CorrespondenceContract",
+        True,
+        "correspondence: (upsampled LR, K references of any size) -> match of each LR-grid pixel",
+    ),
+    (
+        "restoration",
+        "correspondence_contracts:RestorationContract",
+        True,
+        "restoration: (lr, texture pyramid per reference, correspondence) -> image",
+    ),
 )
 for _kind, _contract, _part, _doc in _KINDS:
-    register_kind(_kind, contract=f"refsr_blocks.testing.contracts:{_contract}", model_part=_part, doc=_doc)
+    _path = _contract if ":" in _contract else f"contracts:{_contract}"  # module:Class in refsr_blocks.testing
+    register_kind(_kind, contract=f"refsr_blocks.testing.{_path}", model_part=_part, doc=_doc)
 
 from . import (  # noqa: E402 - each kind's components, after the kinds
     aligners,
+    correspondences,
     decoders,
     encoders,
     flows,
     losses,
     models,
     prealigns,
+    restorations,
     texture_fusions,
     upsamplers,
     warpers,
@@ -63,12 +81,14 @@ from . import (  # noqa: E402 - each kind's components, after the kinds
 
 __all__ = [
     "aligners",
+    "correspondences",
     "decoders",
     "encoders",
     "flows",
     "losses",
     "models",
     "prealigns",
+    "restorations",
     "texture_fusions",
     "upsamplers",
     "warpers",

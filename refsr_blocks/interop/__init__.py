@@ -10,6 +10,7 @@ source                            module                                      in
 CrossNet authors' ``CP*.pth``     :mod:`~refsr_blocks.interop.crossnet_authors`   ``crossnet_authors``
 EDSR-PyTorch ``mdsr-*.pt``        :mod:`~refsr_blocks.interop.edsr_mdsr`          the ``mdsr`` upsampler
 flownet2-pytorch FlowNet2-S       :mod:`~refsr_blocks.interop.flownet2_flownets`  ``flownets`` / ``flownets_plus``
+C2-Matching's three networks      :mod:`~refsr_blocks.interop.c2_matching`        ``c2_matching``
 ================================  ==========================================  ======================
 
 From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
@@ -18,13 +19,22 @@ From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
 
 from __future__ import annotations
 
-from . import crossnet_authors, edsr_mdsr, flownet2_flownets
+from . import c2_matching, crossnet_authors, edsr_mdsr, flownet2_flownets
 from ._common import ConversionError, read_torch_file
 
-__all__ = ["CONVERTERS", "ConversionError", "crossnet_authors", "edsr_mdsr", "flownet2_flownets", "read_torch_file"]
+__all__ = [
+    "CONVERTERS",
+    "ConversionError",
+    "c2_matching",
+    "crossnet_authors",
+    "edsr_mdsr",
+    "flownet2_flownets",
+    "read_torch_file",
+]
 
 #: Source format name → its converter module.
 CONVERTERS = {
+    c2_matching.FORMAT: c2_matching,
     crossnet_authors.FORMAT: crossnet_authors,
     edsr_mdsr.FORMAT: edsr_mdsr,
     flownet2_flownets.FORMAT: flownet2_flownets,

@@ -1,7 +1,8 @@
 """Model architectures (components of kind ``"model"``) and their presets."""
 
 from . import crossnet_authors  # noqa: F401 - registers the crossnet_authors preset
+from .c2_matching import C2Matching
 from .crossnet import CrossNet
 from .ttsr import TTSR
 
-__all__ = ["TTSR", "CrossNet"]
+__all__ = ["TTSR", "C2Matching", "CrossNet"]
