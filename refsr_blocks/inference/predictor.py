@@ -16,6 +16,10 @@ orientation applied) and files and PIL images are scaled by one rule
 exactly s times the LR size. Several references (a list) are each used once and the results
 averaged: CrossNet itself takes one reference.
 
+:meth:`Predictor.to_file` (what ``refsr-blocks sr`` calls) writes a file; a result too large to
+hold in memory is streamed into a PNG in strips (:mod:`refsr_blocks.inference.streaming`), and
+an in-memory call whose result cannot fit is refused before any work.
+
 On glibc, each call that fits in one window keeps freed memory for reuse while it runs and
 restores glibc's defaults afterwards (:func:`~refsr_blocks.inference.runtime.retaining_freed_memory`):
 large CPU buffers are not page-faulted in again on every layer, and nothing stays changed in
@@ -47,7 +51,8 @@ from torch import Tensor, nn
 
 from ..core.errors import CheckpointError, InputError
 from .runtime import PRECISIONS, inference_context, optimize_for_inference, resolve_precision, retaining_freed_memory
-from .tiling import default_windowing, super_resolve
+from .streaming import STREAM_ABOVE_PIXELS, ReferenceRows, check_fits, stream_peak_bytes, stream_to_png
+from .tiling import default_windowing, matches_whole_references, super_resolve
 
 __all__ = [
     "DeviceError",
@@ -62,6 +67,9 @@ __all__ = [
 #: What the predictor accepts as an image.
 ImageLike = Union[str, os.PathLike, "Image.Image", np.ndarray, Tensor]  # noqa: F821 - PIL imported lazily
 DEVICES = ("auto", "cpu", "cuda")
+#: Memory an in-memory call needs per output pixel (float32 output, upsampled image, reference and
+#: their device/NHWC copies), for refusing up front a result that cannot fit.
+IN_MEMORY_BYTES_PER_PIXEL = 6 * 3 * 4
 
 
 class DeviceError(InputError):
@@ -295,6 +303,12 @@ class Predictor:
         refs = list(ref) if isinstance(ref, (list, tuple)) else [ref]
         if not refs:
             raise InputError("pass at least one reference image")
+        height, width = lr.shape[-2] * self.upscale, lr.shape[-1] * self.upscale
+        check_fits(
+            lr.shape[0] * IN_MEMORY_BYTES_PER_PIXEL * height * width,
+            f"a {width}×{height} result held in memory",
+            "write it to a PNG file with Predictor.to_file(lr, ref, out) or `refsr-blocks sr`, which stream it in strips",
+        )
         lr = self._on_device(lr)
         total: Tensor | None = None
         for i, one in enumerate(refs):
@@ -358,6 +372,60 @@ class Predictor:
         if out is not None:
             write_image(sr, out)
         return _from_tensor(sr, kind)
+
+    def to_file(
+        self,
+        lr: str | os.PathLike[str],
+        ref: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        """Super-resolve the image file ``lr`` with the reference file ``ref`` into the image file ``out``.
+
+        A result of more than :data:`~refsr_blocks.inference.streaming.STREAM_ABOVE_PIXELS`
+        pixels is streamed into a PNG in strips
+        (:func:`~refsr_blocks.inference.streaming.stream_to_png`), so memory stays bounded
+        whatever the image size; a smaller one is computed in memory as :meth:`__call__` does.
+        Before any work: ``out`` is checked (:func:`check_output_file`), the sizes are read
+        from the headers, and a size whose memory the machine lacks is refused with the figures.
+
+        Raises:
+            InputError: as :meth:`__call__`; a streamed result whose ``out`` is not ``.png``, or
+                whose reference is not at the output size (for a model whose aligner is bound to
+                the output grid); not enough memory.
+        """
+        from ..data.io import load_image, read_image_size
+
+        check_output_file(out, _input_files(lr, ref), overwrite=overwrite)
+        (h, w), ref_size = read_image_size(lr), read_image_size(ref)
+        s = self.upscale
+        if h * w * s * s <= STREAM_ABOVE_PIXELS or self.channels != 3:
+            self(lr, ref, out, overwrite=overwrite)
+            return Path(out)
+        whole_ref = ref_size != (h * s, w * s)
+        if whole_ref and not matches_whole_references(self.model):
+            raise InputError(
+                f"the model is ×{s}: for a {w}×{h} LR image the reference must be {w * s}×{h * s} (width×height), "
+                f"got {ref_size[1]}×{ref_size[0]}; resize it to that size first"
+            )
+        if Path(out).suffix.lower() != ".png":
+            raise InputError(
+                f"a {w * s}×{h * s} result is streamed to the file in strips, which needs a PNG: "
+                f"name the output '{Path(out).stem}.png'"
+            )
+        window = self.window or default_windowing(s)[0]
+        needed = stream_peak_bytes((h, w), ref_size, s, window) + (ref_size[0] * ref_size[1] * 12 if whole_ref else 0)
+        check_fits(needed, f"streaming a {w * s}×{h * s} result", "pass a smaller window, or a smaller reference")
+        lr_t = load_image(lr, "LR image")[None]
+        with contextlib.ExitStack() as stack:
+            reference = load_image(ref, "reference image")[None] if whole_ref else None
+            if reference is None:
+                reference = stack.enter_context(ReferenceRows(ref, spill_dir=Path(out).parent))
+            stack.enter_context(inference_context(self.device, self.precision))
+            return stream_to_png(
+                self.model, lr_t, reference, out, window=self.window, stride=self.stride, progress=self.progress
+            )
 
 
 #: How :func:`check_output_file` tells a Python caller to replace an existing output.

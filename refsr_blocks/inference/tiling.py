@@ -40,9 +40,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -58,12 +59,17 @@ __all__ = [
     "DEFAULT_OVERLAP",
     "DEFAULT_WINDOW",
     "SeamWarning",
+    "blend_bands",
     "blend_window",
     "count_tiles",
     "default_stride",
     "default_windowing",
+    "evaluating",
+    "is_staged",
+    "matches_whole_references",
     "model_size_multiple",
     "plan_tiles",
+    "plan_windows",
     "super_resolve",
     "tile_starts",
     "upsample_whole",
@@ -223,7 +229,7 @@ def _scale_of(lr: Tensor, ref: Tensor, model: object) -> int:
     return H // h
 
 
-def _matches_whole_references(model: object) -> bool:
+def matches_whole_references(model: object) -> bool:
     """Whether ``model`` takes references of any size (its aligner is not bound to the output grid)."""
     aligner = getattr(model, "aligner", None)
     return isinstance(aligner, nn.Module) and not getattr(aligner, "grid_bound", True)
@@ -302,6 +308,49 @@ def model_size_multiple(model: object) -> int:
     return size_multiple_of(model) if isinstance(model, nn.Module) else 1
 
 
+def plan_windows(
+    model: object, scale: int, size: tuple[int, int], window: int | None, stride: int | None, blend: str
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The checked window rows and columns (:func:`plan_tiles`) for an output of ``size`` (H, W).
+
+    ``window``/``stride`` default to :func:`default_windowing`; ``stride == window`` with more
+    than one window warns (:class:`SeamWarning`).
+
+    Raises:
+        InputError: window/stride not positive multiples of ``scale``, stride > window, an
+            unknown ``blend``.
+    """
+    window = default_windowing(scale)[0] if window is None else window
+    stride = default_stride(window, scale) if stride is None else stride
+    _check_windowing(window, stride, scale)
+    if blend not in BLEND_MODES:
+        raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
+    multiple = model_size_multiple(model)
+    ys = plan_tiles(size[0], window, stride, multiple=multiple, align=scale)
+    xs = plan_tiles(size[1], window, stride, multiple=multiple, align=scale)
+    if stride == window and len(ys) * len(xs) > 1:
+        warnings.warn(
+            f"tiled inference with stride == window ({window}): the windows do not overlap and their "
+            "borders will show as seams; use a stride of about window - 64",
+            SeamWarning,
+            stacklevel=3,
+        )
+    return ys, xs
+
+
+@contextlib.contextmanager
+def evaluating(model: object) -> Iterator[None]:
+    """``model`` in eval mode (an ``nn.Module``; anything else is left alone), restored afterwards."""
+    was_training = isinstance(model, nn.Module) and model.training
+    if isinstance(model, nn.Module):
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()  # type: ignore[union-attr]
+
+
 def super_resolve(
     model: nn.Module | RefSRCallable,
     lr: Tensor,
@@ -336,113 +385,131 @@ def super_resolve(
             (a ``ValueError``).
     """
     scale = _scale_of(lr, ref, model)
-    window = default_windowing(scale)[0] if window is None else window
-    stride = default_stride(window, scale) if stride is None else stride
-    _check_windowing(window, stride, scale)
-    if blend not in BLEND_MODES:
-        raise InputError(f"blend must be one of {list(BLEND_MODES)}, got {blend!r}")
-    out_dtype = torch.float64 if lr.dtype == torch.float64 else torch.float32
     H, W = lr.shape[-2] * scale, lr.shape[-1] * scale
+    ys, xs = plan_windows(model, scale, (H, W), window, stride, blend)
+    dtype = torch.float64 if lr.dtype == torch.float64 else torch.float32
     # A reference off the output grid: whole, for a model that matches anywhere in it (every
     # window then sees all of it); else brought onto the grid by the model's reference policy.
-    whole_ref = tuple(ref.shape[-2:]) != (H, W) and _matches_whole_references(model)
+    whole_ref = tuple(ref.shape[-2:]) != (H, W) and matches_whole_references(model)
     if tuple(ref.shape[-2:]) != (H, W) and not whole_ref:
         ref = _onto_grid(model, lr, ref, scale)
     if isinstance(model, nn.Module):  # user data enters here: values checked, cast to the weights' dtype
         lr, ref = prepare_pair(model, lr, ref, scale, lr.shape[1], any_reference_size=whole_ref)
-    multiple = model_size_multiple(model)
-    ys = plan_tiles(H, window, stride, multiple=multiple, align=scale)
-    xs = plan_tiles(W, window, stride, multiple=multiple, align=scale)
-    if stride == window and len(ys) * len(xs) > 1:
-        warnings.warn(
-            f"tiled inference with stride == window ({window}): the windows do not overlap and their "
-            "borders will show as seams; use a stride of about window - 64",
-            SeamWarning,
-            stacklevel=2,
-        )
-    dtype = out_dtype
-    was_training = isinstance(model, nn.Module) and model.training
-    if isinstance(model, nn.Module):
-        model.eval()
-    try:
-        with torch.inference_mode():
-            if len(ys) * len(xs) == 1:
-                out = model(lr, ref).to(lr.device, dtype)
-            else:
-                out = _tiled(model, lr, ref, ys, xs, scale, blend, dtype, progress, whole_ref=whole_ref)
-    finally:
-        if was_training:
-            model.train()  # type: ignore[union-attr]
+    with evaluating(model), torch.inference_mode():
+        if len(ys) * len(xs) == 1:
+            out = model(lr, ref).to(lr.device, dtype)
+        else:
+            out = torch.empty(lr.shape[0], lr.shape[1], H, W, dtype=dtype, device=lr.device)
+            band_sr = _in_memory_bands(model, lr, ref, scale, whole_ref=whole_ref)
+            for top, rows in blend_bands(
+                ys, xs, band_sr, blend=blend, dtype=dtype, device=lr.device, progress=progress
+            ):
+                out[..., top : top + rows.shape[-2], :] = rows
     return out.clone()  # a normal tensor (not an inference tensor) that callers may modify
 
 
-def _tiled(
-    model: nn.Module | RefSRCallable,
-    lr: Tensor,
-    ref: Tensor,
-    ys: list[tuple[int, int]],
-    xs: list[tuple[int, int]],
-    scale: int,
-    blend: str,
-    dtype: torch.dtype,
-    progress: bool,
-    *,
-    whole_ref: bool = False,
-) -> Tensor:
-    """Windows ``ys × xs`` blended into one B×C×H×W output (inside ``inference_mode``).
+#: ``band_sr(y, hh)`` prepares the output rows ``[y, y + hh)`` and returns ``window_sr(x, ww)``,
+#: the B×C×hh×ww result of the window at columns ``[x, x + ww)`` of that band.
+BandSR = Callable[[int, int], Callable[[int, int], Tensor]]
+
+
+def is_staged(model: object) -> bool:
+    """Whether ``model`` has an ``upsampler`` module and a ``fuse(upsampled, ref)`` stage (CrossNet)."""
+    return isinstance(getattr(model, "upsampler", None), nn.Module) and callable(getattr(model, "fuse", None))
+
+
+def _in_memory_bands(
+    model: nn.Module | RefSRCallable, lr: Tensor, ref: Tensor, scale: int, *, whole_ref: bool
+) -> BandSR:
+    """Windows cut from whole in-memory tensors; a staged model's upsampler runs once, whole.
 
     ``whole_ref``: every window gets the whole reference (a model matching anywhere in it),
     not the reference's window at the same place.
     """
-    b = lr.shape[0]
-    H, W = lr.shape[-2] * scale, lr.shape[-1] * scale
     fmt = _format_of(lr)
 
+    def cut(image: Tensor, y: int, x: int, hh: int, ww: int) -> Tensor:
+        return image[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt)
+
     def ref_window(y: int, x: int, hh: int, ww: int) -> Tensor:
-        return ref if whole_ref else ref[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt)
+        return ref if whole_ref else cut(ref, y, x, hh, ww)
 
-    upsampler, fuse = getattr(model, "upsampler", None), getattr(model, "fuse", None)
-    staged = isinstance(upsampler, nn.Module) and callable(fuse)
-    if staged:
-        upsampled = upsample_whole(upsampler, lr)  # type: ignore[arg-type]
-        # One global alignment for every window (no seams where neighbouring windows' shifts differ).
-        global_alignment = getattr(model, "global_alignment", None)
-        prior = global_alignment(upsampled, ref) if callable(global_alignment) and not whole_ref else None
-        extra = {} if prior is None else {"prior": prior}
+    if not is_staged(model):
 
-        def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
-            return fuse(  # type: ignore[misc]
-                upsampled[..., y : y + hh, x : x + ww].contiguous(memory_format=fmt), ref_window(y, x, hh, ww), **extra
-            )
-    else:
+        def band(y: int, hh: int) -> Callable[[int, int], Tensor]:
+            def window_sr(x: int, ww: int) -> Tensor:
+                lr_tile = cut(lr, y // scale, x // scale, hh // scale, ww // scale)
+                return model(lr_tile, ref_window(y, x, hh, ww))
 
-        def window_sr(y: int, x: int, hh: int, ww: int) -> Tensor:
-            lr_tile = lr[..., y // scale : (y + hh) // scale, x // scale : (x + ww) // scale]
-            return model(lr_tile.contiguous(memory_format=fmt), ref_window(y, x, hh, ww))
+            return window_sr
 
-    out: Tensor | None = None
-    wy = [_tile_weights(ys, i, blend).to(lr.device, dtype) for i in range(len(ys))]
-    wx = [_tile_weights(xs, j, blend).to(lr.device, dtype) for j in range(len(xs))]
+        return band
+    upsampled = upsample_whole(model.upsampler, lr)  # type: ignore[union-attr]
+    # One global alignment for every window (no seams where neighbouring windows' shifts differ).
+    global_alignment = getattr(model, "global_alignment", None)
+    prior = global_alignment(upsampled, ref) if callable(global_alignment) and not whole_ref else None
+    extra = {} if prior is None else {"prior": prior}
+
+    def staged_band(y: int, hh: int) -> Callable[[int, int], Tensor]:
+        def window_sr(x: int, ww: int) -> Tensor:
+            return model.fuse(cut(upsampled, y, x, hh, ww), ref_window(y, x, hh, ww), **extra)  # type: ignore[union-attr]
+
+        return window_sr
+
+    return staged_band
+
+
+def blend_bands(
+    ys: list[tuple[int, int]],
+    xs: list[tuple[int, int]],
+    band_sr: BandSR,
+    *,
+    blend: str = "linear",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> Iterator[tuple[int, Tensor]]:
+    """Run the windows ``ys × xs`` band by band, yielding finished output rows in order.
+
+    Each band (one row of windows) is blended into an accumulator that holds only the rows
+    still open; once the next band starts below a row, no later window touches it, so the
+    finished rows are normalised and yielded as ``(top, rows)`` (B×C×n×W, ``top`` their first
+    output row; valid until the next item is requested). Memory is one band wide, whatever
+    the image height.
+    """
+    height, width = ys[-1][0] + ys[-1][1], xs[-1][0] + xs[-1][1]
+    wy = [_tile_weights(ys, i, blend).to(device, dtype) for i in range(len(ys))]
+    wx = [_tile_weights(xs, j, blend).to(device, dtype) for j in range(len(xs))]
     # The windows form a grid and their weights are products wy[i] ⊗ wx[j], so the total weight at
     # (y, x) is (Σ_i wy[i])(y) · (Σ_j wx[j])(x): two 1-D sums instead of an H×W map.
-    total_y, total_x = torch.zeros(H, dtype=dtype, device=lr.device), torch.zeros(W, dtype=dtype, device=lr.device)
+    total_y = torch.zeros(height, dtype=dtype, device=device)
+    total_x = torch.zeros(width, dtype=dtype, device=device)
     for (y, hh), weights in zip(ys, wy):
         total_y[y : y + hh] += weights
     for (x, ww), weights in zip(xs, wx):
         total_x[x : x + ww] += weights
+    acc: Tensor | None = None  # output rows [top, top + acc rows) still receiving windows
+    top = 0
     bar = tqdm(total=len(ys) * len(xs), desc="tiles", unit="tile", disable=not progress, leave=False)
     for i, (y, hh) in enumerate(ys):
+        window_sr = band_sr(y, hh)
         for j, (x, ww) in enumerate(xs):
-            sr = window_sr(y, x, hh, ww)
-            if out is None:
-                out = torch.zeros(b, sr.shape[1], H, W, dtype=dtype, device=lr.device)
-            tile_weight = wy[i][:, None] * wx[j][None, :]
-            out[..., y : y + hh, x : x + ww] += sr.to(lr.device, dtype) * tile_weight
+            sr = window_sr(x, ww).to(device, dtype)
+            if acc is None:
+                acc = torch.zeros(sr.shape[0], sr.shape[1], hh, width, dtype=dtype, device=device)
+            if y + hh > top + acc.shape[-2]:  # this band reaches below the open rows: extend them
+                more = acc.new_zeros(*acc.shape[:2], y + hh - top - acc.shape[-2], width)
+                acc = torch.cat([acc, more], dim=-2)
+            acc[..., y - top : y - top + hh, x : x + ww] += sr * (wy[i][:, None] * wx[j][None, :])
             del sr
             bar.update(1)
+        assert acc is not None
+        done = ys[i + 1][0] if i + 1 < len(ys) else height
+        finished = acc[..., : done - top, :]
+        yield top, finished.div_(total_y[top:done, None]).div_(total_x[None, :])
+        acc = acc[..., done - top :, :].clone()  # drop the emitted rows' memory
+        top = done
     bar.close()
-    assert out is not None
-    return out.div_(total_y[:, None]).div_(total_x[None, :])
 
 
 def count_tiles(

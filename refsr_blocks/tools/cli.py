@@ -365,6 +365,7 @@ def _check_outputs(
 
 def cmd_sr(args: argparse.Namespace) -> int:
     """Super-resolve (LR, reference) pairs with the default weights or a checkpoint and write the results."""
+    from ..data.io import read_image_size
     from ..inference.predictor import Predictor, resolve_device
     from ..inference.runtime import retain_freed_memory
 
@@ -376,8 +377,9 @@ def cmd_sr(args: argparse.Namespace) -> int:
         args.checkpoint, device=device, precision=args.precision, window=args.window, stride=args.stride
     )
     for lr, ref, out in pairs:
-        image = predictor(lr, ref, out=out, overwrite=args.force)
-        print(f"wrote {out} ({image.size[0]}×{image.size[1]})")
+        predictor.to_file(lr, ref, out, overwrite=args.force)  # large results stream to the file in strips
+        height, width = read_image_size(out)
+        print(f"wrote {out} ({width}×{height})")
     return EXIT_OK
 
 

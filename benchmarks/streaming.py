@@ -1,0 +1,89 @@
+"""Streaming `refsr-blocks sr`: wall time and peak memory of a very large result.
+
+Usage::
+
+    python benchmarks/streaming.py                       # a 6000×6000 LR at ×4: a 24000×24000 result
+    python benchmarks/streaming.py --lr-size 1500        # a quicker 6000×6000 result
+    python benchmarks/streaming.py --keep /tmp/big       # keep the input and output files there
+
+It makes a test pair from the shipped demo photo (``refsr_blocks/assets/demo/hr.png``) brought
+to ``4 × lr-size`` pixels a side (bicubic: a smooth but real-looking picture), the LR image by
+×4 bicubic downsampling and the reference as the same picture shifted by (13, −9) pixels, writes
+them as PNGs, then runs ``refsr-blocks sr`` with the default weights in a child process and
+prints its wall time and peak resident memory (``ru_maxrss`` of the child, which includes the
+PNG decoding of both inputs). The CPU model is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+DEMO_HR = Path(__file__).resolve().parent.parent / "refsr_blocks" / "assets" / "demo" / "hr.png"
+SCALE = 4
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def make_pair(folder: Path, lr_side: int) -> tuple[Path, Path]:
+    """``lr.png`` (lr_side²) and ``ref.png`` ((4·lr_side)², shifted) in ``folder``."""
+    Image.MAX_IMAGE_PIXELS = None  # our own, known-size pictures
+    side = SCALE * lr_side
+    with Image.open(DEMO_HR) as demo:
+        hr = demo.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)
+    hr.resize((lr_side, lr_side), Image.Resampling.BICUBIC).save(folder / "lr.png", compress_level=1)
+    ref = Image.new("RGB", hr.size)
+    ref.paste(hr, (13, -9))
+    del hr
+    ref.save(folder / "ref.png", compress_level=1)
+    return folder / "lr.png", folder / "ref.png"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lr-size", type=int, default=6000, help="LR side in pixels (default 6000)")
+    parser.add_argument("--keep", type=Path, default=None, help="folder for the files (default: a temporary one)")
+    parser.add_argument("--precision", default="auto")
+    args = parser.parse_args(argv)
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="refsr_stream_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    lr, ref = make_pair(folder, args.lr_size)
+    print(f"inputs: {lr} ({args.lr_size}²), {ref} ({SCALE * args.lr_size}²) in {time.perf_counter() - started:.0f} s")
+    out = folder / "sr.png"
+    out.unlink(missing_ok=True)
+    cli = "import sys; from refsr_blocks.tools.cli import main; sys.exit(main())"
+    command = [sys.executable, "-c", cli, "sr", "--lr", str(lr), "--ref", str(ref)]
+    command += ["--out", str(out), "--precision", args.precision]
+    started = time.perf_counter()
+    result = subprocess.run(command, check=False)
+    seconds = time.perf_counter() - started
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 2**30
+    print(
+        f"sr ×{SCALE}: {args.lr_size}×{args.lr_size} → {SCALE * args.lr_size}×{SCALE * args.lr_size}, exit {result.returncode}, "
+        f"{seconds:.0f} s wall, peak RSS {peak_gib:.2f} GiB, output {out.stat().st_size / 2**20:.0f} MiB "
+        f"({_cpu_name()}, {platform.machine()})"
+        if out.exists()
+        else f"sr failed: exit {result.returncode} after {seconds:.0f} s, peak RSS {peak_gib:.2f} GiB"
+    )
+    return result.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
