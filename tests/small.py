@@ -17,6 +17,7 @@ SMALL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("aligner", "match_flow"): {"flow_params": {"width": 0.125}},
     ("texture_fusion", "ttsr_csfi"): {"blocks": [1, 1, 1, 1]},
     ("correspondence", "c2_contrastive"): {"channels": 4},
+    ("aligner", "correspondence_warp"): {"correspondence_params": {"channels": 4}},
     ("restoration", "c2_dynamic_aggregation"): {"blocks": 1, "offset_groups": 2},
     ("model", "c2_matching"): {
         "params": {"channels": 8},

@@ -25,6 +25,11 @@ name              definition
 eccv2018``        the top-left 320×512 of the target view, of the reference and (÷s) of the LR
                   view made from the whole view, RGB in [0, 1], no border crop, output rounded
                   to 8 bits (their metrics ran on exported PNGs), first reference
+``c2-matching-    C2-Matching's test code (``RefRestorationModel.nondist_validation``): Y of
+cvpr2021``        ``bgr2ycbcr`` (MATLAB's) on the 8-bit output, ``scale`` (4) pixels cropped from
+                  each side, LR made from the HR (cropped to a multiple of the scale) by PIL
+                  bicubic, one reference (CUFED5's ``NNN_1``, the pairs of their
+                  ``CUFED5_pairs.txt``)
 ================  ==============================================================================
 
 Tables break results down per light-field position (i, i) when items carry a ``"view"``.
@@ -232,6 +237,17 @@ register_protocol(
         lr_kernel="matlab",
         reference="all",
         doc="MATLAB Y, 8-bit output, every reference of the item",
+    )
+)
+register_protocol(
+    Protocol(
+        "c2-matching-cvpr2021",
+        1,
+        channel="y-matlab",
+        border=4,
+        quantize=True,
+        lr_kernel="pil",
+        doc="C2-Matching's test code: MATLAB Y of the 8-bit output, 4-pixel border crop, PIL-bicubic LR, one reference",
     )
 )
 register_protocol(

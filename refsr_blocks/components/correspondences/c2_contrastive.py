@@ -103,10 +103,12 @@ class C2ContrastiveCorrespondence(nn.Module):
         stride: 4 (image pixels per match-grid pixel).
     """
 
-    # Measured by tests/components/test_c2_matching.py: fp32 and fp64 only (the matching runs
-    # in the input's dtype; bf16 similarities tie and pick other patches). The data-dependent
-    # chunk loops and the argmax keep it out of ONNX; torch.export: not tried.
-    SUPPORT = Support(dtypes=("fp32",), onnx=False, torch_export=False, notes="hard matching: no ONNX, no export")
+    # Measured by tests/components/test_c2_matching.py: fp32/fp64 (contracts), bf16 autocast
+    # through the Predictor (the features in bf16, the matching in fp32), torch.export of the
+    # c2_matching_small model equal to eager. ONNX: not tried.
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="bf16: matching in fp32; ONNX not tried"
+    )
 
     PARAM_BOUNDS = dict(in_channels=(1, 64), channels=(1, 1024), chunk_size=(1, 10**9))  # noqa: RUF012
 
@@ -128,9 +130,13 @@ class C2ContrastiveCorrespondence(nn.Module):
         if not refs:
             raise InputError("the correspondence needs at least one reference")
         with torch.no_grad():
-            query = F.normalize(_features(self.query_extractor, target), dim=1)
-            keys = [F.normalize(_features(self.ref_extractor, r), dim=1) for r in refs]
-            return self.match(query, keys)
+            query = _features(self.query_extractor, target)
+            keys = [_features(self.ref_extractor, r) for r in refs]
+            # The matching in float32 at least, autocast or not: bf16 cosines tie and pick other patches.
+            dtype = torch.promote_types(target.dtype, torch.float32)
+            with torch.autocast(target.device.type, enabled=False):
+                query = F.normalize(query.to(dtype), dim=1)
+                return self.match(query, [F.normalize(k.to(dtype), dim=1) for k in keys])
 
     def match(self, query: Tensor, keys: Sequence[Tensor]) -> Correspondence:
         """The correspondence of per-pixel unit feature maps (B×C×h×w and K × B×C×H_r×W_r)."""

@@ -201,10 +201,12 @@ class C2Restoration(nn.Module):
     on the h×w grid → B×out_channels×(s·h)×(s·w).
     """
 
-    # Measured by tests/components/test_c2_matching.py (fp32/fp64); bf16 under autocast: the
-    # positions stay fp32 (the sampler's coordinates), not measured beyond a run. The
-    # correspondence it reads is data-dependent, so no export route is declared.
-    SUPPORT = Support(dtypes=("fp32",), onnx=False, torch_export=False, notes="reads a data-dependent correspondence")
+    # Measured by tests/components/test_c2_matching.py: fp32/fp64 (contracts); bf16 autocast
+    # (sampling positions stay fp32) within 2e-2 of fp32 on the small preset; torch.export of the
+    # c2_matching_small model equal to eager. ONNX: not tried.
+    SUPPORT = Support(
+        dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="bf16: positions in fp32; ONNX not tried"
+    )
 
     PARAM_BOUNDS = dict(  # noqa: RUF012
         upscale=(2, 16),
