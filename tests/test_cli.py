@@ -481,7 +481,8 @@ def test_viz_reference_without_lr(capsys, tmp_path, tiny_checkpoint):
 
 # -- plugins --------------------------------------------------------------------------------------
 def test_plugins_table(capsys):
-    from refsr_blocks.core.plugins import format_plugin_table, list_plugins
+    from refsr_blocks.core.plugins import list_plugins
+    from refsr_blocks.tools.cli import format_plugin_table
 
     status, out, _ = run(capsys, "plugins")
     assert status == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import json
-import runpy
 import shutil
 import sys
 import threading
@@ -34,6 +33,8 @@ from refsr_blocks.core.plugins import DISABLE_ENV_VAR, PluginInfo, PluginManager
 from refsr_blocks.core.registry import REGISTRY, Registry, recording
 from refsr_blocks.core.spec import model_entries
 from refsr_blocks.testing import check_component
+from refsr_blocks.tools.cli import format_plugin_table
+from refsr_blocks.tools.cli import main as cli_main
 
 try:
     import tomllib
@@ -671,14 +672,14 @@ def test_the_table_and_json_listing(site, global_manager, capsys) -> None:
     site.install("refsr-fixture-good", "refsr_fixture_good", version="1.2.3")
     site.install("refsr-fixture-broken", "refsr_fixture_broken_import", version="0.4.1")
     with plugin_warnings():
-        assert plugins.main([]) == 0
+        assert cli_main(["plugins"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["distribution", "version", "entry", "point", "kinds", "components", "status"]
     good = next(line for line in lines if line.startswith("refsr-fixture-good"))
     assert good.split() == ["refsr-fixture-good", "1.2.3", "good", "-", "flow/fixture_flow", "loaded"]
     broken = next(line for line in lines if line.startswith("refsr-fixture-broken"))
     assert "failed: ModuleNotFoundError" in broken
-    assert plugins.main(["--json"]) == 0
+    assert cli_main(["plugins", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {d["distribution"]: (d["kinds"], d["components"]) for d in data} == {
         "refsr-fixture-good": ([], ["flow/fixture_flow"]),
@@ -687,28 +688,13 @@ def test_the_table_and_json_listing(site, global_manager, capsys) -> None:
 
 
 def test_the_table_lists_kinds(texture_plugin) -> None:
-    table = plugins.format_plugin_table(texture_plugin.list_plugins())
+    table = format_plugin_table(texture_plugin.list_plugins())
     (row,) = [line for line in table.splitlines() if line.startswith("refsr-texture")]
     assert row.split()[:5] == ["refsr-texture", "0.1.0", "texture", "texture_matcher", "texture_matcher/cosine,"]
 
 
 def test_the_table_says_when_there_is_no_plugin() -> None:
-    assert "No refsr_blocks plugins found" in plugins.format_plugin_table([])
-
-
-def test_python_m_refsr_blocks_plugins_runs_main(site, global_manager, monkeypatch, capsys) -> None:
-    # `python -m refsr_blocks.core.plugins`, in-process (a subprocess would spend seconds on
-    # importing torch): the __main__ copy must delegate to the canonical module's state.
-    site.install("refsr-fixture-good", "refsr_fixture_good", version="1.2.3")
-    monkeypatch.setattr(sys, "argv", ["refsr_blocks.core.plugins"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: module already imported
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_module("refsr_blocks.core.plugins", run_name="__main__")
-    assert exit_info.value.code == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if "refsr-fixture-good" in line)
-    assert row.split() == ["refsr-fixture-good", "1.2.3", "good", "-", "flow/fixture_flow", "loaded"]
-    assert global_manager().loaded
+    assert "No refsr_blocks plugins found" in format_plugin_table([])
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from .spec import (
     BUILT,
     Architecture,
     apply_overrides,
-    check_document_size,
     check_params,
     get_preset,
     load_spec,
+    plain,
     resolve_spec,
 )
 
@@ -30,8 +30,7 @@ SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 def spec_from(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """The (partial) spec behind a model name (architecture or preset), a spec file path or a spec dict."""
     if isinstance(source, Mapping):
-        check_document_size(source)
-        return copy.deepcopy(dict(source))
+        return plain(source)
     if _is_file(source):
         return load_spec(source)
     if isinstance(source, str):
@@ -65,13 +64,8 @@ def resolve_source(
 
 
 def create_component(kind: str, name: str, /, **params: Any) -> Any:
-    """Build one registered component, validating ``params`` as a spec would.
-
-    Args:
-        kind: the component kind (``"flow"``, ``"warper"``, …).
-        name: its registered name.
-        **params: constructor arguments (including those an architecture would inject,
-            such as a flow estimator's ``scales``).
+    """Build the registered component ``name`` of ``kind``, validating ``params`` (constructor
+    arguments, those an architecture would inject included) as a spec would.
 
     Raises:
         UnknownComponentError: no such component (with the closest names).
@@ -95,11 +89,9 @@ def create_component(kind: str, name: str, /, **params: Any) -> Any:
 def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTRY, **built: Any) -> Any:
     """Build the component in ``spec["components"][slot]`` of a *resolved* spec.
 
-    The slot's ``inject`` declaration says which constructor arguments the architecture
-    supplies: global parameters are read from ``spec["params"]``; those marked
-    :data:`~refsr_blocks.core.spec.BUILT` come from the builder as ``built`` keywords (and only
-    those). Arguments the component's constructor does not accept are dropped (the spec
-    validation already checked the ones it must accept).
+    The slot's ``inject`` declaration names the arguments the architecture supplies: global
+    parameters from ``spec["params"]``, :data:`~refsr_blocks.core.spec.BUILT` ones from the
+    builder as ``built`` keywords (only those); arguments the constructor does not take are dropped.
 
     Raises:
         RegistryError: the builder passed other ``built`` arguments than the slot declares.
@@ -130,17 +122,9 @@ def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTR
 def build_model(source: str | Path | Mapping[str, Any], /, **overrides: Any) -> nn.Module:
     """Build a model from a preset name, a spec dict or a path to a ``.json``/``.yaml`` spec.
 
-    Args:
-        source: an architecture or preset name such as ``"crossnet"`` (see
-            :func:`~refsr_blocks.list_models`), a spec dict (for example ``model.spec``) or a
-            spec file.
-        **overrides: global parameters (``upscale=8``, ``scales=5``), component swaps
-            (``flow="flownets"``), or component parameters (``flow={"params": {...}}`` or
-            ``**{"flow.width": 0.5}``); see :func:`~refsr_blocks.core.spec.apply_overrides`.
-
-    Returns:
-        The assembled module; ``model.spec`` holds the fully resolved spec, so
-        ``build_model(model.spec)`` rebuilds the same architecture.
+    ``overrides`` are global parameters (``upscale=8``), component swaps (``flow="flownets"``) or
+    component parameters (``**{"flow.width": 0.5}``), see :func:`~refsr_blocks.core.spec.apply_overrides`.
+    The module's ``model.spec`` holds the resolved spec: ``build_model(model.spec)`` rebuilds it.
 
     Raises:
         SpecError: before anything is built, naming the spec path that is wrong.

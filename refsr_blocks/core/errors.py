@@ -1,10 +1,6 @@
-"""Exceptions raised by refsr-blocks.
-
-Every user mistake (an unknown component, a malformed spec, a corrupt checkpoint, a bad
-input tensor) surfaces as one of these, with a message that says what was wrong and what
-is accepted. They subclass the built-in exception a user would otherwise catch
-(``KeyError``, ``ValueError``) so that generic handlers keep working.
-"""
+"""Exceptions raised by refsr-blocks: every user mistake, with a message saying what was wrong
+and what is accepted; each subclasses the built-in a user would otherwise catch (``KeyError``,
+``ValueError``)."""
 
 from __future__ import annotations
 
@@ -51,12 +47,8 @@ class UnknownComponentError(RefSRError, KeyError):
 
 
 class SpecError(RefSRError, ValueError):
-    """A spec or a configuration file is malformed (the one path-carrying error).
-
-    Attributes:
-        path: dotted location of the mistake inside the document, e.g.
-            ``components.flow.params``.
-    """
+    """A spec or a configuration file is malformed; ``path`` is the dotted location of the
+    mistake inside the document (``components.flow.params``)."""
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
@@ -77,8 +69,5 @@ class InputError(RefSRError, ValueError):
 
 
 class RefSROwnerWarning(UserWarning):
-    """A component replaced another owner's (``override=True``), or a spec names another owner.
-
-    The message names both owners: a model built then is not the one the other owner's name
-    stands for.
-    """
+    """A component replaced another owner's (``override=True``), or a spec names another owner:
+    the model built then is not the one the other owner's name stands for."""

@@ -1,31 +1,12 @@
 """Hook specification of refsr-blocks plugins.
 
-A plugin package names a module in the entry-point group ``refsr_blocks``::
-
-    # pyproject.toml of the plugin package
-    [project.entry-points.refsr_blocks]
-    my_flow = "my_package.plugin"
-
-On the first registry lookup, refsr-blocks imports that module and calls its
-``register_components`` hook if it has one. Everything registered meanwhile, at import
-(``@register_component``, ``register_kind``) or in the hook, belongs to the plugin's
-distribution: it is listed under the plugin and removed again if the plugin fails. So
-``my_package/plugin.py`` may be just::
-
-    from refsr_blocks import register_component
-
-    @register_component("flow", "my_flow")
-    class MyFlowEstimator(nn.Module): ...
-
-or, registering in the hook (the same calls, made when refsr-blocks asks)::
-
-    from refsr_blocks import hookimpl
-
-    @hookimpl
-    def register_components(registry):
-        registry.register("flow", "my_flow", MyFlowEstimator)
-
-See :mod:`refsr_blocks.core.plugins` for how plugins are loaded.
+A plugin package names a module in the entry-point group ``refsr_blocks``
+(``[project.entry-points.refsr_blocks]`` ``my_flow = "my_package.plugin"`` in its
+pyproject.toml). On the first registry lookup refsr-blocks imports that module, which may
+simply register at import (``@register_component("flow", "my_flow")``), and calls its
+``register_components`` hook if it has one (``@hookimpl def register_components(registry):
+registry.register("flow", "my_flow", MyFlow)``). Everything registered meanwhile belongs to the
+plugin's distribution, and is removed again if the plugin fails (see :mod:`refsr_blocks.core.plugins`).
 """
 
 from __future__ import annotations
@@ -39,12 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "hookimpl", "hookspec", "register_components"]
 
-#: The pluggy project name: hook markers of other projects are ignored.
-PROJECT_NAME = "refsr_blocks"
-#: The entry-point group scanned for plugins (``[project.entry-points.refsr_blocks]``).
-ENTRY_POINT_GROUP = "refsr_blocks"
-
-#: Marks a function in this module as a hook specification.
+#: The pluggy project name (hook markers of other projects are ignored) and entry-point group.
+PROJECT_NAME = ENTRY_POINT_GROUP = "refsr_blocks"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 #: Marks a plugin function as an implementation of a hook defined here.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -52,18 +29,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def register_components(registry: Registry) -> None:
-    """Add the plugin's kinds and components (optional: registering at import works too).
+    """Add the plugin's kinds and components to ``registry`` (optional: registering at import works too).
 
-    Called once, right after the plugin's module is imported (on the first registry lookup),
-    or by :func:`refsr_blocks.core.plugins.register_plugin`.
-
-    Args:
-        registry: the registry to add to: ``registry.register_kind(name, contract=...)``
-            for a new kind, ``registry.register(kind, name, factory)`` for a component
-            (``override=True`` to replace an existing one on purpose). Both record the
-            plugin's distribution as owner; a name another owner already has raises
-            :class:`~refsr_blocks.core.errors.RegistryError` naming both.
-
-    If it raises, everything the plugin registered is removed again and the plugin is skipped
-    with a :class:`~refsr_blocks.core.plugins.RefSRPluginWarning`.
+    ``registry.register_kind(name, contract=...)`` adds a kind, ``registry.register(kind, name,
+    factory)`` a component (``override=True`` replaces one on purpose); a name another owner
+    has raises :class:`~refsr_blocks.core.errors.RegistryError` naming both. If the hook
+    raises, all the plugin registered is removed and it is skipped with a warning.
     """

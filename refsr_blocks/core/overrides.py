@@ -1,28 +1,11 @@
 """``KEY=VALUE`` overrides from the command line: one syntax for every command.
 
 ``refsr-blocks spec|summary|viz MODEL KEY=VALUE ...`` and ``refsr-blocks train --set
-KEY.PATH=VALUE`` read their values the same way, as YAML scalars and flow collections:
-
-=================  ==========================
-text               value
-=================  ==========================
-``8``              ``8``
-``0.5``, ``1e-4``  ``0.5``, ``0.0001``
-``true``           ``True`` (only true/false)
-``null``, empty    ``None``
-``[1, 2]``         ``[1, 2]``
-``{a: 1}``         ``{"a": 1}``
-``flownets``       ``"flownets"``
-``'8'``            ``"8"`` (quoted: a string)
-=================  ==========================
-
-Two YAML 1.1 habits of PyYAML are left out, so that a value means what JSON would make of
-it: ``1e-4`` is a number (PyYAML wants ``1.0e-4``), and ``yes``/``no``/``on``/``off`` are
-strings (PyYAML makes them booleans); dates stay strings too.
-
-Values are read by the library's one YAML loader (:func:`~refsr_blocks.core.spec.safe_load_yaml`:
-no tags, no aliases, unique string keys), with the scalar rules above; neither module
-imports torch, so commands parse overrides before anything heavy is loaded.
+KEY.PATH=VALUE`` read values as YAML scalars and flow collections (``8``, ``0.5``, ``1e-4``,
+``true``, ``null`` or nothing, ``[1, 2]``, ``{a: 1}``, ``flownets``, ``'8'`` for a string), by
+the library's one YAML loader (no tags, no aliases, unique string keys), without two YAML 1.1
+habits of PyYAML, so that a value means what JSON would make of it: ``1e-4`` is a number, and
+``yes``/``no``/``on``/``off`` and dates are strings. Nothing here imports torch.
 
 Example:
     >>> parse_overrides(["upscale=8", "flow.width=0.5", "flow=flownets", "scales=[1, 2]"])

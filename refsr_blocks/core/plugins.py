@@ -1,20 +1,17 @@
 """Plugins: installed packages that add component kinds, components and architectures.
 
 A plugin is a module named by an entry point of the group ``refsr_blocks`` (see
-:mod:`refsr_blocks.core.hookspecs`). On the first registry lookup every entry point is imported,
-once, and its ``register_components(registry)`` hook, if any, is run. What the plugin
-registers meanwhile (``register_kind``, ``register_component``, ``registry.register``) is
-owned by its distribution and recorded (:func:`refsr_blocks.core.registry.recording`), so a broken
-plugin (import error, invalid or raising hook, name clash) is skipped with one
-:class:`RefSRPluginWarning` naming it and its error, and all it registered, kinds included, is
-removed again. ``sys.exit()`` (or an ``argparse`` error) in a plugin counts as such a failure,
-not as the host program's exit. ``Ctrl-C`` while a plugin loads undoes that plugin and is then
-re-raised. A plugin that does not finish loading within ``REFSR_BLOCKS_PLUGIN_TIMEOUT`` seconds
-(default :data:`DEFAULT_TIMEOUT`; ``0`` for no limit) is given up on the same way: each plugin
-loads in a worker thread that the first lookup waits for, and an abandoned one can no longer
-register anything. :func:`list_plugins` (``refsr-blocks plugins``) shows each plugin, its
-status and what it added. ``REFSR_BLOCKS_DISABLE_PLUGINS=1`` skips the entry points;
-:func:`register_plugin` adds a plugin object in-process (in the calling thread, no time limit).
+:mod:`refsr_blocks.core.hookspecs`). On the first registry lookup every entry point is
+imported, once, and its ``register_components(registry)`` hook, if any, is run. What it
+registers meanwhile is owned by its distribution and recorded
+(:func:`refsr_blocks.core.registry.recording`), so a broken plugin (import error, invalid or
+raising hook, name clash, ``sys.exit()``, or not finishing within
+``REFSR_BLOCKS_PLUGIN_TIMEOUT`` seconds, default :data:`DEFAULT_TIMEOUT`, ``0`` for none) costs
+one :class:`RefSRPluginWarning` and all it registered, kinds included, is removed again.
+Each plugin loads in a worker thread the first lookup waits for; one given up on can no longer
+register anything. ``Ctrl-C`` while a plugin loads undoes it and is re-raised.
+``REFSR_BLOCKS_DISABLE_PLUGINS=1`` skips the entry points; :func:`register_plugin` adds a
+plugin object in-process.
 
 Example:
     >>> import torch
@@ -32,12 +29,10 @@ Example:
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import json
 import os
-import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,11 +41,10 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError
 from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl
-from .registry import REGISTRY, Change, ChangeLog, Kind, Registry, recording
+from .registry import REGISTRY, ChangeLog, Kind, Registry, recording, undo
 
-__all__ = ["DISABLE_ENV_VAR", "PluginInfo", "PluginManager", "RefSRPluginWarning", "format_plugin_table", "hookimpl"]
-__all__ += ["TIMEOUT_ENV_VAR", "PluginTimeoutError", "plugin_timeout"]
-__all__ += ["list_plugins", "load_plugins", "main", "print_plugins", "register_plugin", "unregister_plugin"]
+__all__ = ["DISABLE_ENV_VAR", "TIMEOUT_ENV_VAR", "PluginInfo", "PluginManager", "PluginTimeoutError"]
+__all__ += ["RefSRPluginWarning", "hookimpl", "list_plugins", "load_plugins", "register_plugin", "unregister_plugin"]
 
 #: Set to ``1`` (anything but "", 0, false, no, off) to skip entry-point plugins.
 DISABLE_ENV_VAR = "REFSR_BLOCKS_DISABLE_PLUGINS"
@@ -63,39 +57,30 @@ class PluginTimeoutError(PluginError):
     """A plugin did not finish loading within the time limit (it was given up on)."""
 
 
-def plugin_timeout() -> float | None:
-    """The time limit for loading one plugin, from ``REFSR_BLOCKS_PLUGIN_TIMEOUT`` (``None``: none)."""
-    text = os.environ.get(TIMEOUT_ENV_VAR, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        warnings.warn(
-            f"{TIMEOUT_ENV_VAR}={text!r} is not a number of seconds; using {DEFAULT_TIMEOUT}",
-            RefSRPluginWarning,
-            stacklevel=3,
-        )
-        return DEFAULT_TIMEOUT
-    return value if value > 0 else None
-
-
 class RefSRPluginWarning(UserWarning):
     """A plugin was skipped because it is broken; the message names it and the error."""
 
 
+def _timeout() -> float | None:
+    """The time limit for loading one plugin, from ``REFSR_BLOCKS_PLUGIN_TIMEOUT`` (``None``: none)."""
+    text = os.environ.get(TIMEOUT_ENV_VAR, "").strip() or str(DEFAULT_TIMEOUT)
+    try:
+        return float(text) if float(text) > 0 else None
+    except ValueError:
+        warnings.warn(
+            f"{TIMEOUT_ENV_VAR}={text!r} is not a number of seconds; using {DEFAULT_TIMEOUT}",
+            RefSRPluginWarning,
+            stacklevel=4,
+        )
+        return DEFAULT_TIMEOUT
+
+
 @dataclass
 class PluginInfo:
-    """One plugin, as :func:`list_plugins` reports it.
-
-    Attributes:
-        name: the entry point's name, or the name given to :func:`register_plugin`.
-        distribution: the distribution providing it, with its ``version``, and the
-            ``entry_point``'s name and ``value`` (``None`` for in-process plugins).
-        kinds: the kinds it added; ``components``: the components, as ``"kind/name"``.
-        status: ``"loaded"``, ``"disabled"`` or ``"failed: <Error>: <message>"``.
-        error: the exception that made it fail.
-    """
+    """One plugin: its entry point's ``name`` (or the name given to :func:`register_plugin`),
+    ``distribution``, ``version``, ``entry_point`` and ``value`` (``None`` in-process), the
+    ``kinds`` and ``components`` (``"kind/name"``) it added, its ``status`` (``"loaded"``,
+    ``"disabled"`` or ``"failed: <Error>: <message>"``) and the ``error`` that made it fail."""
 
     name: str
     distribution: str | None = None
@@ -122,20 +107,6 @@ class _Plugin:
         kinds = tuple(dict.fromkeys(r.name for r in added if isinstance(r, Kind)))
         components = tuple(dict.fromkeys(f"{r.kind}/{r.name}" for r in added if not isinstance(r, Kind)))
         return replace(self.info, kinds=kinds, components=components)
-
-
-def _undo(log: list[Change]) -> None:
-    """Reverse the logged registrations, newest first, except those someone has changed since."""
-    for registry, new, old in reversed(log):
-        if isinstance(new, Kind):
-            if new.name in registry.kinds and registry.get_kind(new.name) == new:
-                registry.unregister_kind(new.name)  # with its components
-        elif (new.kind, new.name) in registry and registry.get(new.kind, new.name) == new:
-            if old is None:
-                registry.unregister(new.kind, new.name)
-            else:
-                registry.register(old.kind, old.name, old.factory, override=True, owner=old.owner, quiet=True)
-    log.clear()
 
 
 def _text(exc: BaseException) -> str:
@@ -180,16 +151,17 @@ class PluginManager:
                     f"refsr_blocks could not list its plugins: {_text(exc)}", RefSRPluginWarning, stacklevel=2
                 )
                 entry_points = []
+            disabled = os.environ.get(DISABLE_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no", "off")
             for ep in entry_points:
                 dist = ep.dist
                 name = f"{dist.name if dist else ep.value}:{ep.name}" if ep.name in self._plugins else ep.name
                 info = PluginInfo(name, dist and dist.name, dist and dist.version, ep.name, ep.value)
                 plugin = self._plugins[name] = _Plugin(info)
-                if os.environ.get(DISABLE_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no", "off"):
+                if disabled:
                     info.status = "disabled"
                     continue
                 try:
-                    self._run_limited(plugin, ep.load)
+                    self._run(plugin, ep.load, _timeout())
                 except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the host
                     info.status, info.error = f"failed: {_text(exc)}", exc
                     warnings.warn(
@@ -202,83 +174,62 @@ class PluginManager:
                     info.status = "failed: interrupted (Ctrl-C) while loading"
                     raise
 
-    def _run_limited(self, plugin: _Plugin, load: Callable[[], Any]) -> None:
-        """:meth:`_run` in a worker thread, giving up after :func:`plugin_timeout` seconds.
-
-        Raises:
-            PluginTimeoutError: the plugin did not finish in time; what it registered so far is
-                undone and its log closed, so it cannot register anything later.
-            BaseException: whatever the plugin raised (already undone by :meth:`_run`).
-        """
-        limit = plugin_timeout()
-        if limit is None:
-            self._run(plugin, load)
-            return
+    def _run(self, plugin: _Plugin, load: Callable[[], Any], limit: float | None) -> None:
+        """Import (``load``), validate and run one plugin in a worker thread, recording what it
+        registers; wait up to ``limit`` seconds. On any failure, or when the time is up, close
+        its log (it can register nothing more), undo what it registered, and raise."""
         outcome: list[BaseException] = []
         done = threading.Event()
 
         def work() -> None:
-            ident = threading.get_ident()
-            self.registry.loader_threads.add(ident)  # its lookups must not wait for our lock
+            self.registry.loader_threads.add(threading.get_ident())  # its lookups must not wait for our lock
             try:
-                self._run(plugin, load)
-            except BaseException as exc:  # handed to the waiting thread
+                with recording(plugin.info.distribution or plugin.info.name, plugin.log):
+                    obj = load()
+                    if plugin.log.closed:
+                        raise PluginTimeoutError("it finished loading after the time limit")
+                    self._pm.register(obj, name=plugin.info.name)  # checks the hooks' arguments
+                    try:
+                        self._pm.check_pending()  # misspelled hook names
+                    except pluggy.PluginValidationError as exc:
+                        raise pluggy.PluginValidationError(
+                            exc.plugin, f"{exc}; the hooks refsr_blocks defines are: register_components"
+                        ) from None
+                    others = [p for p in self._pm.get_plugins() if p is not obj]
+                    self._pm.subset_hook_caller("register_components", others)(registry=self.registry)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt too: handed to the waiting thread
                 outcome.append(exc)
             finally:
-                self.registry.loader_threads.discard(ident)
+                self.registry.loader_threads.discard(threading.get_ident())
                 done.set()
 
-        worker = threading.Thread(target=work, name=f"refsr_blocks plugin {plugin.info.name}", daemon=True)
-        worker.start()
+        threading.Thread(target=work, name=f"refsr_blocks plugin {plugin.info.name}", daemon=True).start()
         try:
-            finished = done.wait(limit)
-        except BaseException:  # Ctrl-C while waiting: give the plugin up, then let it through
-            self._abandon(plugin)
-            raise
-        if not finished:
-            self._abandon(plugin)
-            raise PluginTimeoutError(
-                f"it did not finish loading within {limit:g} s (a hang at import or in its hook?); it keeps "
-                f"running in the background without effect. Raise {TIMEOUT_ENV_VAR} if it is just slow, or set "
-                f"{DISABLE_ENV_VAR}=1 to skip plugins"
-            )
+            if not done.wait(limit):
+                outcome.append(
+                    PluginTimeoutError(
+                        f"it did not finish loading within {limit:g} s (a hang at import or in its hook?); it keeps "
+                        f"running in the background without effect. Raise {TIMEOUT_ENV_VAR} if it is just slow, or "
+                        f"set {DISABLE_ENV_VAR}=1 to skip plugins"
+                    )
+                )
+        finally:  # Ctrl-C while waiting too: never leave half a plugin
+            if outcome or not done.is_set():
+                self._remove(plugin)
         if outcome:
             raise outcome[0]
 
-    def _abandon(self, plugin: _Plugin) -> None:
-        """Close ``plugin``'s log (no more registrations) and undo what it registered."""
+    def _remove(self, plugin: _Plugin) -> None:
         plugin.log.closed = True
-        _undo(list(plugin.log))
+        undo(plugin.log)
         if self._pm.has_plugin(plugin.info.name):
             self._pm.unregister(name=plugin.info.name)
-
-    def _run(self, plugin: _Plugin, load: Callable[[], Any]) -> None:
-        """Import (``load``), validate and run one plugin, recording; on failure undo and raise."""
-        try:
-            with recording(plugin.info.distribution or plugin.info.name) as plugin.log:
-                obj = load()
-                if plugin.log.closed:  # given up on while importing: leave no trace
-                    raise PluginTimeoutError("it finished loading after the time limit")
-                self._pm.register(obj, name=plugin.info.name)  # checks the hooks' arguments
-                try:
-                    self._pm.check_pending()  # misspelled hook names
-                except pluggy.PluginValidationError as exc:
-                    raise pluggy.PluginValidationError(
-                        exc.plugin, f"{exc}; the hooks refsr_blocks defines are: register_components"
-                    ) from None
-                others = [p for p in self._pm.get_plugins() if p is not obj]
-                self._pm.subset_hook_caller("register_components", others)(registry=self.registry)
-        except BaseException:  # SystemExit and KeyboardInterrupt too: never leave half a plugin
-            _undo(plugin.log)
-            if self._pm.has_plugin(plugin.info.name):
-                self._pm.unregister(name=plugin.info.name)
-            raise
 
     def register_plugin(self, plugin: Any, name: str | None = None) -> PluginInfo:
         """Run a plugin object (module, class or instance with ``@hookimpl`` functions) now.
 
         Entry-point plugins are loaded first, so it may override their components. It owns what
-        it registers under ``name`` (default: its ``__name__`` or class name).
+        it registers under ``name`` (default: its ``__name__`` or class name); no time limit.
 
         Raises:
             PluginError: the name is taken, or the plugin failed (all it registered is undone).
@@ -290,21 +241,19 @@ class PluginManager:
                 raise PluginError(f"a refsr_blocks plugin named {name!r} is already registered; pass another name=")
             entry = _Plugin(PluginInfo(name, value=getattr(plugin, "__qualname__", None) or repr(plugin)))
             try:
-                self._run(entry, lambda: plugin)
+                self._run(entry, lambda: plugin, None)
             except (Exception, SystemExit) as exc:
                 raise PluginError(f"plugin {name!r} failed: {_text(exc)}") from exc
+            entry.log.closed = False
             self._plugins[name] = entry
             return entry.report()
 
     def unregister_plugin(self, name: str) -> None:
         """Remove a plugin and everything it registered (restoring what it had replaced)."""
         with self.registry._loading:
-            plugin = self._plugins.pop(name, None)
-            if plugin is None:
+            if name not in self._plugins:
                 raise PluginError(f"no refsr_blocks plugin named {name!r}; plugins: {', '.join(self._plugins) or '-'}")
-            _undo(plugin.log)
-            if self._pm.has_plugin(name):
-                self._pm.unregister(name=name)
+            self._remove(self._plugins.pop(name))
 
     def unregister_all(self) -> None:
         """Remove every plugin, newest first."""
@@ -340,34 +289,3 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginInfo:
 def unregister_plugin(name: str) -> None:
     """Remove a plugin and everything it registered from the global registry."""
     _MANAGER.unregister_plugin(name)
-
-
-def format_plugin_table(records: Sequence[PluginInfo]) -> str:
-    """A plain-text table of ``records``, one plugin per row."""
-    if not records:
-        return f"No refsr_blocks plugins found (entry-point group {ENTRY_POINT_GROUP!r})."
-    rows = [("distribution", "version", "entry point", "kinds", "components", "status")]
-    for r in records:
-        cells = (r.distribution or f"({r.name}, in-process)", r.version, r.entry_point, ", ".join(r.kinds))
-        rows.append((*(c or "-" for c in cells), ", ".join(r.components) or "-", r.status))
-    widths = [max(map(len, column)) for column in zip(*rows)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
-
-
-def print_plugins(as_json: bool = False) -> None:
-    """Print :func:`list_plugins` as a table, or as JSON records."""
-    records = list_plugins()
-    print(json.dumps([r.as_dict() for r in records], indent=2) if as_json else format_plugin_table(records))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m refsr_blocks.core.plugins [--json]``: print the installed plugins."""
-    print_plugins(as_json="--json" in (sys.argv[1:] if argv is None else argv))
-    return 0
-
-
-if __name__ == "__main__":  # run the canonical module, whose state the registry's loader uses
-    from refsr_blocks.core import plugins
-
-    sys.exit(plugins.main())

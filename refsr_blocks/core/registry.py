@@ -1,12 +1,10 @@
 """The component registry: every swappable part of a model, by kind and name.
 
-A *kind* names a call contract (``flow``: ``(a, b) -> flows per level``); a *component* is
-a factory (usually an ``nn.Module`` subclass) registered under a kind. Components of one
-kind honour the same contract, so a spec can swap any two of them. Kinds are open: an
-architecture or a plugin registers a new one with :func:`register_kind`, naming the
-conformance class its components must pass, and the registry-driven contract tests pick it
-up. Registration is explicit about clashes: registering a name twice raises an error naming
-both definitions unless ``override=True`` is passed.
+A *kind* names a call contract (``flow``: ``(a, b) -> flows per level``); a *component* is a
+factory (usually an ``nn.Module`` subclass) registered under a kind, so a spec can swap any two
+components of one kind. Kinds are open: an architecture or a plugin adds one with
+:func:`register_kind`, naming the conformance class its components must pass. Registering a
+name twice raises an error naming both definitions unless ``override=True`` is passed.
 
 Example:
     >>> import torch
@@ -23,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.metadata
 import inspect
 import os
 import sys
@@ -36,18 +35,8 @@ from typing import Any, TypeVar, overload
 
 from .errors import RefSROwnerWarning, RegistryError, UnknownComponentError, did_you_mean
 
-__all__ = [
-    "REGISTRY",
-    "Component",
-    "Kind",
-    "Registry",
-    "get_component",
-    "list_components",
-    "list_kinds",
-    "recording",
-    "register_component",
-    "register_kind",
-]
+__all__ = ["REGISTRY", "Component", "Kind", "Registry", "get_component", "list_components", "list_kinds"]
+__all__ += ["recording", "register_component", "register_kind", "undo"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,18 +50,10 @@ def _describe(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class Kind:
-    """A component kind: a name and the contract its components honour.
-
-    Attributes:
-        name: what specs and :func:`register_component` call it.
-        contract: the conformance class (a subclass of
-            :class:`refsr_blocks.testing.ComponentContract`) or its ``"module:Class"`` path,
-            imported only when a test asks for it; ``None``: no contract checks.
-        model_part: components of this kind fill slots of architectures (``loss`` and
-            ``model`` are kinds, but not parts).
-        doc: one line for listings.
-        owner: who registered it: ``"refsr_blocks"`` or a plugin's distribution name.
-    """
+    """A component kind: its ``name``, the ``contract`` its components honour (a conformance class
+    or its ``"module:Class"`` path, imported when a test asks; ``None``: no checks), whether its
+    components fill slots of architectures (``model_part``; ``loss`` and ``model`` do not), a
+    line of ``doc``, and its ``owner`` (``"refsr_blocks"`` or a plugin's distribution)."""
 
     name: str
     contract: type | str | None = None
@@ -90,18 +71,10 @@ class Kind:
 
 @dataclass(frozen=True)
 class Component:
-    """One registered component.
-
-    Attributes:
-        kind: a registered kind's name.
-        name: the name specs use to refer to it.
-        factory: the callable that builds it (a class or a function).
-        owner: who registered it: ``"refsr_blocks"`` or the plugin's distribution name.
-        defaults: user-settable constructor parameters and their defaults
-            (``inspect.Parameter.empty`` for required ones).
-        accepts_var_kwargs: the factory takes ``**kwargs``, so unknown names cannot be
-            rejected up front.
-    """
+    """One registered component: its ``kind`` and ``name``, the ``factory`` that builds it, its
+    ``owner``, its user-settable constructor parameters with their ``defaults``
+    (``inspect.Parameter.empty`` for required ones), and whether it ``accepts_var_kwargs`` (so
+    unknown names cannot be refused up front)."""
 
     kind: str
     name: str
@@ -121,51 +94,30 @@ class Component:
         doc = inspect.getdoc(self.factory) or ""
         return doc.splitlines()[0] if doc else ""
 
-    def required(self) -> list[str]:
-        """Constructor parameters with no default."""
-        return [k for k, v in self.defaults.items() if v is inspect.Parameter.empty]
-
-
-def _inherits_generic_init(cls: type) -> bool:
-    """``cls`` has no ``__init__`` of its own below ``nn.Module`` (or ``object``).
-
-    ``nn.Module.__init__`` takes ``*args, **kwargs``; reading its signature would make every
-    parameter-free module look as if it accepted any keyword.
-    """
-    import torch.nn as nn
-
-    return cls.__init__ in (nn.Module.__init__, object.__init__)  # type: ignore[misc]
-
 
 def _signature_defaults(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
     """Constructor parameters of ``factory`` (without ``self``) and whether it takes **kwargs."""
-    if inspect.isclass(factory) and _inherits_generic_init(factory):
-        return {}, False  # e.g. a parameter-free nn.Module: it takes no constructor arguments
+    import torch.nn as nn
+
+    if inspect.isclass(factory) and factory.__init__ in (nn.Module.__init__, object.__init__):  # type: ignore[misc]
+        return {}, False  # no __init__ of its own: its generic (*args, **kwargs) takes no arguments
     target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
     try:
         sig = inspect.signature(target)
     except (TypeError, ValueError):  # builtins without a signature
         return {}, True
-    defaults: dict[str, Any] = {}
-    var_kwargs = False
-    for i, (name, p) in enumerate(sig.parameters.items()):
-        if inspect.isclass(factory) and i == 0 and name == "self":
-            continue
-        if p.kind is p.VAR_KEYWORD:
-            var_kwargs = True
-        elif p.kind is p.VAR_POSITIONAL:
-            continue
-        else:
-            defaults[name] = p.default
-    return defaults, var_kwargs
+    params = [p for i, p in enumerate(sig.parameters.values()) if not (i == 0 and p.name == "self")]
+    defaults = {p.name: p.default for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return defaults, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 class Registry:
     """Components by kind and name.
 
-    The library keeps one global instance, :data:`REGISTRY`; tests may build their own.
-    Plugins are loaded lazily the first time a lookup happens (see
-    :mod:`refsr_blocks.core.plugins`), through the ``before_lookup`` callback.
+    The library keeps one global instance, :data:`REGISTRY`; tests may build their own. The
+    first lookup calls ``before_lookup`` once (the plugin loader, :mod:`refsr_blocks.core.plugins`);
+    lookups from other threads wait for it, those from ``loader_threads`` (a plugin loading for
+    it) pass through.
     """
 
     def __init__(self) -> None:
@@ -174,12 +126,10 @@ class Registry:
         self.before_lookup: Callable[[], None] | None = None
         self._loading = threading.RLock()
         self._in_hook = False
-        #: Threads loading plugins for the thread holding ``_loading``: their lookups pass through.
         self.loader_threads: set[int] = set()
         #: A sentence for "unknown component" errors (the plugin loader names plugins not loaded).
         self.unknown_hint: Callable[[], str] = str
 
-    # -- kinds --------------------------------------------------------------------------
     @property
     def kinds(self) -> tuple[str, ...]:
         """Kind names, in registration order (the built-ins in the order a model is assembled)."""
@@ -196,8 +146,6 @@ class Registry:
     ) -> Kind:
         """Add a component kind (see :class:`Kind`); registering the same kind again is a no-op.
 
-        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
-
         Raises:
             RegistryError: the name is invalid, or another owner registered it differently
                 (the message names both).
@@ -206,22 +154,20 @@ class Registry:
         owner, log = _attribution(owner)
         kind = Kind(name, contract, model_part, doc, owner)
         existing = self._kinds.get(name)
+        if existing == kind:
+            return existing
         if existing is not None:
-            if existing == kind:
-                return existing
             raise RegistryError(
-                f"component kind {name!r} is already registered by {existing.owner} "
-                f"(contract {existing.contract!r}); {owner} tried to register it again with "
-                f"contract {contract!r}. Pick another kind name."
+                f"component kind {name!r} is already registered by {existing.owner} (contract {existing.contract!r}); "
+                f"{owner} tried to register it again with contract {contract!r}. Pick another kind name."
             )
-        self._kinds[name] = kind
-        self._components[name] = {}
+        self._kinds[name], self._components[name] = kind, {}
         if log is not None:
             log.append((self, kind, None))
         return kind
 
     def unregister_kind(self, name: str) -> None:
-        """Remove a kind and its components (for rolling back a failed plugin, and tests)."""
+        """Remove a kind and its components."""
         self._check_kind(name)
         del self._kinds[name], self._components[name]
 
@@ -238,8 +184,6 @@ class Registry:
                 "A new kind is added with register_kind()."
             )
 
-    # -- registration -------------------------------------------------------------------
-
     def register(
         self,
         kind: str,
@@ -252,42 +196,39 @@ class Registry:
     ) -> Component:
         """Register ``factory`` as component ``name`` of ``kind``.
 
-        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else ``"refsr_blocks"``.
-        ``quiet`` silences the override warning (for restoring a replaced component).
-
-        Replacing another owner's component (``override=True``) warns with
-        :class:`~refsr_blocks.core.errors.RefSROwnerWarning` naming both; resolved specs record
-        the new owner (see :func:`refsr_blocks.core.spec.resolve_spec`).
+        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else to the
+        library. Replacing another owner's component (``override=True``) warns with
+        :class:`~refsr_blocks.core.errors.RefSROwnerWarning` naming both, unless ``quiet``
+        (restoring a replaced one); resolved specs record the new owner.
 
         Raises:
-            RegistryError: the kind is unknown, the name is not a valid identifier-like
-                string, the factory is not callable, the name is taken and ``override``
-                is false (the message names both definitions), or ``PARAM_BOUNDS`` names a
-                parameter the factory does not take.
+            RegistryError: the kind is unknown, the name invalid, the factory not callable, the
+                name taken without ``override`` (naming both definitions), or ``PARAM_BOUNDS``
+                naming a parameter the factory does not take.
         """
         self._check_kind(kind)
         _check_name(name, "component")
         if not callable(factory):
             raise RegistryError(f"component {kind}/{name}: factory {factory!r} is not callable")
         existing = self._components[kind].get(name)
-        owner, log = _attribution(owner, replacing=existing is not None and existing.factory is not factory)
+        replacing = existing is not None and existing.factory is not factory
+        owner, log = _attribution(owner, replacing=replacing)
         defaults, var_kwargs = _signature_defaults(factory)
         bounds = getattr(factory, "PARAM_BOUNDS", None)
-        if bounds is not None:
-            unknown = [] if var_kwargs else [k for k in bounds if k not in defaults]
-            if not isinstance(bounds, dict) or unknown:
-                raise RegistryError(
-                    f"component {kind}/{name}: PARAM_BOUNDS must map constructor parameters to (low, high); "
-                    f"{unknown or bounds!r} {'are not parameters of ' + _describe(factory) if unknown else ''}"
-                )
+        unknown = [] if var_kwargs or not isinstance(bounds, dict) else [k for k in bounds if k not in defaults]
+        if bounds is not None and (not isinstance(bounds, dict) or unknown):
+            raise RegistryError(
+                f"component {kind}/{name}: PARAM_BOUNDS must map constructor parameters to (low, high); "
+                f"{unknown or bounds!r} {'are not parameters of ' + _describe(factory) if unknown else ''}"
+            )
         component = Component(kind, name, factory, owner, defaults, var_kwargs)
-        if existing is not None and not override and existing.factory is not factory:
+        if replacing and not override:
             raise RegistryError(
                 f"{kind} component {name!r} is already registered by {existing.definition}; "
                 f"{component.definition} tried to register it again. Pick another name, or "
                 "pass override=True to replace it on purpose."
             )
-        if existing is not None and not quiet and existing.owner != owner and existing.factory is not factory:
+        if replacing and not quiet and existing.owner != owner:
             warnings.warn(
                 f"{component.definition} replaces {kind} component {name!r} of {existing.definition} "
                 "(override=True); specs naming it now build the new class, and record its owner",
@@ -300,18 +241,14 @@ class Registry:
         return component
 
     def unregister(self, kind: str, name: str) -> None:
-        """Remove a component (mainly for tests); unknown names raise."""
+        """Remove a component; unknown names raise."""
         self.get(kind, name)
         del self._components[kind][name]
 
-    # -- lookup -------------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
         if self.before_lookup is None or threading.get_ident() in self.loader_threads:
             return
-        # A second thread's first lookup waits here until the first has finished loading:
-        # ``before_lookup`` is cleared only then. The hook's own lookups (same thread, the
-        # lock is re-entrant) pass through.
-        with self._loading:
+        with self._loading:  # re-entrant: the hook's own lookups pass through
             if self.before_lookup is not None and not self._in_hook:
                 self._in_hook = True
                 try:
@@ -323,8 +260,7 @@ class Registry:
         """The component ``name`` of ``kind``.
 
         Raises:
-            UnknownComponentError: with the registered names of that kind and the closest
-                matches.
+            UnknownComponentError: with the registered names of that kind and the closest ones.
         """
         self._ensure_loaded()
         self._check_kind(kind)
@@ -351,9 +287,8 @@ class Registry:
             yield from (self._components[kind][n] for n in sorted(self._components[kind]))
 
     def __contains__(self, key: tuple[str, str]) -> bool:
-        kind, name = key
         self._ensure_loaded()
-        return kind in self._components and name in self._components[kind]
+        return key[1] in self._components.get(key[0], {})
 
 
 #: One registration, as :func:`recording` logs it: (registry, new record, record it replaced).
@@ -361,11 +296,8 @@ Change = tuple[Registry, Kind | Component, Kind | Component | None]
 
 
 class ChangeLog(list):  # type: ignore[type-arg]
-    """The registrations of one :func:`recording` scope; once ``closed`` it refuses new ones.
-
-    The plugin loader closes the log of a plugin it gave up on (it did not finish in time), so
-    that the abandoned plugin, should it wake up, can no longer change the registry.
-    """
+    """The registrations of one :func:`recording` scope; once ``closed`` it refuses new ones
+    (a plugin given up on, should it wake up, can no longer change the registry)."""
 
     closed: bool = False
 
@@ -374,15 +306,14 @@ _RECORDING: ContextVar[tuple[str, ChangeLog] | None] = ContextVar("refsr_blocks_
 
 
 @contextmanager
-def recording(owner: str) -> Iterator[ChangeLog]:
+def recording(owner: str, log: ChangeLog | None = None) -> Iterator[ChangeLog]:
     """Attribute the registrations made in this context (thread) to ``owner``, and log them.
 
     The plugin loader wraps the import of a plugin and its hook in this: inside it,
-    :meth:`Registry.register` and :meth:`Registry.register_kind` (hence
-    :func:`register_component` and :func:`register_kind`) default their ``owner`` to
-    ``owner``, and append every change to the yielded list so that it can be undone.
+    :meth:`Registry.register` and :meth:`Registry.register_kind` default their ``owner`` to
+    ``owner`` and append every change to ``log`` (yielded), so that it can be undone.
     """
-    log = ChangeLog()
+    log = ChangeLog() if log is None else log
     token = _RECORDING.set((owner, log))
     try:
         yield log
@@ -390,17 +321,32 @@ def recording(owner: str) -> Iterator[ChangeLog]:
         _RECORDING.reset(token)
 
 
+def undo(log: list[Change]) -> None:
+    """Reverse the logged registrations, newest first, except those someone has changed since."""
+    for registry, new, old in reversed(log):
+        if isinstance(new, Kind):
+            if registry._kinds.get(new.name) == new:
+                registry.unregister_kind(new.name)  # with its components
+        elif registry._components.get(new.kind, {}).get(new.name) == new:
+            if old is None:
+                registry.unregister(new.kind, new.name)
+            else:
+                registry.register(old.kind, old.name, old.factory, override=True, owner=old.owner, quiet=True)
+    log.clear()
+
+
 def _attribution(owner: str | None, *, replacing: bool = False) -> tuple[str, list[Change] | None]:
     """The owner of a registration and the log it goes to (``None`` outside :func:`recording`).
 
-    A registration made by refsr_blocks' own code stays the library's even while a plugin
-    loads: a library module imported for the first time by the plugin registers its parts
-    then, and they must not be removed with the plugin. Outside a plugin's loading (a script,
-    or a thread a plugin started: context variables do not follow threads), replacing a
-    component is owned by the calling package, so that it warns and specs record it.
+    Decided by the calling code's file: refsr_blocks' own code stays the library's even while a
+    plugin loads (a library module first imported by the plugin registers its parts then, and
+    they must not go with the plugin). Outside a plugin's loading (a script, or a thread a plugin
+    started: context variables do not follow threads), replacing a component is owned by the
+    calling distribution, so that it warns and specs record it.
     """
-    scope = _RECORDING.get()
-    frame = _caller_frame()
+    scope, frame = _RECORDING.get(), sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
     library = frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
     if scope is not None and not library:
         if scope[1].closed:
@@ -409,28 +355,13 @@ def _attribution(owner: str | None, *, replacing: bool = False) -> tuple[str, li
             )
         return owner or scope[0], scope[1]
     if owner is None and replacing and not library:
-        owner = _distribution_of(frame)
+        module = ("" if frame is None else frame.f_globals.get("__name__", "")).split(".")[0] or "__main__"
+        owner = importlib.metadata.packages_distributions().get(module, [module])[0]
     return owner or "refsr_blocks", None
 
 
 #: The refsr_blocks package folder (this file is refsr_blocks/core/registry.py).
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def _caller_frame() -> Any:
-    """The frame of the code that called into this module (``None`` at the bottom of the stack)."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
-        frame = frame.f_back
-    return frame
-
-
-def _distribution_of(frame: Any) -> str:
-    """The distribution (else the top-level module) that ``frame``'s code belongs to."""
-    import importlib.metadata
-
-    module = ("" if frame is None else frame.f_globals.get("__name__", "")).split(".")[0] or "__main__"
-    return importlib.metadata.packages_distributions().get(module, [module])[0]
 
 
 def _check_name(name: object, what: str) -> None:
@@ -451,27 +382,17 @@ def register_component(kind: str, name: str, factory: F, *, override: bool = Fal
 def register_component(
     kind: str, name: str, factory: Callable[..., Any] | None = None, *, override: bool = False
 ) -> Any:
-    """Register a component; works as a decorator or as a plain call.
+    """Register a component in the library-wide registry, as a decorator (no ``factory``) or a call.
 
-    Args:
-        kind: a registered kind (see :func:`register_kind`).
-        name: the name specs will use.
-        factory: the class or function building the component. Omit it to use the
-            function as a decorator.
-        override: replace an existing component of the same name instead of raising.
-
-    Returns:
-        The factory, unchanged (so the decorator leaves the class usable).
+    Returns the factory unchanged, so the decorator leaves the class usable; ``override``
+    replaces an existing component of the same name instead of raising.
     """
-    if factory is not None:
-        REGISTRY.register(kind, name, factory, override=override)
-        return factory
 
     def decorator(f: F) -> F:
         REGISTRY.register(kind, name, f, override=override)
         return f
 
-    return decorator
+    return decorator if factory is None else decorator(factory)
 
 
 def get_component(kind: str, name: str) -> Component:

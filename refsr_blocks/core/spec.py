@@ -11,21 +11,18 @@ A spec is a dict that survives JSON and YAML::
       },
     }
 
-Missing entries take the architecture's defaults. :func:`resolve_spec` validates
-everything *before* any module is built and returns the fully resolved spec, in which
-every default is filled in. Errors are :class:`~refsr_blocks.core.errors.SpecError` naming the
-path inside the spec (``components.flow.params.widht``), what was wrong and what is accepted.
-
-Global parameters reach components by *injection*: each slot of an architecture declares,
-once, which constructor arguments it supplies and from where (``Slot.inject``: the flow
-estimator's ``scales`` from the global ``scales``, the decoder's ``lr_channels`` from the
-built encoder); those are not settable per component, so the spec cannot disagree with
-itself.
+:func:`resolve_spec` validates everything before any module is built and fills in every
+default; errors are :class:`~refsr_blocks.core.errors.SpecError` naming the path inside the
+spec (``components.flow.params.widht``), what was wrong and what is accepted. Each slot of an
+architecture declares once which constructor arguments it supplies itself (``Slot.inject``:
+the flow's ``scales`` from the global ``scales``, the decoder's ``lr_channels`` from the built
+encoder); those are not settable per component, so a spec cannot disagree with itself.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import inspect
 import json
 import math
@@ -39,26 +36,12 @@ import yaml
 from .errors import RegistryError, SpecError, UnknownComponentError, did_you_mean
 from .registry import REGISTRY, Component, Registry
 
-__all__ = [
-    "BUILT",
-    "SPEC_VERSION",
-    "Architecture",
-    "GlobalParam",
-    "ModelEntry",
-    "Slot",
-    "apply_overrides",
-    "check_params",
-    "get_preset",
-    "list_models",
-    "load_spec",
-    "model_entries",
-    "register_preset",
-    "resolve_spec",
-]
+__all__ = ["BUILT", "SPEC_VERSION", "Architecture", "GlobalParam", "ModelEntry", "Slot", "apply_overrides"]
+__all__ += ["check_params", "get_preset", "list_models", "load_spec", "model_entries", "plain", "register_preset"]
+__all__ += ["resolve_spec"]
 
 #: Version of the spec format, stored in every resolved spec.
 SPEC_VERSION = 2
-READABLE_VERSIONS = (2,)
 
 #: ``Slot.inject`` source for a constructor argument the builder computes from parts it has
 #: already built (the decoder's ``lr_channels`` from the encoder), rather than a global parameter.
@@ -68,13 +51,8 @@ SPEC_KEYS = ("model", "params", "components", "version", "owner")
 
 @dataclass(frozen=True)
 class GlobalParam:
-    """A global parameter of an architecture.
-
-    Attributes:
-        default: the value when the spec does not set it.
-        check: returns an error message for a bad value, or ``None``.
-        doc: one line for the spec reference.
-    """
+    """A global parameter of an architecture: its ``default``, a ``check`` returning an error
+    message for a bad value (or ``None``), and one line of ``doc`` for the spec reference."""
 
     default: Any
     check: Callable[[Any], str | None] = lambda value: None
@@ -83,19 +61,16 @@ class GlobalParam:
 
 @dataclass(frozen=True)
 class Slot:
-    """A place in an architecture for one component.
+    """A place in an architecture for one component of ``kind``.
 
     Attributes:
-        kind: the component kind it takes.
-        default: the component name used when the spec does not name one; ``None`` with
-            ``same_as``.
-        inject: the constructor arguments the architecture supplies itself, each mapped to
-            its source: a global parameter's name, or :data:`BUILT` for a value the builder
-            passes to :func:`~refsr_blocks.core.build.instantiate`.
-        required: the subset of ``inject`` a component must accept to honour the contract.
+        default: the component used when the spec names none (``None`` with ``same_as``).
+        inject: the constructor arguments the architecture supplies, each mapped to its source:
+            a global parameter's name, or :data:`BUILT` for a value the builder passes to
+            :func:`~refsr_blocks.core.build.instantiate`.
+        required: the part of ``inject`` a component must accept to honour the contract.
         doc: one line for the spec reference.
-        same_as: another slot whose resolved entry this one copies when the spec leaves it
-            out (the reference encoder defaults to the LR encoder's spec).
+        same_as: the slot whose resolved entry this one copies when the spec leaves it out.
     """
 
     kind: str
@@ -104,11 +79,6 @@ class Slot:
     required: tuple[str, ...] = ()
     doc: str = ""
     same_as: str | None = None
-
-    @property
-    def injected(self) -> tuple[str, ...]:
-        """Names of the constructor arguments the architecture supplies."""
-        return tuple(self.inject)
 
 
 @dataclass(frozen=True)
@@ -179,15 +149,9 @@ def preset_doc(name: str) -> str:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One name :func:`~refsr_blocks.build_model` accepts.
-
-    Attributes:
-        name: the name.
-        type: ``"architecture"`` (a registered builder, with its defaults) or ``"preset"``
-            (a named spec for an architecture).
-        architecture: the architecture it builds.
-        doc: one line.
-    """
+    """One name :func:`~refsr_blocks.build_model` accepts: an ``"architecture"`` (a registered
+    builder, with its defaults) or a ``"preset"`` (a named spec), the architecture it builds and
+    one line of doc."""
 
     name: str
     type: str
@@ -196,21 +160,16 @@ class ModelEntry:
 
 
 def model_entries(pattern: str = "*") -> list[ModelEntry]:
-    """Every architecture and preset matching a wildcard pattern, sorted by name (the one listing).
-
-    An architecture that also has a preset of its own name is listed once, as the architecture.
+    """Every architecture and preset matching a wildcard pattern, sorted by name (the one listing;
+    an architecture with a preset of its own name is listed once, as the architecture).
 
     Example:
-        >>> from refsr_blocks.core.spec import model_entries
         >>> [(e.name, e.type) for e in model_entries("crossnet_i*")]
         [('crossnet_iw', 'preset')]
     """
-    import fnmatch
-
+    models = [c for c in REGISTRY if c.kind == "model"]
     entries = {
-        c.name: ModelEntry(c.name, "architecture", c.name, getattr(c.factory, "doc", "") or c.doc)
-        for c in REGISTRY
-        if c.kind == "model"
+        c.name: ModelEntry(c.name, "architecture", c.name, getattr(c.factory, "doc", "") or c.doc) for c in models
     }
     for name, (spec, doc) in _PRESETS.items():
         entries.setdefault(name, ModelEntry(name, "preset", str(spec.get("model")), doc))
@@ -232,7 +191,6 @@ def list_models(pattern: str = "*") -> list[str]:
 # -- loading ------------------------------------------------------------------------------
 #: Limits on what a spec or configuration file may hold; real documents are far smaller.
 MAX_DOCUMENT_BYTES = 1 << 20  # 1 MiB of text
-MAX_NODES = 100_000  # values in one document
 MAX_DEPTH = 32  # nesting of lists and mappings
 MAX_LIST_LENGTH = 1024  # entries in one list
 
@@ -351,37 +309,9 @@ def read_mapping_file(
     if not isinstance(data, dict):
         raise error("", f"{what} {str(path)!r} must hold a mapping, got {type(data).__name__}")
     try:
-        _check_plain_size(data)
-    except ValueError as err:
-        raise error("", f"{what} {str(path)!r}: {err}") from None
-    return data
-
-
-def check_document_size(value: Any, path: str = "") -> None:
-    """Raise :class:`SpecError` if a spec (or part of one) is nested too deeply or too large."""
-    try:
-        _check_plain_size(value)
-    except ValueError as err:
-        raise SpecError(path, f"{err}; a spec is a small document") from None
-
-
-def _check_plain_size(value: Any) -> None:
-    """Raise ValueError if plain data nests deeper than :data:`MAX_DEPTH` or holds too many values."""
-    count = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        count += 1
-        if count > MAX_NODES:
-            raise ValueError(f"more than {MAX_NODES} values")
-        if depth > MAX_DEPTH:
-            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-        if isinstance(item, (list, tuple)):
-            if len(item) > MAX_LIST_LENGTH:
-                raise ValueError(f"a list of {len(item)} entries (at most {MAX_LIST_LENGTH})")
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, Mapping):
-            stack.extend((v, depth + 1) for v in item.values())
+        return plain(data)
+    except SpecError as err:
+        raise error(err.path, f"{err.message} (in {what} {str(path)!r})") from None
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
@@ -390,11 +320,11 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 
 
 # -- validation helpers -------------------------------------------------------------------
-def _plain(value: Any, path: str, depth: int = 0) -> Any:
-    """``value`` as JSON-compatible plain data (tuples become lists); raise otherwise.
+def plain(value: Any, path: str = "", depth: int = 0) -> Any:
+    """A copy of ``value`` as JSON-compatible plain data (tuples become lists), or a :class:`SpecError`.
 
-    Floats must be finite, lists hold at most :data:`MAX_LIST_LENGTH` entries and nesting
-    stops at :data:`MAX_DEPTH` levels: a spec is a small document.
+    Floats must be finite, keys strings, lists at most :data:`MAX_LIST_LENGTH` long and nesting
+    at most :data:`MAX_DEPTH` deep: a spec is a small document.
     """
     if depth > MAX_DEPTH:
         raise SpecError(path, f"nested deeper than {MAX_DEPTH} levels; a spec is a small, flat document")
@@ -405,19 +335,20 @@ def _plain(value: Any, path: str, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         if len(value) > MAX_LIST_LENGTH:
             raise SpecError(path, f"a list of {len(value)} entries; at most {MAX_LIST_LENGTH} are accepted")
-        return [_plain(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        return [plain(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise SpecError(path, f"keys must be strings, got {type(k).__name__} {k!r} (quote it in YAML)")
-            out[k] = _plain(v, f"{path}.{k}", depth + 1)
-        return out
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise SpecError(path, f"keys must be strings, got {type(bad[0]).__name__} {bad[0]!r} (quote it in YAML)")
+        return {k: plain(v, f"{path}.{k}" if path else k, depth + 1) for k, v in value.items()}
     raise SpecError(
         path,
         f"{type(value).__name__} is not plain data; specs hold only numbers, strings, booleans, "
         "None, lists and dicts (so they survive JSON and YAML)",
     )
+
+
+_KINDS_OF = ((bool, (bool,)), (int, (int,)), (float, (int, float)), (str, (str,)), ((list, tuple), (list, tuple)))
 
 
 def _type_error(value: Any, default: Any) -> str | None:
@@ -426,25 +357,12 @@ def _type_error(value: Any, default: Any) -> str | None:
     ``None`` cannot stand where the default is a number, string, boolean or list (it can where
     the default is ``None``, missing, or another object, such as a mapping of settings).
     """
-    if default is None or default is inspect.Parameter.empty:
+    accepted = next((ok for kind, ok in _KINDS_OF if isinstance(default, kind)), None)
+    if accepted is None:
         return None
-    if value is None and isinstance(default, (bool, int, float, str, list, tuple)):
-        return f"expected a value like the default {default!r}, got null (leave the key out for the default)"
     if value is None:
-        return None
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    elif isinstance(default, (list, tuple)):
-        ok = isinstance(value, (list, tuple))
-    else:
-        return None
-    if ok:
+        return f"expected a value like the default {default!r}, got null (leave the key out for the default)"
+    if isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool)):
         return None
     expected = "a list" if isinstance(default, (list, tuple)) else type(default).__name__
     return f"expected {expected} (default {default!r}), got {type(value).__name__} {value!r}"
@@ -535,7 +453,7 @@ def check_params(
             raise SpecError(ppath, f"{key!r} is set by {supplier or 'someone else'}, not here")
         if key not in settable and not component.accepts_var_kwargs:
             raise _unknown_key(path, key, list(settable), f"parameter of {what}")
-        value = _plain(value, ppath)
+        value = plain(value, ppath)
         problem = _type_error(value, settable.get(key))
         if problem is None and key in bounds:
             problem = bounds_error(value, bounds[key])
@@ -547,7 +465,7 @@ def check_params(
             continue
         if default is inspect.Parameter.empty:
             raise SpecError(f"{path}.{key}" if path else key, f"{what} requires this parameter")
-        resolved[key] = _plain(default, f"{path}.{key}")
+        resolved[key] = plain(default, f"{path}.{key}")
     return resolved
 
 
@@ -620,13 +538,13 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
     """
     if not isinstance(spec, Mapping):
         raise SpecError("", f"a spec must be a mapping, got {type(spec).__name__}")
-    check_document_size(spec)
+    spec = plain(spec)
     for key in spec:
         if key not in SPEC_KEYS:
             raise _unknown_key("", key, list(SPEC_KEYS), "top-level spec key")
     version = spec.get("version", SPEC_VERSION)
-    if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_VERSIONS:
-        raise SpecError("version", f"this refsr-blocks reads spec versions {list(READABLE_VERSIONS)}, got {version!r}")
+    if isinstance(version, bool) or version != SPEC_VERSION:
+        raise SpecError("version", f"this refsr-blocks reads spec versions [{SPEC_VERSION}], got {version!r}")
     model_name = spec.get("model")
     if not isinstance(model_name, str):
         raise SpecError("model", f"name the architecture, one of {registry.list('model')}; got {model_name!r}")
@@ -644,7 +562,7 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
         if key not in arch.params:
             raise _unknown_key("params", key, list(arch.params), f"global parameter of {arch.name!r}")
     for key, gp in arch.params.items():
-        value = _plain(given.get(key, gp.default), f"params.{key}")
+        value = plain(given.get(key, gp.default), f"params.{key}")
         problem = _type_error(value, gp.default) or gp.check(value)
         if problem:
             raise SpecError(f"params.{key}", problem)
@@ -681,7 +599,9 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
             f"the {arch.name!r} architecture from its global parameters; set it under 'params' instead "
             f"(global parameters: {', '.join(arch.params)})"
         )
-        checked = check_params(component, entry["params"], f"{path}.params", supplied=slot.injected, supplier=supplier)
+        checked = check_params(
+            component, entry["params"], f"{path}.params", supplied=tuple(slot.inject), supplier=supplier
+        )
         components[slot_name] = {"name": name, "params": checked, **_owner_note(component, entry.get("owner"), path)}
 
     resolved_spec = {"version": SPEC_VERSION, "model": arch.name, "params": params, "components": components}
@@ -708,9 +628,7 @@ def apply_overrides(
     - a dotted key ``"<slot>.<param>"`` for one component parameter:
       ``**{"flow.width": 0.5}``.
     """
-    check_document_size(spec)
-    check_document_size(overrides, "overrides")
-    out = copy.deepcopy(dict(spec))
+    out, overrides = plain(spec), plain(overrides)
     model_name = out.get("model")
     try:
         arch = registry.get("model", model_name).factory if isinstance(model_name, str) else None

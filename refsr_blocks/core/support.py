@@ -6,11 +6,8 @@ A component class declares it with one class attribute::
     class FlowNetS(nn.Module):
         SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, size_multiple=64)
 
-Nothing enforces a declaration at run time: it is what the component's author checked
-(``tests/test_export.py`` exports the presets whose components declare ``onnx``/``torch_export``).
-:func:`support_table` reads every registered component's declaration (``None`` for those
-without one) for the docs page :doc:`export`, and :func:`size_multiple_of` combines the
-declarations inside a built model (the tiler sizes its windows with it).
+It is what the component's author checked, not enforced at run time. :func:`support_table`
+lists the declarations for the docs; :func:`size_multiple_of` combines those inside a model.
 
 Example:
     >>> from refsr_blocks import build_model
@@ -34,15 +31,9 @@ DTYPES = ("fp32", "bf16", "fp16")
 
 @dataclass(frozen=True)
 class Support:
-    """A component's declared support.
-
-    Attributes:
-        dtypes: precisions it runs in (under autocast), among :data:`DTYPES`.
-        onnx: exports to ONNX (opset 17) with ``torch.onnx.export`` and matches onnxruntime.
-        torch_export: traces with ``torch.export.export`` (no data-dependent control flow).
-        size_multiple: input sizes (H and W) that are multiples of this need no padding inside it.
-        notes: one line for the docs table (what does not work, and why).
-    """
+    """A component's declared support: the ``dtypes`` it runs in (under autocast), whether it
+    exports to ONNX (opset 17, matching onnxruntime) and traces with ``torch.export``, the
+    ``size_multiple`` of H and W that needs no padding inside it, and ``notes`` for the docs."""
 
     dtypes: tuple[str, ...] = ("fp32",)
     onnx: bool = False

@@ -180,11 +180,25 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def format_plugin_table(records: Sequence[Any]) -> str:
+    """A plain-text table of :func:`~refsr_blocks.core.plugins.list_plugins` records, one plugin per row."""
+    if not records:
+        return "No refsr_blocks plugins found (entry-point group 'refsr_blocks')."
+    rows = [("distribution", "version", "entry point", "kinds", "components", "status")]
+    for r in records:
+        cells = (r.distribution or f"({r.name}, in-process)", r.version, r.entry_point, ", ".join(r.kinds))
+        rows.append((*(c or "-" for c in cells), ", ".join(r.components) or "-", r.status))
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     """Print the installed plugins: distribution, version, entry point, components, status."""
-    from ..core.plugins import print_plugins
+    from ..core.plugins import list_plugins
 
-    print_plugins(as_json=args.json)
+    records = list_plugins()
+    print(json.dumps([r.as_dict() for r in records], indent=2) if args.json else format_plugin_table(records))
     return EXIT_OK
 
 
