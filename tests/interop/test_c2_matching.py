@@ -333,3 +333,22 @@ def test_missing_files_and_foreign_tensors_are_named(converted, tmp_path) -> Non
         c2_matching.convert(
             lone, tmp_path / "out.safetensors", extractor=paths["extractor"], vgg19=paths["vgg19"], model=spec
         )
+
+
+def test_the_command_line_converts_their_three_files(converted, tmp_path) -> None:
+    import json
+
+    from refsr_blocks.interop.command import main
+
+    (net_g, _, _), paths, model = converted
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(model.spec))
+    out = tmp_path / "cli.safetensors"
+    args = [str(paths["restoration"]), "-o", str(out), "--model", str(spec), "--vgg19", str(paths["vgg19"])]
+    assert main(["c2_matching", *args]) == 0  # --extractor: feature_extraction.pth beside SOURCE
+    loaded = load_model(out)
+    torch.testing.assert_close(
+        loaded.restoration.levels[0].weight, net_g.dyn_agg_restore.small_dyn_agg.weight, atol=0, rtol=0
+    )
+    with pytest.raises(ConversionError, match="--extractor and --vgg19 apply to c2_matching"):
+        main(["crossnet_authors", args[0], "-o", str(tmp_path / "x.safetensors"), "--extractor", args[0]])

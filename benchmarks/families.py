@@ -1,0 +1,124 @@
+"""CPU time and peak memory of each RefSR family at the sizes of issue 23, beside its authors' memory.
+
+For every family in :data:`FAMILIES`: a 160×160 LR (640×640 output) with one and with four
+640×640 references, and with ``--large`` a 500×500 LR (2000×2000 output) with one. Each
+setting runs in a fresh process: the model (random weights) is built, warmed on a small
+input, the resident set size (RSS) read, one forward pass timed under ``torch.no_grad()``,
+and the peak RSS read again; the figure is the peak minus the RSS before the pass.
+
+The authors' memory is computed from their code, not run: the relevance of every LR patch
+with every reference patch (what one matching step would hold whole), and the largest block
+their code holds at once.
+
+Usage::
+
+    python benchmarks/families.py [--families c2_matching] [--large] [--threads 2] [--json OUT.json]
+
+A family is one entry of :data:`FAMILIES`: its preset and a function giving its authors'
+memory for (LR size, reference sizes) as ``{label: bytes}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+GiB = 2**30
+
+
+def c2_matching_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
+    """C2-Matching's test code (yumingj/C2-Matching), for a square LR and square references.
+
+    It takes one reference, zero-padded with the ×4 LR image to one size; its matching
+    (``ref_map_util.feature_match_index``) compares every 3×3 patch of the padded reference's
+    quarter-resolution features with every position of the LR's, in blocks of
+    ``512·2^20 / (h·w)`` patches (a 2 GiB float32 block); the relevance of all of them is
+    what a single block would be. Several references: the figures for one, times K (their
+    code has no joint matching; they would have to be matched one after the other).
+    """
+    side = max(4 * lr, *refs) // 4  # both padded to one size, then the quarter-resolution grid
+    patches = (side - 2) ** 2
+    block = min(patches, int(1024.0**2 * 512 / side**2)) * patches * 4
+    deform_columns = 64 * 9 * (4 * side) ** 2 * 4  # DCNv2's im2col buffer at relu1_1
+    return {
+        "relevance matrix": len(refs) * patches * patches * 4 / GiB,
+        "largest matching block": block / GiB,
+        "deformable columns (relu1_1)": deform_columns / GiB,
+    }
+
+
+#: Family name → (preset, the authors' memory at a size). The DATSR helper adds its family here.
+FAMILIES: dict[str, tuple[str, Callable[[int, list[int]], dict[str, float]]]] = {
+    "c2_matching": ("c2_matching", c2_matching_authors_memory),
+}
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def child(preset: str, lr_size: int, ref_sizes: list[int], threads: int) -> None:
+    from refsr_blocks import build_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(preset).eval()
+    lr = torch.rand(1, 3, lr_size, lr_size)
+    refs = [torch.rand(1, 3, s, s) for s in ref_sizes]
+    with torch.no_grad():  # warm the weights and the allocator on a small input
+        model(lr[..., :8, :8], [r[..., :32, :32] for r in refs])
+    before = _rss_mib()
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model(lr, refs)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "pass_mib": peak - before, "output": list(out.shape)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated names of FAMILIES")
+    parser.add_argument("--large", action="store_true", help="also a 500×500 LR with one 640×640 reference")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run (default 2)")
+    parser.add_argument("--json", default=None, help="also write the rows as JSON here")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        preset, lr_size, refs = args.child
+        child(preset, int(lr_size), [int(s) for s in refs.split(",")], args.threads)
+        return
+    settings = [(160, [640]), (160, [640] * 4)] + ([(500, [640])] if args.large else [])
+    rows = []
+    print("| family | LR | references | CPU s | peak MiB (pass) | authors' memory, computed (GiB) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.families.split(","):
+        preset, authors = FAMILIES[name]
+        for lr_size, ref_sizes in settings:
+            refs = ",".join(map(str, ref_sizes))
+            command = [sys.executable, __file__, "--threads", str(args.threads), "--child", preset, str(lr_size), refs]
+            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            theirs = authors(lr_size, ref_sizes)
+            row = {"family": name, "lr": lr_size, "refs": ref_sizes, **result, "authors_gib": theirs}
+            rows.append(row)
+            their_text = "; ".join(f"{k} {v:.2f}" for k, v in theirs.items())
+            print(
+                f"| {name} | {lr_size}² | {len(ref_sizes)} × {ref_sizes[0]}² | {result['seconds']:.1f} "
+                f"| {result['pass_mib']:.0f} | {their_text} |",
+                flush=True,
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
