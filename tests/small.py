@@ -19,6 +19,13 @@ SMALL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("correspondence", "c2_contrastive"): {"channels": 4},
     ("aligner", "correspondence_warp"): {"correspondence_params": {"channels": 4}},
     ("restoration", "c2_dynamic_aggregation"): {"blocks": 1, "offset_groups": 2},
+    ("restoration", "datsr_rfa"): {
+        "depths": [1],
+        "num_heads": [2],
+        "groups": 2,
+        "window_size": 4,
+        "content_blocks": 1,
+    },
     ("model", "c2_matching"): {
         "params": {"channels": 8},
         "components": {

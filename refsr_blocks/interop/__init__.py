@@ -11,6 +11,7 @@ CrossNet authors' ``CP*.pth``     :mod:`~refsr_blocks.interop.crossnet_authors` 
 EDSR-PyTorch ``mdsr-*.pt``        :mod:`~refsr_blocks.interop.edsr_mdsr`          the ``mdsr`` upsampler
 flownet2-pytorch FlowNet2-S       :mod:`~refsr_blocks.interop.flownet2_flownets`  ``flownets`` / ``flownets_plus``
 C2-Matching's three networks      :mod:`~refsr_blocks.interop.c2_matching`        ``c2_matching``
+DATSR's three networks            :mod:`~refsr_blocks.interop.datsr`              ``datsr``
 ================================  ==========================================  ======================
 
 From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
@@ -19,7 +20,7 @@ From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
 
 from __future__ import annotations
 
-from . import c2_matching, crossnet_authors, edsr_mdsr, flownet2_flownets
+from . import c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets
 from ._common import ConversionError, read_torch_file
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ConversionError",
     "c2_matching",
     "crossnet_authors",
+    "datsr",
     "edsr_mdsr",
     "flownet2_flownets",
     "read_torch_file",
@@ -36,6 +38,7 @@ __all__ = [
 CONVERTERS = {
     c2_matching.FORMAT: c2_matching,
     crossnet_authors.FORMAT: crossnet_authors,
+    datsr.FORMAT: datsr,
     edsr_mdsr.FORMAT: edsr_mdsr,
     flownet2_flownets.FORMAT: flownet2_flownets,
 }

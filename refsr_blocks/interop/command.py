@@ -12,7 +12,9 @@ Formats:
   ``flownets`` (or ``flownets_plus``) flow of ``--model`` (default ``crossnet_flownets``).
 - ``c2_matching``: C2-Matching's ``c2_matching_restoration.pth`` with their
   ``feature_extraction.pth`` (``--extractor``) and torchvision's ImageNet VGG19
-  (``--vgg19``; both default to files of those names beside SOURCE) into ``c2_matching``.
+  (``--vgg19``; both default to files of those names beside SOURCE) into ``c2_matching``;
+- ``datsr``: DATSR's ``restoration_mse.pth`` (or ``restoration_gan.pth``) with the same two
+  companion files into the ``datsr`` preset.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CONVERTERS, c2_matching, crossnet_authors, edsr_mdsr, flownet2_flownets
+from . import CONVERTERS, c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets
 from ._common import ConversionError
 
 __all__ = ["DESCRIPTION", "add_convert_arguments", "run_convert"]
@@ -50,13 +52,13 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "--extractor",
         type=Path,
         default=None,
-        help="c2_matching: their feature_extraction.pth (default: beside SOURCE)",
+        help="c2_matching, datsr: their feature_extraction.pth (default: beside SOURCE)",
     )
     parser.add_argument(
         "--vgg19",
         type=Path,
         default=None,
-        help="c2_matching: torchvision's vgg19-dcbb9e9d.pth (default: beside SOURCE)",
+        help="c2_matching, datsr: torchvision's vgg19-dcbb9e9d.pth (default: beside SOURCE)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the slots that are not converted (default 0)")
     parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
@@ -74,8 +76,8 @@ def run_convert(args: argparse.Namespace) -> int:
     fmt = args.format
     if args.upscale is not None and fmt != edsr_mdsr.FORMAT:
         raise ConversionError(f"--upscale applies to edsr_mdsr only (the {fmt} target's factor comes from --model)")
-    if (args.extractor is not None or args.vgg19 is not None) and fmt != c2_matching.FORMAT:
-        raise ConversionError(f"--extractor and --vgg19 apply to c2_matching only (got format {fmt})")
+    if (args.extractor is not None or args.vgg19 is not None) and fmt not in (c2_matching.FORMAT, datsr.FORMAT):
+        raise ConversionError(f"--extractor and --vgg19 apply to c2_matching and datsr only (got format {fmt})")
     if args.output.exists() and not args.force:
         raise ConversionError(f"{str(args.output)!r} already exists: choose another -o, or pass --force to replace it")
     if fmt == crossnet_authors.FORMAT:
@@ -83,6 +85,10 @@ def run_convert(args: argparse.Namespace) -> int:
     elif fmt == c2_matching.FORMAT:
         out = c2_matching.convert(
             args.source, args.output, extractor=args.extractor, vgg19=args.vgg19, model=args.model or "c2_matching"
+        )
+    elif fmt == datsr.FORMAT:
+        out = datsr.convert(
+            args.source, args.output, extractor=args.extractor, vgg19=args.vgg19, model=args.model or "datsr"
         )
     elif fmt == edsr_mdsr.FORMAT:
         out = edsr_mdsr.convert(
