@@ -54,9 +54,27 @@ def c2_matching_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
     }
 
 
-#: Family name → (preset, the authors' memory at a size). The DATSR helper adds its family here.
+def datsr_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
+    """DATSR's test code (caojiezhang/DATSR), for a square LR and square references.
+
+    Its padding and matching are C2-Matching's (the same data loader and
+    ``feature_match_index``), and its deformable convolution is DCNv2's at ``relu1_1`` too, so
+    those figures are C2-Matching's. Its restoration adds Swin window attention at the output's
+    size (the padded pair's): the qkv projection of the 128-channel tokens, and the attention
+    weights of every 8×8 window (4 heads, 64×64 each), which adding the shift mask copies once
+    more before the softmax.
+    """
+    figures = c2_matching_authors_memory(lr, refs)
+    tokens = max(4 * lr, *refs) ** 2
+    figures["Swin qkv (output size)"] = tokens * 3 * 128 * 4 / GiB
+    figures["Swin attention weights (output size)"] = tokens / 64 * 4 * 64 * 64 * 4 / GiB
+    return figures
+
+
+#: Family name → (preset, the authors' memory at a size).
 FAMILIES: dict[str, tuple[str, Callable[[int, list[int]], dict[str, float]]]] = {
     "c2_matching": ("c2_matching", c2_matching_authors_memory),
+    "datsr": ("datsr", datsr_authors_memory),
 }
 
 
