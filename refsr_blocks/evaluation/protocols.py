@@ -30,6 +30,8 @@ cvpr2021``        ``bgr2ycbcr`` (MATLAB's) on the 8-bit output, ``scale`` (4) pi
                   each side, LR made from the HR (cropped to a multiple of the scale) by PIL
                   bicubic, one reference (CUFED5's ``NNN_1``, the pairs of their
                   ``CUFED5_pairs.txt``)
+``datsr-         DATSR's test code (caojiezhang/DATSR, ``test_restoration_mse.yml``): C2-Matching's
+eccv2022``        loader, metrics and pairs, so ``c2-matching-cvpr2021``'s definition under DATSR's name
 ================  ==============================================================================
 
 Tables break results down per light-field position (i, i) when items carry a ``"view"``.
@@ -42,7 +44,7 @@ A changed definition gets a new version, never the same name and version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -248,6 +250,14 @@ register_protocol(
         quantize=True,
         lr_kernel="pil",
         doc="C2-Matching's test code: MATLAB Y of the 8-bit output, 4-pixel border crop, PIL-bicubic LR, one reference",
+    )
+)
+register_protocol(
+    replace(
+        PROTOCOLS["c2-matching-cvpr2021"],
+        name="datsr-eccv2022",
+        doc="DATSR's test code (C2-Matching's loader and metrics): MATLAB Y of the 8-bit output, 4-pixel crop, "
+        "PIL-bicubic LR, one reference",
     )
 )
 register_protocol(

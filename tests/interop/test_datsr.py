@@ -132,3 +132,21 @@ def test_the_command_line_converts_with_its_companion_files(tmp_path) -> None:
     model = load_model(out)
     weight = states["restoration"]["dyn_agg_restore.up_small_dyn_agg.weight"]
     assert torch.equal(model.restoration.up[2].attention.weight, weight)
+
+
+def test_the_datsr_protocol_measures_as_their_test_code() -> None:
+    """``datsr-eccv2022``: their PSNR_Y (``bgr2ycbcr`` of the 8-bit images, ``crop_border`` = 4)."""
+    from refsr_blocks.evaluation.protocols import get_protocol
+
+    g = torch.Generator().manual_seed(5)
+    hr = torch.round(torch.rand(1, 3, 40, 48, generator=g) * 255) / 255  # a dataset image is 8-bit
+    sr = (hr + 0.05 * torch.randn(1, 3, 40, 48, generator=g)).clamp(0, 1)
+
+    def their_y(img: torch.Tensor) -> torch.Tensor:  # tensor2img, then bgr2ycbcr(x / 255.) * 255
+        rgb = torch.round(img[0].double().clamp(0, 1) * 255)
+        return (rgb[0] * 65.481 + rgb[1] * 128.553 + rgb[2] * 24.966) / 255 + 16
+
+    diff = (their_y(sr) - their_y(hr))[4:-4, 4:-4]
+    theirs = 20 * torch.log10(255 / diff.square().mean().sqrt())
+    psnr, _ = get_protocol("datsr-eccv2022").measure(sr, hr)
+    assert abs(psnr.item() - theirs.item()) < 1e-6
