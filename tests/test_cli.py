@@ -20,7 +20,7 @@ from refsr_blocks.core.spec import apply_overrides, get_preset
 from refsr_blocks.data import load_image, save_image
 from refsr_blocks.tools.cli import main
 
-COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", "train", "eval", "convert", "bench")
+COMMANDS = ("list", "spec", "summary", "sr", "demo", "viz", "plugins", "train", "eval", "convert")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -600,21 +600,6 @@ def test_python_m_entry_points_still_work(capsys, entry, prog):
         entry_point(["--help"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: {prog} [-h]")
-
-
-# -- bench ----------------------------------------------------------------------------------------
-def test_bench_points_at_the_scripts_and_runs_nothing(capsys, monkeypatch, tmp_path):
-    """``bench`` never runs a file of the working directory; it says how to run the benchmarks."""
-    script = tmp_path / "benchmarks" / "run.py"
-    script.parent.mkdir()
-    marker = tmp_path / "ran"
-    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
-    monkeypatch.chdir(tmp_path)
-    for argv in (["bench"], ["bench", "--only", "bf16", "--repeats", "1"]):
-        status, out, err = run(capsys, *argv)
-        assert out == ""
-        assert_user_error(status, err, "python benchmarks/run.py", "source checkout")
-    assert not marker.exists()
 
 
 # -- import cost ----------------------------------------------------------------------------------

@@ -83,8 +83,6 @@ def test_intermediates() -> None:
     assert [tuple(f.shape) for f in out["flows"]] == [(1, 2, 22, 30), (1, 2, 11, 15), (1, 2, 6, 8)]
     assert [f.shape[-2:] for f in out["warped_ref"]] == [f.shape[-2:] for f in out["flows"]]
     assert out["warped_image"] is None
-    with pytest.raises(TypeError):  # the old flag that changed the return type is gone
-        model(lr, ref, return_intermediates=True)
 
 
 @pytest.mark.parametrize("prealign", ["none", "phase_correlation"])

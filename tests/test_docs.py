@@ -296,7 +296,10 @@ def test_layout_helpers_sizes():
     a, b = torch.rand(3, 10, 20), torch.rand(1, 14, 6)  # grey images are expanded to RGB
     assert hstack([a, b], gap=2).shape == (3, 14, 28)
     assert vstack([a, b], gap=2).shape == (3, 26, 20)
-    assert grid([a, b, a], columns=2, gap=2).shape == (3, 14 + 2 + 10, 28)
+    g = grid([a, b, a], columns=2, gap=2)
+    assert g.shape == (3, 14 + 2 + 14, 20 + 2 + 20)
+    assert torch.equal(g[:, 16:26, :20], a) and torch.equal(g[:, :14, 22:28], b.expand(3, -1, -1))  # top-left in cells
+    assert bool((g[:, 16:, 22:] == 1).all())  # the empty cell is background
     strip = labelled(a, "x", font_size=10)
     assert strip.shape == (3, 10 + 18, 20)
     assert torch.equal(strip[:, 18:], a)  # the image itself is untouched below the label
@@ -381,7 +384,7 @@ def test_render_intermediates_needs_a_crossnet_output(tmp_path):
         def forward(self, lr, ref):
             return ref
 
-    with pytest.raises(ValueError, match="intermediates"):  # forward_intermediates (formerly return_intermediates)
+    with pytest.raises(ValueError, match="intermediates"):
         render_intermediates(Plain(), torch.rand(3, 4, 4), torch.rand(3, 16, 16), tmp_path)
     with pytest.raises(ValueError, match="one"):
         render_intermediates(Plain(), torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16), tmp_path)

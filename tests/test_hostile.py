@@ -1,4 +1,4 @@
-"""Hostile inputs (issue 17): each finding of the adversarial run, as a fast regression test.
+"""Hostile inputs: each case of the adversarial run, as a fast regression test.
 
 Sections follow the issue's numbering: 1 resource bounds (specs, YAML, checkpoints), 2 the
 plugin-loading race, 3 plugins that exit or hang, 4 run-folder locks (more in
@@ -104,7 +104,7 @@ def test_size_parameters_are_bounded_before_building() -> None:
         assert time.perf_counter() - start < 1
 
 
-#: Components whose size parameters are bounded (issue 17's follow-up), and the parameters
+#: Components whose size parameters are bounded, and the parameters
 #: deliberately left out: not sizes (CUFED5's ``levels`` are file-name numbers).
 BOUNDED = {
     ("flow", "flownets_authors"): (),

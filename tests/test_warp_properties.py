@@ -76,7 +76,7 @@ def test_nearest_rounds_the_exact_fraction() -> None:
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 def test_nan_flow_does_not_index_out_of_bounds(mode: str) -> None:
-    """A NaN flow used to become index -2^63 (IndexError on CPU, device assert on CUDA)."""
+    """A NaN flow must not become index -2^63 (an IndexError on CPU, a device assert on CUDA)."""
     x = torch.rand(1, 2, 4, 5)
     flow = torch.zeros(1, 2, 4, 5)
     flow[0, 1, 2, 3] = math.nan

@@ -12,7 +12,6 @@ Subcommands::
     refsr-blocks train CONFIG ...                     = python -m refsr_blocks.train
     refsr-blocks eval ...                             = python -m refsr_blocks.evaluation
     refsr-blocks convert FORMAT SOURCE -o OUT         = python -m refsr_blocks.interop.command
-    refsr-blocks bench                                says how to run the benchmarks (source checkouts)
 
 Every subcommand is an argparse sub-parser (``train``, ``eval`` and ``convert`` are built from
 :func:`refsr_blocks.train.command.add_train_arguments`,
@@ -37,11 +36,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -261,31 +261,27 @@ def _super_resolve(model: nn.Module, lr: Tensor, ref: Tensor, args: argparse.Nam
     return sr.float().cpu().clamp_(0.0, 1.0)
 
 
-#: Image files ``sr`` reads from a folder.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
 def _images_in(paths: Sequence[Path], what: str) -> list[Path]:
     """``paths`` with every folder replaced by its image files (sorted by name)."""
+    from ..data.io import IMAGE_EXTENSIONS, check_image_file, list_images
+
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not found:
-                raise InputError(f"{what} folder {str(path)!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-            files += found
-        else:
-            files.append(_image_file(path, what))
+        with _input_error():
+            found = list_images(path) if path.is_dir() else [check_image_file(path, f"{what} image")]
+        if not found:
+            raise InputError(f"{what} folder {str(path)!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        files += found
     return files
 
 
-def _image_file(path: Path, what: str) -> Path:
-    """``path`` if it is a regular file; else an InputError saying what it is (missing, a FIFO, ...)."""
+@contextlib.contextmanager
+def _input_error() -> Iterator[None]:
+    """The data layer's errors about files the user named, as InputErrors (one ``error:`` line)."""
     from ..data.errors import DataError, DataNotFoundError
-    from ..data.io import check_image_file
 
     try:
-        return check_image_file(path, f"{what} image")
+        yield
     except (DataError, DataNotFoundError) as err:
         raise InputError(str(err)) from None
 
@@ -335,23 +331,21 @@ def sr_pairs(
 
 def _by_stem(files: Sequence[Path], what: str) -> dict[str, Path]:
     """``files`` by stem; two with one stem (``a.png``, ``a.jpg``) are an InputError naming both."""
-    from ..data.errors import DataError
     from ..data.io import images_by_stem
 
-    try:
+    with _input_error():
         return images_by_stem(files, what)
-    except DataError as err:
-        raise InputError(str(err)) from None
 
 
 def _sr_outputs(lr_files: Sequence[Path], out: Path) -> list[Path]:
     """The output file of each LR image: ``out`` itself for one image and an image name, else ``out/<stem>.png``."""
+    from ..data.io import IMAGE_EXTENSIONS, writable_image_suffix
+
     suffix = out.suffix.lower()
-    if suffix and suffix not in IMAGE_SUFFIXES and not out.is_dir():
-        # an unknown extension used to make a folder named "o.xyz" silently
+    if suffix and not writable_image_suffix(out) and not out.is_dir():
         raise InputError(
             f"--out {str(out)!r} has an unknown image extension {out.suffix!r}: use one of "
-            f"{', '.join(IMAGE_SUFFIXES)}, or a folder (an existing one, or a name without an extension)"
+            f"{', '.join(IMAGE_EXTENSIONS)}, or a folder (an existing one, or a name without an extension)"
         )
     if len(lr_files) == 1 and suffix and not out.is_dir():
         return [out]
@@ -479,7 +473,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- train, eval, convert, bench ----------------------------------------------------------------
+# -- train, eval, convert ----------------------------------------------------------------------
 #: Subcommands whose options and handler live in their own module (imported only when chosen):
 #: name -> (module, add_arguments function, run function). Each module has a DESCRIPTION.
 _DELEGATED = {
@@ -504,38 +498,20 @@ def _delegated(command: str) -> tuple[Callable[[argparse.ArgumentParser], None],
     return populate, handler
 
 
-BENCH_MESSAGE = (
-    "the benchmarks are not part of the installed package: in a refsr-blocks source checkout, run "
-    "`python benchmarks/run.py` (latency, FLOPs, memory; --help for its options) or another "
-    "`python benchmarks/<name>.py`"
-)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """``refsr-blocks bench``: say how to run the benchmarks, which live in a source checkout."""
-    raise CommandError(BENCH_MESSAGE)
-
-
 # -- parser ------------------------------------------------------------------------------------
 class _CommandParser(argparse.ArgumentParser):
     """The parser of one subcommand.
 
     ``populate`` adds options on first use (parsing or help), so a subcommand whose options
     come from a heavy module (``train``, ``eval``) costs nothing until it is chosen. Leftover
-    arguments are this subcommand's usage error, not the top-level parser's; with
-    ``keep_extras`` they are stored in ``args.extras`` instead.
+    arguments are this subcommand's usage error, not the top-level parser's.
     """
 
     def __init__(
-        self,
-        *args: Any,
-        populate: Callable[[argparse.ArgumentParser], None] | None = None,
-        keep_extras: bool = False,
-        **kwargs: Any,
+        self, *args: Any, populate: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self._populate = populate
-        self._keep_extras = keep_extras
 
     def _ensure_populated(self) -> None:
         if self._populate is not None:
@@ -545,9 +521,7 @@ class _CommandParser(argparse.ArgumentParser):
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
         self._ensure_populated()
         namespace, extras = super().parse_known_args(args, namespace)
-        if self._keep_extras:
-            namespace.extras, extras = extras, []
-        elif extras:
+        if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return namespace, extras
 
@@ -725,14 +699,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command, help_text in delegated_help.items():
         populate, handler = _delegated(command)
         sub.add_parser(command, help=help_text, populate=populate).set_defaults(handler=handler)
-
-    p = sub.add_parser(
-        "bench",
-        help="how to run the benchmarks (python benchmarks/run.py, in a source checkout)",
-        description=f"Only says how to run the benchmarks (any argument is ignored): {BENCH_MESSAGE}.",
-        keep_extras=True,
-    )
-    p.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -175,11 +175,18 @@ def vstack(images: Sequence[Tensor], *, gap: int = 6, background: float = 1.0) -
 
 
 def grid(images: Sequence[Tensor], columns: int, *, gap: int = 6, background: float = 1.0) -> Tensor:
-    """Images in rows of ``columns``, left to right then top to bottom."""
+    """Images in rows of ``columns`` (torchvision's ``make_grid``), each in a cell as large as the
+    largest, top-left aligned, ``gap`` pixels apart on a ``background`` colour (no outer border)."""
+    from torchvision.utils import make_grid
+
     if columns < 1:
         raise ValueError(f"columns must be >= 1, got {columns}")
-    rows = [images[i : i + columns] for i in range(0, len(images), columns)]
-    return vstack([hstack(row, gap=gap, background=background) for row in rows], gap=gap, background=background)
+    imgs = [_image(x, f"images[{i}]") for i, x in enumerate(images)]
+    if len(imgs) < 2:
+        return _stack(imgs, -1, gap, background, "grid")
+    height, width = max(x.shape[-2] for x in imgs), max(x.shape[-1] for x in imgs)
+    cells = [F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]), value=background) for x in imgs]
+    return make_grid(cells, nrow=columns, padding=gap, pad_value=background)[:, gap:-gap, gap:-gap]
 
 
 def save_png(image: Tensor, path: str | Path) -> Path:

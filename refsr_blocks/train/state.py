@@ -309,9 +309,7 @@ class RunDirectory:
 
         Half-written files of the run (``.config.yaml.<random>.tmp``, from a kill inside
         :func:`~refsr_blocks.core.checkpoint.atomic_write`; no other file is touched),
-        ``.partial-*`` (a checkpoint being written) and ``.deleting-*`` (one being pruned) go,
-        and so does a ``step-*`` folder missing one of its two files: only an interrupted
-        prune of an older refsr_blocks leaves those (writes rename complete folders into place).
+        ``.partial-*`` (a checkpoint being written) and ``.deleting-*`` (one being pruned) go.
         """
         written = (self.config_file, self.metrics_file, self.final_model, self._latest_file)
         for target in written:  # atomic_write's temporary files: ".NAME.<random>.tmp"
@@ -321,13 +319,7 @@ class RunDirectory:
         if not self.checkpoints.is_dir():
             return
         for child in self.checkpoints.iterdir():
-            if not child.is_dir():
-                continue
-            leftover = child.name.startswith(_LEFTOVER_PREFIXES)
-            half_pruned = _STEP_DIR.match(child.name) and not (
-                (child / MODEL_FILE).is_file() and (child / STATE_FILE).is_file()
-            )
-            if leftover or half_pruned:
+            if child.is_dir() and child.name.startswith(_LEFTOVER_PREFIXES):
                 shutil.rmtree(child, ignore_errors=True)
 
     # -- writing --------------------------------------------------------------------------

@@ -283,10 +283,7 @@ class Trainer:
             _to_channels_last(self.model)
         groups = parameter_groups(self.model, s.lr, freeze=s.freeze, lr_scale=s.lr_scale, part=s.part)
         self.optimizer = torch.optim.Adam(groups, lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay)
-        if isinstance(s.gamma, tuple):  # one factor per milestone
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: s.lr_factor(step))
-        else:  # kept for runs started before per-milestone factors existed: they resume exactly
-            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, s.milestone_steps(), gamma=s.gamma)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: s.lr_factor(step))
         self.objective = Objective(s.loss, s.aux_losses)
         self.forward_outputs = ForwardOutputs(self.model, part=s.part, intermediates=self.objective.needs_intermediates)
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[rt.amp]

@@ -171,7 +171,7 @@ def test_harness_rejects_duplicate_names() -> None:
         evaluate([bicubic(2), bicubic(2)], [], progress=False)
 
 
-# -- issue 25: every bad option or image is one error line, exit 2, nothing written ------------
+# -- every bad option or image is one error line, exit 2, nothing written ------------
 @pytest.fixture
 def pair_folder(tmp_path):
     """``pairs:`` data: two scenes of 40×32 random images, and a maker for other sizes."""
