@@ -67,6 +67,30 @@ def test_streamed_png_equals_the_in_memory_result(tmp_path, build, scale) -> Non
     assert (streamed != in_memory).mean() < 0.01
 
 
+def test_the_shared_shift_estimated_on_the_central_region_matches_the_whole_image(tmp_path, monkeypatch) -> None:
+    torch.manual_seed(0)
+    spec = {
+        **TINY_CROSSNET,
+        "components": {**TINY_CROSSNET["components"], "prealign": {"name": "phase_correlation", "params": {}}},
+    }
+    model = build_model(spec).eval()
+    lr_file, ref_file = _files(tmp_path, 48, 60, 2)  # the reference is the image shifted by (3, -5)
+    from refsr_blocks.data import load_image
+
+    lr, ref = load_image(lr_file)[None], load_image(ref_file)[None]
+    with torch.inference_mode():
+        whole = model.global_alignment(upsample_whole(model.upsampler, lr), ref)
+    monkeypatch.setattr(streaming, "PRIOR_SIDE", 64)  # a central 64×64 of the 96×120 output
+    with ReferenceRows(ref_file) as rows, torch.inference_mode():
+        central = streaming._central_prior(model, lr, rows, 2, upsampler_halo(model.upsampler), lambda x: x)
+        stream_to_png(model, lr, rows, tmp_path / "streamed.png", window=48, stride=40)
+    assert whole is not None and central["prior"]["shift"].tolist() == whole["shift"].tolist()
+    assert whole["shift"].abs().sum() > 0  # a shift was found, so the check means something
+    expected = super_resolve(model, lr, ref, window=48, stride=40, progress=False)
+    save_image(expected[0], tmp_path / "memory.png")
+    assert np.abs(_read(tmp_path / "streamed.png") - _read(tmp_path / "memory.png")).max() <= 1
+
+
 def test_upsampler_rows_with_the_halo_equal_the_whole_image() -> None:
     model = _tiny_crossnet(4)
     lr = torch.rand(1, 3, 37, 23)
