@@ -116,7 +116,7 @@ def main() -> None:
         return
     settings = [(160, [640]), (160, [640] * 4)] + ([(500, [640])] if args.large else [])
     rows = []
-    print("| family | LR | references | CPU s | peak MiB (pass) | authors' memory, computed (GiB) |")
+    print("| family | LR | references | seconds (wall, CPU) | peak MiB (pass) | authors' memory, computed (GiB) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in args.families.split(","):
         preset, authors = FAMILIES[name]

@@ -120,22 +120,25 @@ class _Level(nn.Module):
         """The references' textures sampled for every pixel of ``x`` (B×C_ref×H×W)."""
         b, _, h, w = x.shape
         flows, refs = taps  # on the LR grid
-        chosen = _upsample_nearest(refs[:, 4:5], factor)  # the centre tap: the pixel's own match
-        beside = torch.zeros(b, textures[0].shape[1], h, w, dtype=x.dtype, device=x.device)
-        for r, t in enumerate(textures):
-            beside = torch.where(chosen == r, _resize(t, (h, w)).to(x.dtype), beside)
-        out = self.offset_mask(self.offsets(torch.cat([x, beside], 1)))
-        g = self.groups
-        learned = torch.cat([out[:, : 9 * g], out[:, 9 * g : 18 * g]], 1).view(b, g, 9, 2, h, w).flip(3)  # x, y
-        mask = torch.sigmoid(out[:, 18 * g :]).view(b, g, 9, h, w)
+        beside = _resize(textures[0], (h, w)).to(x.dtype)
+        if len(textures) > 1:
+            chosen = _upsample_nearest(refs[:, 4:5], factor)  # the centre tap: the pixel's own match
+            for r, t in enumerate(textures[1:], start=1):
+                beside = torch.where(chosen == r, _resize(t, (h, w)).to(x.dtype), beside)
         canvas, tops, sizes = _canvas(textures)
         rows = max(1, column_budget // max(1, textures[0].shape[1] * 9 * w))
-        pieces = []
+        g, pieces = self.groups, []
         for y0 in range(0, h, rows):
             y1 = min(h, y0 + rows)
+            # The offsets of these rows only (three 3×3 convs: three rows of context either side),
+            # so the 27·groups-channel map is never held for the whole level.
+            a0, a1 = max(0, y0 - 3), min(h, y1 + 3)
+            out = self.offset_mask(self.offsets(torch.cat([x[..., a0:a1, :], beside[..., a0:a1, :]], 1)))
+            out = out[..., y0 - a0 : y1 - a0, :]
+            learned = torch.cat([out[:, : 9 * g], out[:, 9 * g : 18 * g]], 1).view(b, g, 9, 2, -1).flip(3)  # x, y
             pos, ref = _positions(flows, refs, factor, (y0, y1), w)
-            pos = pos.unsqueeze(1) + learned[..., y0:y1, :].flatten(-2)  # B×G×9×2×N
-            block_mask = mask[..., y0:y1, :].flatten(-2)
+            pos = pos.unsqueeze(1) + learned  # B×G×9×2×N
+            block_mask = torch.sigmoid(out[:, 18 * g :]).view(b, g, 9, -1)
             if len(textures) > 1:  # a tap reads its own reference only: zero outside it, as for one
                 ref = ref.unsqueeze(1)
                 heights = pos.new_tensor([s[0] for s in sizes])[ref]
@@ -194,7 +197,8 @@ class C2Restoration(nn.Module):
         channels: feature channels (``ngf``, 64).
         blocks: residual blocks in the content extractor and at every level (16).
         offset_groups: deformable groups (8).
-        column_budget: most values in one block of the deformable convolution's columns.
+        column_budget: most values in one block of the deformable convolution's columns (its
+            rows are aggregated one block at a time, offsets included).
 
     Shapes: ``lr`` B×C×h×w, ``textures`` K pyramids (list over references of lists over
     levels, finest first; reference r's level k B×C_k×H_{r,k}×W_{r,k}), ``correspondence``
