@@ -72,6 +72,22 @@ def test_swin_group_takes_any_size() -> None:
     torch.testing.assert_close(y[1:], alone, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shift", [0, 4])
+def test_swin_blocks_run_in_bands_as_timm_runs_them_whole(monkeypatch, shift: int) -> None:
+    from timm.models.swin_transformer import SwinTransformerBlock
+
+    from refsr_blocks.components.restorations import datsr_attention
+
+    torch.manual_seed(0)
+    block = SwinTransformerBlock(
+        16, (8, 8), num_heads=2, window_size=8, shift_size=shift, always_partition=True, dynamic_mask=True
+    ).eval()
+    x = torch.randn(2, 21, 29, 16)
+    monkeypatch.setattr(datsr_attention, "_SWIN_BAND", 2000)  # bands of 8 rows: three of them
+    with torch.no_grad():
+        torch.testing.assert_close(datsr_attention._banded_swin_block(block, x), block(x), rtol=1e-6, atol=1e-6)
+
+
 def test_bad_restoration_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="divisible by the deformable groups"):
         build_model(

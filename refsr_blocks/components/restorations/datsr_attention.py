@@ -40,6 +40,9 @@ __all__ = ["DeformableAttention", "LevelSource", "SwinGroup", "level_sources"]
 
 #: Most output pixels × channels × taps in one deformable block (elements: 256 MiB in float32).
 _BLOCK = 1 << 26
+#: Most tokens × channels in one band of Swin windows (elements; the attention weights of a band
+#: are about as many, its MLP's hidden values twice as many).
+_SWIN_BAND = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,55 @@ class DeformableAttention(nn.Module):
         return F.leaky_relu(torch.cat(chunks, dim=-1).view(b, -1, h, w), 0.1)
 
 
+def _shift_regions(
+    height: int, width: int, window: tuple[int, int], shift: tuple[int, int], device: torch.device
+) -> Tensor:
+    """Labels of the regions the cyclic shift brings together (Swin's mask: different labels do not attend)."""
+    labels = []
+    for size, win, sh in ((height, window[0], shift[0]), (width, window[1], shift[1])):
+        label = torch.zeros(size, dtype=torch.long, device=device)
+        label[size - win :] = 1
+        label[size - sh :] = 2
+        labels.append(label)
+    return labels[0][:, None] * 3 + labels[1][None, :]
+
+
+def _banded_swin_block(block: nn.Module, x: Tensor) -> Tensor:
+    """timm's ``SwinTransformerBlock`` on B×H×W×C, its windows and its MLP taken in bands of rows.
+
+    The same operations as ``block(x)`` (roll, pad, window attention with the shift mask, MLP),
+    but no more than :data:`_SWIN_BAND` values of a band at a time: the attention weights of all
+    windows (64×64 per window and head) are never held at once.
+    """
+    from timm.models.swin_transformer import window_partition, window_reverse
+
+    b, h, w, c = x.shape
+    win, shift = block.window_size, block.shift_size
+    shifted = any(shift)
+    y = block.norm1(x)
+    if shifted:
+        y = torch.roll(y, (-shift[0], -shift[1]), (1, 2))
+    y = F.pad(y, (0, 0, 0, (-w) % win[1], 0, (-h) % win[0]))
+    hp, wp = y.shape[1:3]
+    regions = _shift_regions(hp, wp, win, shift, y.device) if shifted else None
+    rows = max(1, _SWIN_BAND // (b * wp * c * 4)) * win[0]
+    bands = []
+    for r0 in range(0, hp, rows):
+        part = y[:, r0 : r0 + rows]
+        mask = None
+        if regions is not None:
+            label = window_partition(regions[r0 : r0 + part.shape[1], :, None][None].float(), win).flatten(1)
+            mask = (label[:, None, :] != label[:, :, None]).to(y.dtype) * -100.0
+        attended = block.attn(window_partition(part, win).flatten(1, 2), mask=mask)
+        bands.append(window_reverse(attended.view(-1, *win, c), win, part.shape[1], wp))
+    y = torch.cat(bands, dim=1)[:, :h, :w]
+    if shifted:
+        y = torch.roll(y, shift, (1, 2))
+    x = x + block.drop_path1(y)
+    hidden = torch.cat([block.mlp(block.norm2(part)) for part in x.split(rows, dim=1)], dim=1)
+    return x + block.drop_path2(hidden)
+
+
 class _ResidualSwin(nn.Module):
     """Swin blocks, then a 3×3 conv, plus the input (the authors' RSTB)."""
 
@@ -278,7 +330,7 @@ class _ResidualSwin(nn.Module):
         """B×H×W×C → B×H×W×C."""
         y = x
         for block in self.blocks:
-            y = block(y)
+            y = _banded_swin_block(block, y)
         return x + self.conv(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
