@@ -72,6 +72,19 @@ def test_swin_group_takes_any_size() -> None:
     torch.testing.assert_close(y[1:], alone, rtol=1e-5, atol=1e-5)
 
 
+def test_the_deformable_attention_in_row_blocks_equals_it_whole(monkeypatch) -> None:
+    from refsr_blocks.components.restorations import datsr_attention
+
+    model = build_model("datsr_small").eval()
+    g = torch.Generator().manual_seed(4)
+    lr, refs = torch.rand(1, 3, 12, 10, generator=g), [torch.rand(1, 3, 36, 52, generator=g)] * 2
+    with torch.no_grad():
+        whole = model(lr, refs)
+        monkeypatch.setattr(datsr_attention, "_BLOCK", 3000)  # a few rows per block at every level
+        blocks = model(lr, refs)
+    torch.testing.assert_close(blocks, whole, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shift", [0, 4])
 def test_swin_blocks_run_in_bands_as_timm_runs_them_whole(monkeypatch, shift: int) -> None:
     from timm.models.swin_transformer import SwinTransformerBlock

@@ -38,8 +38,9 @@ from ...ops.warp import pixel_grid, sample
 
 __all__ = ["DeformableAttention", "LevelSource", "SwinGroup", "level_sources"]
 
-#: Most output pixels × channels × taps in one deformable block (elements: 256 MiB in float32).
-_BLOCK = 1 << 26
+#: Most output pixels × channels × taps in one deformable block (elements: 64 MiB in float32; the
+#: sampler's indices and weights for those samples take about three times as much).
+_BLOCK = 1 << 24
 #: Most tokens × channels in one band of Swin windows (elements; the attention weights of a band
 #: are about as many, its MLP's hidden values twice as many).
 _SWIN_BAND = 1 << 24
