@@ -8,7 +8,7 @@ Usage (``scripts/gpu_check.sh`` runs it with a time budget)::
 Sections, each recorded in the JSON with its status and seconds (a section that would start
 after ``--budget`` seconds is recorded as ``skipped`` rather than run):
 
-1. ``tests``: ``pytest -m cuda tests/test_cuda.py`` (in a subprocess; counts and failures);
+1. ``tests``: ``pytest -m cuda tests/tools/test_cuda.py`` (in a subprocess; counts and failures);
 2. ``warp``: :func:`refsr_blocks.ops.backward_warp` under fp16 and bf16 autocast at 1080×1920
    and 2160×3840 (beyond 512 px, where half-precision positions would be whole pixels): zero
    flow and integer flow exact, sub-pixel flows against the float64 definition, in units of
@@ -67,7 +67,7 @@ def run_section(report: dict[str, Any], name: str, budget: Budget, need: float, 
 
 # -- 1. the CUDA tests ---------------------------------------------------------------------------
 def cuda_tests(dry_run: bool, timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests/test_cuda.py", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests/tools/test_cuda.py", "-p", "no:cacheprovider"]
     if dry_run:
         cmd.append("--collect-only")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

@@ -14,7 +14,7 @@ the operators that ``torch.compile``'s freezing pass uses
 (``torch.ops.mkldnn._reorder_convolution_weight`` and its transposed twin), keep it until
 the weight, the compute dtype or the input shape changes, and run the same oneDNN
 convolution through ``torch.ops.mkldnn._convolution_pointwise``. Outputs are bit-identical to
-``nn.Conv2d`` / ``nn.ConvTranspose2d`` (``tests/test_prepacked.py``).
+``nn.Conv2d`` / ``nn.ConvTranspose2d`` (``tests/layers/test_prepacked.py``).
 
 The operators are private, so they are checked once per process (:func:`packed_dtypes`): both
 are called on a tiny case and compared with ``F.conv2d`` / ``F.conv_transpose2d``; where one

@@ -18,42 +18,11 @@ hypothesis property suite (zero flow is the identity, integer flows are exact sh
 subclassing :class:`WarperProperties` (needs ``hypothesis``).
 """
 
-from .contracts import (
-    AlignerContract,
-    ComponentContract,
-    DecoderContract,
-    EncoderContract,
-    FlowContract,
-    LossContract,
-    ModelContract,
-    PrealignContract,
-    TextureFusionContract,
-    UpsamplerContract,
-    WarperContract,
-    check_component,
-    contract_for,
-)
+from . import contracts
+from .contracts import *  # noqa: F403 - the kit is the contracts' public names
 
-__all__ = [
-    "AlignerContract",
-    "ComponentContract",
-    "DecoderContract",
-    "EncoderContract",
-    "FlowContract",
-    "LossContract",
-    "ModelContract",
-    "PrealignContract",
-    "TextureFusionContract",
-    "UpsamplerContract",
-    "WarpCase",
-    "WarperContract",
-    "WarperProperties",
-    "check_component",
-    "contract_for",
-    "warp_cases",
-]
-
-_WARP_PROPERTY_API = {"WarperProperties", "WarpCase", "warp_cases"}
+_WARP_PROPERTY_API = ("WarpCase", "WarperProperties", "warp_cases")
+__all__ = [*contracts.__all__, *_WARP_PROPERTY_API]
 
 
 def __getattr__(name: str) -> object:

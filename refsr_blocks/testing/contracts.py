@@ -28,6 +28,7 @@ __all__ = [
     "FlowContract",
     "LossContract",
     "ModelContract",
+    "PrealignContract",
     "TextureFusionContract",
     "UpsamplerContract",
     "WarperContract",
@@ -57,6 +58,23 @@ def _flatten(out: Any) -> list[Tensor]:
     raise AssertionError(f"output must be a tensor or a list of tensors, got {type(out).__name__}")
 
 
+def _map_tensors(x: Any, fn: Any) -> Any:
+    """``fn`` applied to every tensor of a nested list/tuple structure (``None`` kept)."""
+    if isinstance(x, Tensor):
+        return fn(x)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_map_tensors(v, fn) for v in x)
+    return x
+
+
+def _tensors(x: Any) -> list[Tensor]:
+    if isinstance(x, Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _tensors(v)]
+    return []
+
+
 class ComponentContract:
     """Base contract; subclasses set ``kind`` and the rules. Set ``name`` and ``params``.
 
@@ -72,6 +90,11 @@ class ComponentContract:
     batch_atol: ClassVar[float] = 1e-5
     #: indices of the inputs that must receive a gradient (``None``: all of them).
     grad_inputs: ClassVar[tuple[int, ...] | None] = None
+    #: the generic rules run at this size (an index into :data:`SIZES`).
+    rule_size: ClassVar[int] = 0
+    #: the gradients of checked inputs (and, with ``nonzero_param_grads``, of parameters) must not be all zero.
+    nonzero_input_grads: ClassVar[bool] = False
+    nonzero_param_grads: ClassVar[bool] = False
 
     # -- hooks for subclasses -------------------------------------------------------------
     def injected(self) -> dict[str, Any]:
@@ -102,8 +125,16 @@ class ComponentContract:
     def inputs(self, size: tuple[int, int], batch: int = 2, seed: int = 0) -> tuple[Tensor, ...]:
         return self.make_inputs(size, batch, torch.Generator().manual_seed(seed))
 
-    def call(self, module: nn.Module, inputs: Sequence[Tensor]) -> Any:
+    def call(self, module: nn.Module, inputs: Sequence[Any]) -> Any:
         return module(*inputs)
+
+    def outputs(self, out: Any) -> list[Tensor]:
+        """The tensors of one call's output."""
+        return _flatten(out)
+
+    def checked_inputs(self, inputs: Sequence[Any]) -> Sequence[int]:
+        """Positions of the inputs whose tensors must all receive a gradient."""
+        return range(len(inputs)) if self.grad_inputs is None else self.grad_inputs
 
     def backward(self, loss: Tensor) -> None:
         """``loss.backward()``, failing by name (not inside autograd) when no gradient can flow."""
@@ -132,19 +163,19 @@ class ComponentContract:
         """Float32 in gives float32 out, float64 in gives float64 out."""
         for dtype in (torch.float32, torch.float64):
             module = self.build().to(dtype).eval()
-            inputs = tuple(t.to(dtype) for t in self.inputs(SIZES[0], batch=1))
+            inputs = _map_tensors(self.inputs(SIZES[self.rule_size], batch=1), lambda t, d=dtype: t.to(d))
             with torch.no_grad():
-                outs = _flatten(self.call(module, inputs))
+                outs = self.outputs(self.call(module, inputs))
             bad = [o.dtype for o in outs if o.dtype != dtype]
             assert not bad, f"{self.kind} {self.name!r}: {dtype} inputs gave outputs of dtype {bad}"
 
     def test_batch_independence(self) -> None:
         """Each batch item's output depends on that item only."""
         module = self.build().eval()
-        inputs = self.inputs(SIZES[0], batch=2)
+        inputs = self.inputs(SIZES[self.rule_size], batch=2)
         with torch.no_grad():
-            together = _flatten(self.call(module, inputs))
-            alone = _flatten(self.call(module, tuple(t[1:] for t in inputs)))
+            together = self.outputs(self.call(module, inputs))
+            alone = self.outputs(self.call(module, _map_tensors(inputs, lambda t: t[1:])))
         if together[0].ndim == 0:  # a loss: a scalar over the batch, nothing to split
             return
         for i, (t, a) in enumerate(zip(together, alone)):
@@ -156,29 +187,37 @@ class ComponentContract:
             module = self.build().to(device).eval()
             stray = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.device.type != device]
             assert not stray, f"{self.kind} {self.name!r}: tensors not moved by .to({device!r}): {stray}"
-            inputs = tuple(t.to(device) for t in self.inputs(SIZES[0], batch=1))
+            inputs = _map_tensors(self.inputs(SIZES[self.rule_size], batch=1), lambda t, d=device: t.to(d))
             with torch.no_grad():
-                outs = _flatten(self.call(module, inputs))
+                outs = self.outputs(self.call(module, inputs))
             assert all(o.device.type == device for o in outs), f"{self.kind} {self.name!r}: output left {device}"
 
     def test_gradient_flow(self) -> None:
-        """Every parameter, and every floating input, is reached by a finite gradient.
+        """Every parameter, and every checked input, is reached by a finite gradient.
 
         (A gradient that is zero at initialisation, e.g. behind a zero-initialised norm
-        layer, still counts; a parameter the output does not depend on gets none.)
+        layer, still counts unless the kind asks for non-zero ones; a parameter the output
+        does not depend on gets none.)
         """
         module = self.build().train()
-        inputs = tuple(t.requires_grad_(True) for t in self.inputs(SIZES[0], batch=1))
-        outs = _flatten(self.call(module, inputs))
+        inputs = _map_tensors(self.inputs(SIZES[self.rule_size], batch=1), lambda t: t.requires_grad_(True))
+        outs = self.outputs(self.call(module, inputs))
         weights = torch.Generator().manual_seed(1)
         self.backward(sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs))
-        dead = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+        params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        dead = [n for n, p in params if p.grad is None or (self.nonzero_param_grads and not p.grad.any())]
         assert not dead, f"{self.kind} {self.name!r}: parameters without gradient: {dead}"
-        bad = [n for n, p in module.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        bad = [n for n, p in params if not torch.isfinite(p.grad).all()]
         assert not bad, f"{self.kind} {self.name!r}: non-finite gradients in {bad}"
-        checked = range(len(inputs)) if self.grad_inputs is None else self.grad_inputs
-        no_grad = [i for i in checked if inputs[i].grad is None or not torch.isfinite(inputs[i].grad).all()]
-        assert not no_grad, f"{self.kind} {self.name!r}: inputs {no_grad} got no finite gradient"
+        for i in self.checked_inputs(inputs):
+            tensors = _tensors(inputs[i])
+            missing = [k for k, t in enumerate(tensors) if t.grad is None or not torch.isfinite(t.grad).all()]
+            missing += [
+                k for k, t in enumerate(tensors) if self.nonzero_input_grads and not (t.grad is None or t.grad.any())
+            ]
+            assert not missing, (
+                f"{self.kind} {self.name!r}: input {i} tensors {missing} get no finite, non-zero gradient"
+            )
 
     def test_spec_round_trip(self) -> None:
         """The resolved parameters survive JSON, and rebuild the same weights layout."""
@@ -345,6 +384,7 @@ class DecoderContract(ComponentContract):
     """``decoder(lr_feats, warped_ref_feats)`` → B×out_channels×H×W."""
 
     kind = "decoder"
+    rule_size, grad_inputs, nonzero_input_grads, nonzero_param_grads = 1, (0,), True, True
     level_channels: ClassVar[tuple[int, ...]] = (6, 7, 8)
     # The model pads to a multiple of 2^(levels-1), so decoders see exact halvings.
     sizes: ClassVar[tuple[tuple[int, int], ...]] = ((28, 44), (32, 48))
@@ -372,43 +412,6 @@ class DecoderContract(ComponentContract):
         assert isinstance(out, Tensor) and tuple(out.shape) == (b, 3, h, w), (
             f"decoder {self.name!r}: expected {(b, 3, h, w)}, got {getattr(out, 'shape', type(out))}"
         )
-
-    # Decoder inputs are lists of tensors; adapt the generic rules.
-    def test_dtype_preserved(self) -> None:
-        for dtype in (torch.float32, torch.float64):
-            module = self.build().to(dtype).eval()
-            lr, ref = self.inputs(SIZES[1], batch=1)
-            with torch.no_grad():
-                out = module([t.to(dtype) for t in lr], [t.to(dtype) for t in ref])
-            assert out.dtype == dtype, f"decoder {self.name!r}: {dtype} in, {out.dtype} out"
-
-    def test_batch_independence(self) -> None:
-        module = self.build().eval()
-        lr, ref = self.inputs(SIZES[1], batch=2)
-        with torch.no_grad():
-            together = module(lr, ref)
-            alone = module([t[1:] for t in lr], [t[1:] for t in ref])
-        _close(together[1:], alone, f"decoder {self.name!r}: item 1 alone vs in a batch", self.batch_atol)
-
-    def test_device_placement(self) -> None:
-        for device in devices():
-            module = self.build().to(device).eval()
-            lr, ref = self.inputs(SIZES[1], batch=1)
-            with torch.no_grad():
-                out = module([t.to(device) for t in lr], [t.to(device) for t in ref])
-            assert out.device.type == device, f"decoder {self.name!r}: output left {device}"
-
-    def test_gradient_flow(self) -> None:
-        module = self.build().train()
-        lr, ref = self.inputs(SIZES[1], batch=1)
-        for t in [*lr, *ref]:
-            t.requires_grad_(True)
-        out = module(lr, ref)
-        self.backward((out * torch.rand(out.shape, generator=torch.Generator().manual_seed(1))).sum())
-        dead = [n for n, p in module.named_parameters() if p.grad is None or not p.grad.any()]
-        assert not dead, f"decoder {self.name!r}: parameters without gradient: {dead}"
-        unused = [k for k, t in enumerate(lr) if t.grad is None or not t.grad.any()]
-        assert not unused, f"decoder {self.name!r}: LR feature levels {unused} do not affect the output"
 
 
 class LossContract(ComponentContract):
@@ -499,66 +502,18 @@ def check_component(kind: str, name: str, params: dict[str, Any] | None = None) 
 
 
 # -- aligners and texture fusion (the attention-based RefSR kinds) ------------------------
-def _map_tensors(x: Any, fn: Any) -> Any:
-    """``fn`` applied to every tensor of a nested list/tuple structure (``None`` kept)."""
-    if isinstance(x, Tensor):
-        return fn(x)
-    if isinstance(x, (list, tuple)):
-        return type(x)(_map_tensors(v, fn) for v in x)
-    return x
-
-
-def _tensors(x: Any) -> list[Tensor]:
-    if isinstance(x, Tensor):
-        return [x]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _tensors(v)]
-    return []
-
-
 class _NestedInputsContract(ComponentContract):
-    """Rules shared by kinds whose inputs are lists of tensors: dtype, batch, device, gradient."""
+    """Kinds whose inputs and outputs are (lists of) tensors: the generic rules on every tensor of
+    them; the tensors of the inputs at ``grad_groups`` must all receive a non-zero gradient."""
 
-    def test_dtype_preserved(self) -> None:
-        for dtype in (torch.float32, torch.float64):
-            module = self.build().to(dtype).eval()
-            inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t, d=dtype: t.to(d))
-            with torch.no_grad():
-                outs = _tensors(self.call(module, inputs))
-            bad = [o.dtype for o in outs if o.dtype != dtype]
-            assert not bad, f"{self.kind} {self.name!r}: {dtype} inputs gave outputs of dtype {bad}"
-
-    def test_batch_independence(self) -> None:
-        module = self.build().eval()
-        inputs = self.inputs(SIZES[1], batch=2)
-        with torch.no_grad():
-            together = _tensors(self.call(module, inputs))
-            alone = _tensors(self.call(module, _map_tensors(inputs, lambda t: t[1:])))
-        for i, (t, a) in enumerate(zip(together, alone)):
-            _close(t[1:], a, f"{self.kind} {self.name!r} output {i}: item 1 alone vs in a batch", self.batch_atol)
-
-    def test_device_placement(self) -> None:
-        for device in devices():
-            module = self.build().to(device).eval()
-            inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t, d=device: t.to(d))
-            with torch.no_grad():
-                outs = _tensors(self.call(module, inputs))
-            assert all(o.device.type == device for o in outs), f"{self.kind} {self.name!r}: output left {device}"
-
-    #: input positions (top-level) whose tensors must all receive a gradient.
+    rule_size, nonzero_input_grads = 1, True
     grad_groups: ClassVar[tuple[int, ...]] = ()
 
-    def test_gradient_flow(self) -> None:
-        module = self.build().train()
-        inputs = _map_tensors(self.inputs(SIZES[1], batch=1), lambda t: t.requires_grad_(True))
-        outs = _tensors(self.call(module, inputs))
-        weights = torch.Generator().manual_seed(1)
-        self.backward(sum((o * torch.rand(o.shape, generator=weights)).sum() for o in outs))
-        dead = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
-        assert not dead, f"{self.kind} {self.name!r}: parameters without gradient: {dead}"
-        for group in self.grad_groups:
-            missing = [i for i, t in enumerate(_tensors(inputs[group])) if t.grad is None or not t.grad.any()]
-            assert not missing, f"{self.kind} {self.name!r}: input {group} tensors {missing} get no gradient"
+    def outputs(self, out: Any) -> list[Tensor]:
+        return _tensors(out)
+
+    def checked_inputs(self, inputs: Sequence[Any]) -> Sequence[int]:
+        return self.grad_groups
 
 
 class AlignerContract(_NestedInputsContract):

@@ -1,4 +1,4 @@
-"""The modules in this folder are plugin sources that tests/test_plugins.py installs as
+"""The modules in this folder are plugin sources that tests/core/test_plugins.py installs as
 fake distributions; pytest must not import them itself (``--doctest-modules`` would, and
 their registrations would then land in the global registry, owned by nobody)."""
 

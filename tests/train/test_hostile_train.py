@@ -1,5 +1,5 @@
 """Hostile conditions for training runs: concurrent trainers, damaged checkpoints,
-interrupted pruning, unwritable run folders. See also ``tests/test_hostile.py``."""
+interrupted pruning, unwritable run folders. See also ``tests/core/test_hostile.py``."""
 
 from __future__ import annotations
 
