@@ -85,6 +85,26 @@ def test_the_deformable_attention_in_row_blocks_equals_it_whole(monkeypatch) -> 
     torch.testing.assert_close(blocks, whole, rtol=1e-5, atol=1e-5)
 
 
+def test_sampling_positions_stay_float32_under_bf16() -> None:
+    """bf16 holds integers exactly only up to 256: positions in a 320-pixel level must not be bf16."""
+    from refsr_blocks.components.restorations.datsr_attention import level_sources
+
+    model = build_model("datsr_small").eval()
+    g = torch.Generator().manual_seed(6)
+    hr = F.interpolate(torch.rand(1, 3, 40, 40, generator=g), size=(320, 320), mode="bicubic").clamp(0, 1)
+    lr, ref = F.avg_pool2d(hr, 4), torch.roll(hr, (5, 9), (2, 3))
+    with torch.no_grad():
+        corr = model.correspondence(model.upsampler(lr), [ref])
+        values = model.extractor(ref)
+        sizes = [(320, 320), (160, 160), (80, 80)]
+        full = level_sources([values], corr, sizes, 10.0)[0]
+        half = level_sources([[v.bfloat16() for v in values]], corr, sizes, 10.0)[0]
+    for i, j in ((0, 0), (1, 1), (2, 2)):
+        rows = slice(0, 320)
+        torch.testing.assert_close(half.tap_positions(i, j, rows), full.tap_positions(i, j, rows), rtol=0, atol=0)
+    assert half.warped.dtype == torch.bfloat16
+
+
 @pytest.mark.parametrize("shift", [0, 4])
 def test_swin_blocks_run_in_bands_as_timm_runs_them_whole(monkeypatch, shift: int) -> None:
     from timm.models.swin_transformer import SwinTransformerBlock

@@ -165,13 +165,15 @@ def level_sources(
             top += m.shape[-2] + gap
         width = max(m.shape[-1] for m in maps)
         canvas = maps[0].new_zeros(maps[0].shape[0], maps[0].shape[1], top - gap, width)
+        # Positions in float32 (float64 with float64 maps): bf16 cannot hold pixel positions past 256.
+        coords = torch.float64 if canvas.dtype == torch.float64 else torch.float32
         for m, t in zip(maps, tops):
             canvas[..., t : t + m.shape[-2], : m.shape[-1]] = m
         level = LevelSource(
             canvas=canvas,
             tops=tuple(tops),
             sizes=tuple((int(m.shape[-2]), int(m.shape[-1])) for m in maps),
-            flow=flow.to(canvas.dtype),
+            flow=flow.to(coords),
             reference=reference,
             factor=factor,
             warped=canvas.new_zeros(1, 1, *size),  # replaced below (the size is read from it)
@@ -180,7 +182,7 @@ def level_sources(
             margin=margin,
         )
         ref = _upsample(reference, factor, size)
-        grid = pixel_grid(*size, canvas.device, canvas.dtype)
+        grid = pixel_grid(*size, canvas.device, coords)
         points = level._on_canvas(grid + level.level_flow(), ref)
         warped = sample(F.pad(canvas, (1, 1, 1, 1)), (points + 1).flatten(2)).unflatten(2, size)
         unaligned = _fit(maps[0], size)

@@ -71,10 +71,11 @@ class DatsrAggregation(nn.Module):
     Shapes: see :mod:`~refsr_blocks.components.restorations`.
     """
 
-    # Measured on the CPU with datsr_small's restoration, LR 16×16, one 64×64 reference, a fixed
-    # correspondence: bf16 autocast runs (max |Δ| 0.016 against fp32), float64 in gives float64
-    # out; torch.export.export reproduces it exactly; the ONNX graph (opset 17) does not load in
-    # onnxruntime (an Unsqueeze of the position blocks fails shape inference). fp16: not measured.
+    # Measured on the CPU with datsr_small's restoration and a fixed correspondence: bf16 autocast
+    # runs (max |Δ| against fp32: 0.016 at LR 16×16, 0.032 at LR 80×80, outputs of mean 0.46;
+    # sampling positions stay float32), float64 in gives float64 out; torch.export.export
+    # reproduces it exactly; the ONNX graph (opset 17) does not load in onnxruntime (an Unsqueeze
+    # of the position blocks fails shape inference). fp16: not measured.
     SUPPORT = Support(
         dtypes=("fp32", "bf16"),
         onnx=False,
