@@ -235,26 +235,36 @@ class DeformableAttention(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor, source: LevelSource) -> Tensor:
-        steer = torch.cat([x, source.warped, source.unaligned], dim=1)
-        steer = F.leaky_relu(self.offset_conv1(steer), 0.1)
-        steer = F.leaky_relu(self.offset_conv2(steer), 0.1)
-        out = self.conv_offset_mask(steer)
-        b, _, h, w = out.shape
-        g = self.groups
-        n_off = 2 * g * 9
-        # (y, x) per tap and group, as torchvision's and DCNv2's offsets are laid out
-        offset = (self.max_residue * torch.tanh(out[:, :n_off])).view(b, g, 9, 2, h, w).flip(3)
-        mask = torch.sigmoid(out[:, n_off:] * source.similarity).view(b, g, 9, h, w)
+        b, _, h, w = x.shape
         rows = max(1, _BLOCK // (w * self.weight.shape[1] * 9))
         chunks = []
         for r0 in range(0, h, rows):
             band = slice(r0, min(h, r0 + rows))
+            offset, mask = self._offsets(x, source, band)
             base = torch.stack([source.tap_positions(i, j, band) for i in range(3) for j in range(3)], dim=1)
-            positions = base.unsqueeze(1) + offset[..., band, :].flatten(-2)
-            chunks.append(
-                deform_conv_at(source.canvas, positions, mask[..., band, :].flatten(-2), self.weight, self.bias)
-            )
+            positions = base.unsqueeze(1) + offset.flatten(-2)
+            chunks.append(deform_conv_at(source.canvas, positions, mask.flatten(-2), self.weight, self.bias))
         return F.leaky_relu(torch.cat(chunks, dim=-1).view(b, -1, h, w), 0.1)
+
+    def _offsets(self, x: Tensor, source: LevelSource, band: slice) -> tuple[Tensor, Tensor]:
+        """Learned offsets (B×G×9×2×n×W, x then y) and modulation (B×G×9×n×W) of the rows ``band``.
+
+        The three 3×3 convs read three rows beyond the band on either side (where the image has
+        them), so the band's values are those of the whole level.
+        """
+        h = x.shape[-2]
+        top, bottom = max(0, band.start - 3), min(h, band.stop + 3)
+        rows = slice(top, bottom)
+        steer = torch.cat([x[..., rows, :], source.warped[..., rows, :], source.unaligned[..., rows, :]], dim=1)
+        steer = F.leaky_relu(self.offset_conv1(steer), 0.1)
+        steer = F.leaky_relu(self.offset_conv2(steer), 0.1)
+        out = self.conv_offset_mask(steer)[..., band.start - top : band.stop - top, :]
+        b, _, n, w = out.shape
+        g = self.groups
+        # (y, x) per tap and group, as torchvision's and DCNv2's offsets are laid out
+        offset = (self.max_residue * torch.tanh(out[:, : 18 * g])).view(b, g, 9, 2, n, w).flip(3)
+        mask = torch.sigmoid(out[:, 18 * g :] * source.similarity[..., band, :]).view(b, g, 9, n, w)
+        return offset, mask
 
 
 def _shift_regions(
