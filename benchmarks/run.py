@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-#: ``precision_format[_compile][_retain|_thp|_predict]``: ``_predict`` times the one-call path,
+#: ``precision_format[_compile][_predict][_retain|_thp]``: ``_predict`` times the one-call path,
 #: ``refsr_blocks.Predictor(model, precision=...).predict(lr, ref)`` on plain CPU tensors (input
-#: conversion, fast layers, the memory setting it scopes to each call, clamping included;
-#: ``_predict_noretain`` without that memory setting); ``_retain`` calls
+#: conversion, fast layers and clamping included; the Predictor leaves the allocator alone);
+#: ``_retain`` calls
 #: :func:`refsr_blocks.inference.runtime.retain_freed_memory` first (CPU: freed buffers are reused
 #: instead of page-faulted back in on every pass); ``_thp`` runs the case's process with
 #: PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` (CPU tensors of 2 MB and more on transparent huge
@@ -60,8 +60,8 @@ MODES = (
     "bf16_cl_thp",
     "fp32_cl_predict",
     "bf16_cl_predict",
-    "fp32_cl_predict_noretain",
-    "bf16_cl_predict_noretain",
+    "fp32_cl_predict_retain",
+    "bf16_cl_predict_retain",
 )
 
 #: The issue-16 targets for the one-call path at 320×512 on the CPU (× the floor of the same run).
@@ -153,11 +153,11 @@ def run_case(case: Case, device: str, repeats: int) -> dict:
     from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
 
     flags = set(case.mode.split("_")[1:])
+    if "retain" in flags:
+        retain_freed_memory_or_exit()
     if "predict" in flags:
         return run_predictor_case(case, device, repeats)
     compiled = "compile" in flags
-    if "retain" in flags:
-        retain_freed_memory_or_exit()
     if "thp" in flags and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
         raise RuntimeError("_thp cases need THP_MEM_ALLOC_ENABLE=1 in their environment (main() sets it)")
     torch.manual_seed(0)
@@ -205,10 +205,8 @@ def run_predictor_case(case: Case, device: str, repeats: int) -> dict:
         raise ValueError("the _predict modes time the whole model (upsampler included)")
     torch.manual_seed(0)
     precision = case.mode.split("_")[0]
-    # _noretain: without the memory setting the Predictor scopes to each call
-    retain = "noretain" not in case.mode.split("_")
     model = build_model(case.preset, upscale=case.upscale)
-    predictor = Predictor(model, device=device, precision=precision, retain_memory=retain)
+    predictor = Predictor(model, device=device, precision=precision)
     h, w = case.height, case.width
     lr = torch.rand(1, 3, h // case.upscale, w // case.upscale)  # plain NCHW CPU tensors, as a user has them
     ref = torch.rand(1, 3, h, w)

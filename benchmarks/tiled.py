@@ -104,7 +104,6 @@ def child(args: argparse.Namespace) -> None:
         precision=args.precision,
         window=args.window,
         stride=args.stride,
-        retain_memory=not args.no_retain,
     )
     g = torch.Generator().manual_seed(0)
     lr, ref = torch.rand(1, 3, h // s, w // s, generator=g), torch.rand(1, 3, h, w, generator=g)
@@ -181,9 +180,6 @@ def main() -> int:
     parser.add_argument("--sizes", default=",".join(SIZES), help="output sizes HxW, comma-separated")
     parser.add_argument("--seam-size", type=_size, default=(768, 1280), help="size of the seam check (HxW)")
     parser.add_argument("--skip-seams", action="store_true")
-    parser.add_argument(
-        "--no-retain", action="store_true", help="without the memory setting the Predictor scopes to each call"
-    )
     parser.add_argument("--flops-only", action="store_true", help="only count FLOPs (no timed run, no seam check)")
     parser.add_argument("--size", type=_size, help=argparse.SUPPRESS)
     parser.add_argument("--seams-child", action="store_true", help=argparse.SUPPRESS)

@@ -20,11 +20,9 @@ averaged: CrossNet itself takes one reference.
 hold in memory is streamed into a PNG in strips (:mod:`refsr_blocks.inference.streaming`), and
 an in-memory call whose result cannot fit is refused before any work.
 
-On glibc, each call that fits in one window keeps freed memory for reuse while it runs and
-restores glibc's defaults afterwards (:func:`~refsr_blocks.inference.runtime.retaining_freed_memory`):
-large CPU buffers are not page-faulted in again on every layer, and nothing stays changed in
-the process. Tiled calls leave the allocator alone (retained blocks would add to their peak
-memory).
+The predictor never changes the process's memory allocator: a process that only runs inference
+can ask glibc to keep freed memory for reuse (:func:`~refsr_blocks.inference.runtime.retain_freed_memory`,
+what ``refsr-blocks sr`` does), which spares it page faults on every layer.
 
 Example:
     >>> import torch
@@ -50,7 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import CheckpointError, InputError
-from .runtime import PRECISIONS, inference_context, optimize_for_inference, resolve_precision, retaining_freed_memory
+from .runtime import PRECISIONS, inference_context, optimize_for_inference, resolve_precision
 from .streaming import STREAM_ABOVE_PIXELS, ReferenceRows, check_fits, stream_peak_bytes, stream_to_png
 from .tiling import default_windowing, matches_whole_references, super_resolve
 
@@ -243,8 +241,6 @@ class Predictor:
             see :func:`~refsr_blocks.inference.tiling.super_resolve`).
         stride: the largest step between tiles (default: a 64-pixel overlap).
         compile: ``torch.compile`` the model (a slow first call).
-        retain_memory: keep freed memory during each call that runs in one window (glibc;
-            restored after the call); tiled calls never do, to keep their peak memory low.
         progress: a progress bar over the tiles.
 
     Raises:
@@ -262,7 +258,6 @@ class Predictor:
         window: int | None = None,
         stride: int | None = None,
         compile: bool = False,
-        retain_memory: bool = True,
         progress: bool = False,
     ) -> None:
         self.device = resolve_device(device)
@@ -272,7 +267,6 @@ class Predictor:
             raise InputError("precision 'fp16' runs on CUDA only; on the CPU use 'auto', 'bf16' or 'fp32'")
         self.precision: str = resolve_precision(precision, self.device)
         self.window, self.stride = window, stride
-        self.retain_memory = retain_memory
         self.progress = progress
         self.model = optimize_for_inference(_load_model(model, self.device), compile=compile)
         inner = getattr(self.model, "_orig_mod", self.model)
@@ -339,12 +333,7 @@ class Predictor:
 
     def _run(self, lr: Tensor, ref: Tensor) -> Tensor:
         """One forward (tiled when large) of NHWC ``lr`` and ``ref`` on the device; float32 on the CPU."""
-        # Retained memory makes a one-window pass faster (no page faults for buffers freed and taken
-        # again); for a tiled image it would hold freed blocks beside each window's (more peak memory).
-        window = self.window or default_windowing(self.upscale)[0]
-        whole = ref.shape[-2] <= window and ref.shape[-1] <= window
-        retain = retaining_freed_memory() if self.retain_memory and whole and self.device.type == "cpu" else None
-        with retain or contextlib.nullcontext(), inference_context(self.device, self.precision):
+        with inference_context(self.device, self.precision):
             sr = super_resolve(self.model, lr, ref, self.window, self.stride, progress=self.progress)
         sr = sr.float().cpu()
         return sr.clone() if sr.is_inference() else sr  # a normal tensor that callers may modify

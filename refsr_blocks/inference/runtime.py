@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import platform
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
 
@@ -35,7 +34,6 @@ __all__ = [
     "optimize_for_inference",
     "resolve_precision",
     "retain_freed_memory",
-    "retaining_freed_memory",
     "run",
     "to_channels_last",
 ]
@@ -48,11 +46,6 @@ PRECISIONS = ("auto", *AUTOCAST_DTYPES)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _INT_MAX = 2**31 - 1
-_DEFAULT_MMAP_MAX = 65536
-_DEFAULT_TRIM_THRESHOLD = 128 * 1024
-_retain_lock = threading.Lock()
-_retain_depth = 0  # nesting of retaining_freed_memory() blocks in this process
-_retain_permanent = False  # retain_freed_memory() was called: never undo
 
 
 def optimize_for_inference(
@@ -172,51 +165,11 @@ def retain_freed_memory() -> bool:
     Returns:
         True if applied; False (changing nothing) where the C library is not glibc.
     """
-    global _retain_permanent
-    with _retain_lock:
-        applied = _set_retention(True)
-        _retain_permanent = _retain_permanent or applied
-    return applied
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
 
 
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     return ctypes.CDLL(None)
-
-
-def _set_retention(on: bool) -> bool:
-    libc = _glibc()
-    if libc is None:
-        return False
-    if on:
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
-    # glibc trims the top of its heap again at the next free() above the restored threshold.
-    return bool(libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)) and bool(
-        libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
-    )
-
-
-@contextlib.contextmanager
-def retaining_freed_memory() -> Iterator[bool]:
-    """:func:`retain_freed_memory` for the duration of a ``with`` block only (what the one-call path uses).
-
-    On entry glibc is told to keep freed memory (as :func:`retain_freed_memory`), so the
-    buffers that one forward pass frees and allocates again layer after layer are reused
-    instead of page-faulted in anew; on leaving the outermost such block glibc's defaults
-    (``M_MMAP_MAX`` 65536, ``M_TRIM_THRESHOLD`` 128 KiB) are restored, and glibc trims its heap
-    again as memory is freed after that. Nesting and threads are counted; after
-    :func:`retain_freed_memory` nothing is undone. Yields whether the setting applies
-    (glibc only; elsewhere it is a no-op yielding False).
-    """
-    global _retain_depth
-    with _retain_lock:
-        applied = _set_retention(True) if _retain_depth == 0 and not _retain_permanent else _glibc() is not None
-        _retain_depth += 1
-    try:
-        yield applied
-    finally:
-        with _retain_lock:
-            _retain_depth -= 1
-            if _retain_depth == 0 and not _retain_permanent:
-                _set_retention(False)
