@@ -13,7 +13,8 @@ Inputs may be file paths, PIL images, numpy arrays (H×W×C, or H×W grey; uint8
 library's one reader (:func:`refsr_blocks.data.io.open_image`: size checked from the header, EXIF
 orientation applied) and files and PIL images are scaled by one rule
 (:func:`refsr_blocks.data.io.pil_to_tensor`: 16-bit ÷65535, float images by their range); the reference must be
-exactly s times the LR size. Several references (a list) are each used once and the results
+exactly s times the LR size, unless the model's aligner matches anywhere in a reference of any
+size (``grid_bound = False``: match_flow, C2-Matching's correspondence). Several references (a list) are each used once and the results
 averaged: CrossNet itself takes one reference.
 
 :meth:`Predictor.to_file` (what ``refsr-blocks sr`` calls) writes a file; a result too large to
@@ -321,12 +322,14 @@ class Predictor:
         return image.to(self.device).contiguous(memory_format=torch.channels_last)
 
     def _check_sizes(self, lr: Tensor, ref: Tensor, what: str) -> None:
+        """The reference is s times the LR size, unless the model matches anywhere in a reference of any size."""
         s = self.upscale
         expected = (lr.shape[-2] * s, lr.shape[-1] * s)
-        if tuple(ref.shape[-2:]) != expected:
+        if tuple(ref.shape[-2:]) != expected and not matches_whole_references(self.model):
             raise InputError(  # sizes as image tools print them: width×height
                 f"the model is ×{s}: the {what} must be {expected[1]}×{expected[0]} (width×height) for a "
-                f"{lr.shape[-1]}×{lr.shape[-2]} LR image, got {ref.shape[-1]}×{ref.shape[-2]}"
+                f"{lr.shape[-1]}×{lr.shape[-2]} LR image, got {ref.shape[-1]}×{ref.shape[-2]} (models whose "
+                "aligner matches anywhere in the reference, such as match_flow, take any size)"
             )
         if ref.shape[0] not in (1, lr.shape[0]):
             raise InputError(f"the {what} has batch {ref.shape[0]}, the LR image {lr.shape[0]}")

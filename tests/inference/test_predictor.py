@@ -122,6 +122,17 @@ def test_bad_inputs_say_what_is_wrong(predictor, lr, ref, message) -> None:
         predictor(lr, ref)
 
 
+def test_a_model_that_matches_anywhere_takes_a_reference_of_any_size() -> None:
+    torch.manual_seed(0)
+    spec = {**TINY_CROSSNET, "components": {**TINY_CROSSNET["components"], "aligner": {"name": "match_flow"}}}
+    predictor = Predictor(build_model(spec), device="cpu", precision="fp32")
+    lr = torch.rand(3, 24, 32)
+    sr = predictor(lr, torch.rand(3, 40, 36))  # another size and aspect than the 64×48 output
+    assert sr.shape == (3, 48, 64) and sr.min() >= 0 and sr.max() <= 1
+    with pytest.raises(InputError, match=r"must be 64×48 .* got 36×40 \(models whose aligner matches anywhere"):
+        Predictor(_model(), device="cpu")(lr, torch.rand(3, 40, 36))  # flow_warp is bound to the output grid
+
+
 def test_grey_and_rgba_arrays_become_rgb(predictor) -> None:
     lr = np.random.default_rng(0).integers(0, 255, (12, 16), dtype=np.uint8)
     ref = np.random.default_rng(1).integers(0, 255, (24, 32, 4), dtype=np.uint8)
