@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DTYPES", "Support", "component_support", "size_multiple_of", "support_table"]
+__all__ = ["DTYPES", "Support", "component_support", "declared_dtypes", "size_multiple_of", "support_table"]
 
 #: The precisions a component may declare (``precision`` names of :mod:`refsr_blocks.inference.runtime`).
 DTYPES = ("fp32", "bf16", "fp16")
@@ -73,6 +73,16 @@ def size_multiple_of(model: Any) -> int:
         if support is not None:
             multiple = math.lcm(multiple, support.size_multiple)
     return multiple
+
+
+def declared_dtypes(model: Any) -> tuple[str, ...]:
+    """The precisions every component of ``model`` that declares a :class:`Support` runs in."""
+    dtypes = DTYPES
+    for module in model.modules() if hasattr(model, "modules") else [model]:
+        support = component_support(module)
+        if support is not None:
+            dtypes = tuple(d for d in dtypes if d in support.dtypes)
+    return dtypes
 
 
 def support_table() -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import CheckpointError, InputError
+from ..core.support import declared_dtypes
 from .runtime import PRECISIONS, inference_context, optimize_for_inference, resolve_precision
 from .streaming import STREAM_ABOVE_PIXELS, ReferenceRows, check_fits, stream_peak_bytes, stream_to_png
 from .tiling import default_windowing, matches_whole_references, super_resolve
@@ -234,7 +235,8 @@ class Predictor:
             eval mode, frozen and given the fast layers).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         precision: ``"auto"`` (the default: ``"bf16"`` on a CPU with native bf16 and the
-            packed bf16 convolutions, else ``"fp32"``; ``"fp32"`` on CUDA), ``"fp32"``,
+            packed bf16 convolutions and every component of the model declares bf16, else
+            ``"fp32"``; ``"fp32"`` on CUDA), ``"fp32"``,
             ``"bf16"`` (autocast; fast on CPUs with bf16 instructions and on GPUs; one
             ``RuntimeWarning`` on a CPU without them, where it is emulated and slow) or
             ``"fp16"`` (CUDA only). The attribute ``precision`` holds the one chosen.
@@ -270,6 +272,8 @@ class Predictor:
         self.window, self.stride = window, stride
         self.progress = progress
         self.model = optimize_for_inference(_load_model(model, self.device), compile=compile)
+        if precision == "auto" and self.precision not in declared_dtypes(self.model):
+            self.precision = "fp32"  # a component declares it does not run in the fast precision
         inner = getattr(self.model, "_orig_mod", self.model)
         upscale = getattr(inner, "upscale", None) or (getattr(inner, "spec", None) or {}).get("params", {}).get(
             "upscale"

@@ -311,3 +311,14 @@ def test_one_predictor_serves_several_threads_on_the_tiled_path() -> None:
     for got, want in zip(threaded, sequential * 2):
         assert torch.equal(got, want)
     assert "forward" not in vars(predictor.model.aligner.prealign)  # nothing patched on the shared model
+
+
+def test_auto_precision_keeps_fp32_for_a_model_with_a_component_that_declares_no_bf16(monkeypatch) -> None:
+    from refsr_blocks.core.support import Support
+
+    monkeypatch.setattr(runtime, "bf16_fast_path_available", lambda: True)  # as on a CPU with native bf16
+    assert Predictor(_model(), device="cpu").precision == "bf16"
+    model = _model()
+    monkeypatch.setattr(type(model.aligner), "SUPPORT", Support(dtypes=("fp32",)))
+    assert Predictor(model, device="cpu").precision == "fp32"
+    assert Predictor(model, device="cpu", precision="bf16").precision == "bf16"  # an explicit choice is kept
