@@ -89,22 +89,29 @@ class LevelSource:
 
     def tap_positions(self, i: int, j: int, rows: slice) -> Tensor:
         """B×2×N canvas positions (x, y) of tap (i, j) for the pixels of ``rows``, before the residual."""
-        flow, ref = _shift(self.flow, i, j), _shift(self.reference, i, j, fill=self.reference)
-        h, w = self.size
-        flow = (_upsample(flow, self.factor, (h, w)) * self.factor)[..., rows, :]
-        ref = _upsample(ref, self.factor, (h, w))[..., rows, :]
-        grid = pixel_grid(h, w, flow.device, flow.dtype)[..., rows, :]
+        f = self.factor
+        first, last = rows.start // f, (rows.stop - 1) // f + 1  # the match-grid rows they lie in
+        flow = _shift(self.flow, i, j)[..., first:last, :]
+        ref = _shift(self.reference, i, j, fill=self.reference)[..., first:last, :]
+        n, w = rows.stop - rows.start, self.size[1]
+        cut = slice(rows.start - first * f, rows.stop - first * f)
+        flow = (_upsample(flow, f, (last * f, w)) * f)[..., cut, :]
+        ref = _upsample(ref, f, (last * f, w))[..., cut, :]
+        grid = pixel_grid(n, w, flow.device, flow.dtype)
+        grid[:, 1] += rows.start
         taps = flow.new_tensor([j - 1.0, i - 1.0]).view(1, 2, 1, 1)
-        return self._on_canvas(grid + taps + flow, ref).flatten(2)
+        return _on_canvas(grid + taps + flow, ref, self.sizes, self.tops, self.margin).flatten(2)
 
-    def _on_canvas(self, pos: Tensor, ref: Tensor) -> Tensor:
-        """Positions in reference ``ref``'s pixels → canvas pixels, held within ``margin`` of it."""
-        heights = pos.new_tensor([s[0] for s in self.sizes])[ref[:, 0]]
-        widths = pos.new_tensor([s[1] for s in self.sizes])[ref[:, 0]]
-        tops = pos.new_tensor(self.tops)[ref[:, 0]]
-        x = torch.minimum(pos[:, 0].clamp_min(-self.margin), widths - 1 + self.margin)
-        y = torch.minimum(pos[:, 1].clamp_min(-self.margin), heights - 1 + self.margin)
-        return torch.stack((x, y + tops), dim=1)
+
+def _on_canvas(
+    pos: Tensor, ref: Tensor, sizes: Sequence[tuple[int, int]], tops: Sequence[int], margin: float
+) -> Tensor:
+    """Positions (B×2×…) in the pixels of reference ``ref`` (B×1×…) → canvas pixels, held within ``margin`` of it."""
+    heights = pos.new_tensor([s[0] for s in sizes])[ref[:, 0]]
+    widths = pos.new_tensor([s[1] for s in sizes])[ref[:, 0]]
+    x = torch.minimum(pos[:, 0].clamp_min(-margin), widths - 1 + margin)
+    y = torch.minimum(pos[:, 1].clamp_min(-margin), heights - 1 + margin)
+    return torch.stack((x, y + pos.new_tensor(list(tops))[ref[:, 0]]), dim=1)
 
 
 def _shift(x: Tensor, i: int, j: int, fill: Tensor | None = None) -> Tensor:
@@ -126,6 +133,18 @@ def _fit(x: Tensor, size: tuple[int, int]) -> Tensor:
     """``x`` cropped or zero-padded (bottom, right) to ``size``."""
     x = x[..., : size[0], : size[1]]
     return F.pad(x, (0, size[1] - x.shape[-1], 0, size[0] - x.shape[-2]))
+
+
+def _stack(maps: Sequence[Tensor], gap: int) -> tuple[Tensor, tuple[int, ...]]:
+    """The maps (B×C×H_r×W_r) one under another with ``gap`` zero rows between: the canvas and each top row."""
+    tops = [0]
+    for m in maps[:-1]:
+        tops.append(tops[-1] + m.shape[-2] + gap)
+    width = max(m.shape[-1] for m in maps)
+    canvas = maps[0].new_zeros(*maps[0].shape[:2], tops[-1] + maps[-1].shape[-2], width)
+    for m, top in zip(maps, tops):
+        canvas[..., top : top + m.shape[-2], : m.shape[-1]] = m
+    return canvas, tuple(tops)
 
 
 def level_sources(
@@ -154,52 +173,25 @@ def level_sources(
     flow = F.pad(corr.flow[..., 1:, 1:], (0, 1, 0, 1))
     reference = F.pad(corr.reference[..., 1:, 1:].float(), (0, 1, 0, 1), mode="replicate").long()
     margin = math.ceil(max_residue) + 2.0
-    gap = int(2 * margin) + 2
     out = []
     for k, size in enumerate(sizes):
         factor = 2 ** (len(sizes) - 1 - k)
         maps = [v[k] for v in values]
-        tops, top = [], 0
-        for m in maps:
-            tops.append(top)
-            top += m.shape[-2] + gap
-        width = max(m.shape[-1] for m in maps)
-        canvas = maps[0].new_zeros(maps[0].shape[0], maps[0].shape[1], top - gap, width)
+        ref_sizes = tuple((int(m.shape[-2]), int(m.shape[-1])) for m in maps)
+        canvas, tops = _stack(maps, gap=int(2 * margin) + 2)
         # Positions in float32 (float64 with float64 maps): bf16 cannot hold pixel positions past 256.
         coords = torch.float64 if canvas.dtype == torch.float64 else torch.float32
-        for m, t in zip(maps, tops):
-            canvas[..., t : t + m.shape[-2], : m.shape[-1]] = m
-        level = LevelSource(
-            canvas=canvas,
-            tops=tuple(tops),
-            sizes=tuple((int(m.shape[-2]), int(m.shape[-1])) for m in maps),
-            flow=flow.to(coords),
-            reference=reference,
-            factor=factor,
-            warped=canvas.new_zeros(1, 1, *size),  # replaced below (the size is read from it)
-            unaligned=canvas,
-            similarity=_upsample(corr.score, factor, size).to(canvas.dtype),
-            margin=margin,
-        )
+        level_flow = _upsample(flow.to(coords), factor, size) * factor
         ref = _upsample(reference, factor, size)
-        grid = pixel_grid(*size, canvas.device, coords)
-        points = level._on_canvas(grid + level.level_flow(), ref)
+        points = _on_canvas(pixel_grid(*size, canvas.device, coords) + level_flow, ref, ref_sizes, tops, margin)
         warped = sample(F.pad(canvas, (1, 1, 1, 1)), (points + 1).flatten(2)).unflatten(2, size)
         unaligned = _fit(maps[0], size)
         for r, m in enumerate(maps[1:], start=1):
             unaligned = torch.where(ref == r, _fit(m, size), unaligned)
+        similarity = _upsample(corr.score, factor, size).to(canvas.dtype)
         out.append(
             LevelSource(
-                canvas,
-                level.tops,
-                level.sizes,
-                level.flow,
-                reference,
-                factor,
-                warped,
-                unaligned,
-                level.similarity,
-                margin,
+                canvas, tops, ref_sizes, flow.to(coords), reference, factor, warped, unaligned, similarity, margin
             )
         )
     return out
