@@ -41,9 +41,9 @@ __all__ = ["DeformableAttention", "LevelSource", "SwinGroup", "level_sources"]
 #: Most output pixels × channels × taps in one deformable block (elements: 64 MiB in float32; the
 #: sampler's indices and weights for those samples take about three times as much).
 _BLOCK = 1 << 24
-#: Most tokens × channels in one band of Swin windows (elements; the attention weights of a band
-#: are about as many, its MLP's hidden values twice as many).
-_SWIN_BAND = 1 << 24
+#: Most tokens × channels in one band of Swin windows (elements: 16 MiB in float32; its qkv
+#: values are three times as many, its attention weights heads·64/channels times as many).
+_SWIN_BAND = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ def _banded_swin_block(block: nn.Module, x: Tensor) -> Tensor:
     y = F.pad(y, (0, 0, 0, (-w) % win[1], 0, (-h) % win[0]))
     hp, wp = y.shape[1:3]
     regions = _shift_regions(hp, wp, win, shift, y.device) if shifted else None
-    rows = max(1, _SWIN_BAND // (b * wp * c * 4)) * win[0]
+    rows = max(1, _SWIN_BAND // (b * wp * c * win[0])) * win[0]
     bands = []
     for r0 in range(0, hp, rows):
         part = y[:, r0 : r0 + rows]
