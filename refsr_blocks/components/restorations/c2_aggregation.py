@@ -219,7 +219,7 @@ class C2Restoration(nn.Module):
         channels=(2, 1024),
         blocks=(0, 256),
         offset_groups=(1, 256),
-        column_budget=(1, 10**12),
+        column_budget=(1024, 2**31),
     )
 
     def __init__(
