@@ -413,11 +413,13 @@ class Predictor:
         window = self.window or default_windowing(s)[0]
         needed = stream_peak_bytes((h, w), ref_size, s, window) + (ref_size[0] * ref_size[1] * 12 if whole_ref else 0)
         check_fits(needed, f"streaming a {w * s}×{h * s} result", "pass a smaller window, or a smaller reference")
-        lr_t = load_image(lr, "LR image")[None]
         with contextlib.ExitStack() as stack:
+            # The reference first: decoding it whole to spill it is the peak of a streamed run,
+            # and the LR image need not be held beside it.
             reference = load_image(ref, "reference image")[None] if whole_ref else None
             if reference is None:
                 reference = stack.enter_context(ReferenceRows(ref, spill_dir=Path(out).parent))
+            lr_t = load_image(lr, "LR image")[None]
             stack.enter_context(inference_context(self.device, self.precision))
             return stream_to_png(
                 self.model, lr_t, reference, out, window=self.window, stride=self.stride, progress=self.progress
