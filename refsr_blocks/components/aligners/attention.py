@@ -52,6 +52,9 @@ class AttentionAligner(Aligner):
             the reference key map)`` values.
         weight_by_confidence: multiply each aligned level by its soft attention (TTSR
             applies it in the fusion network instead, so its aligner leaves this off).
+        divide_by_nine: average the overlapping transferred windows by 9 everywhere, as the
+            TTSR authors' ``fold(...) / 9`` (border pixels, covered by fewer windows, come out
+            dimmer; their released weights were trained so), rather than by the windows there.
 
     Shapes: see :mod:`~refsr_blocks.components.aligners.base`; ``confidence`` per level is the
     relevance S ∈ [-1, 1] (bicubically resized to finer levels, averaged to coarser ones);
@@ -70,13 +73,20 @@ class AttentionAligner(Aligner):
     # 10**9 is "one block" (TTSR's unchunked matching, benchmarks/attention_memory.py --unchunked).
     PARAM_BOUNDS = dict(match_level=(-8, 7), chunk_size=(1, 10**9))  # noqa: RUF012
 
-    def __init__(self, match_level: int = -1, chunk_size: int = 4096, weight_by_confidence: bool = False) -> None:
+    def __init__(
+        self,
+        match_level: int = -1,
+        chunk_size: int = 4096,
+        weight_by_confidence: bool = False,
+        divide_by_nine: bool = False,
+    ) -> None:
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self.match_level = match_level
         self.chunk_size = chunk_size
         self.weight_by_confidence = weight_by_confidence
+        self.divide_by_nine = divide_by_nine
 
     def forward(
         self,
@@ -106,12 +116,12 @@ class AttentionAligner(Aligner):
             size = tuple(t.shape[-2:])
             values = [pyr[k] for pyr in ref_feats]
             if k <= m:
-                out = transfer(values, matches, 2 ** (m - k), size)  # type: ignore[arg-type]
+                out = transfer(values, matches, 2 ** (m - k), size, divide_by_nine=self.divide_by_nine)  # type: ignore[arg-type]
                 conf = soft if k == m else F.interpolate(soft, size=size, mode="bicubic", align_corners=False)
             else:
                 step = 2 ** (k - m)
                 coarse = _coarser(matches, step, [tuple(v.shape[-2:]) for v in values])
-                out = transfer(values, coarse, 1, size)  # type: ignore[arg-type]
+                out = transfer(values, coarse, 1, size, divide_by_nine=self.divide_by_nine)  # type: ignore[arg-type]
                 conf = F.adaptive_avg_pool2d(soft, size)
             if self.weight_by_confidence:
                 out = out * conf

@@ -153,7 +153,14 @@ def relevance(query: Tensor, keys: Sequence[Tensor], matches: Matches) -> Tensor
     return (dot / (q_norm.sqrt().clamp_min(eps) * k_norm.sqrt().clamp_min(eps)))[:, None]
 
 
-def transfer(values: Sequence[Tensor], matches: Matches, factor: int, out_size: tuple[int, int]) -> Tensor:
+def transfer(
+    values: Sequence[Tensor],
+    matches: Matches,
+    factor: int,
+    out_size: tuple[int, int],
+    *,
+    divide_by_nine: bool = False,
+) -> Tensor:
     """Copy each query's matched 3×3 patch from ``values`` (a level ``factor`` times finer).
 
     Query ``q`` of the matching grid owns the output window ``[(q-1)·f, (q+2)·f)`` and fills
@@ -166,6 +173,8 @@ def transfer(values: Sequence[Tensor], matches: Matches, factor: int, out_size: 
         matches: from :func:`match_patches` (h×w query grid).
         factor: f, the level's resolution over the matching level (1, 2, 4, …).
         out_size: (H, W) of the output on the query side (≈ f·h × f·w).
+        divide_by_nine: divide every pixel by 9 (the windows over an inner pixel), as
+            TTSR's ``fold(...) / 9`` does, which dims the border where fewer windows exist.
 
     Returns:
         B×C×H×W, differentiable in ``values``.
@@ -195,4 +204,6 @@ def transfer(values: Sequence[Tensor], matches: Matches, factor: int, out_size: 
         src = (starts[r] + sy.clamp_min(0) * wr + sx.clamp_min(0)).clamp(max=pool.shape[2] - 1)
         out = out + pool.gather(2, src[:, None].expand(b, c, -1)) * inside[:, None].to(pool.dtype)
         count = count + q_inside.to(pool.dtype)
+    if divide_by_nine:
+        return (out.view(b, c, oh, ow) / 9.0).contiguous()
     return (out.view(b, c, oh, ow) / count.clamp_min(1.0)).contiguous()

@@ -64,6 +64,16 @@ class CrossScaleFusion(nn.Module):
         channels: feature channels (64 in TTSR).
         blocks: residual blocks of the shallow extractor, then of each stage (TTSR:
             16, 16, 8, 4 at ×4); one more entry than stages.
+        exchange_relu: a ReLU on every branch resized to another scale (CSFI and the tail),
+            as the TTSR authors' code has (their released weights need it).
+        skip_around_csfi: each stage's skip connection starts before the cross-scale
+            integration (the TTSR authors' code: ``x + tail(blocks(CSFI(x)))``) rather than
+            after it (``CSFI(x) + tail(blocks(CSFI(x)))``).
+        tail_relu: a ReLU between the tail's last two convs (the TTSR authors' code has none).
+        signed_images: the network works on images in [-1, 1], as the TTSR authors' weights
+            were trained: ``lr`` (in [0, 1]) is mapped to ``2·lr − 1`` before the head, and
+            the output is clamped to [-1, 1] and mapped back to [0, 1]. Mapping inside, not
+            folding it into the head conv, keeps the zero padding of their first conv exact.
 
     Shapes: see :mod:`~refsr_blocks.components.texture_fusions`.
     """
@@ -89,6 +99,10 @@ class CrossScaleFusion(nn.Module):
         out_channels: int = 3,
         channels: int = 64,
         blocks: list[int] | None = None,
+        exchange_relu: bool = False,
+        skip_around_csfi: bool = False,
+        tail_relu: bool = True,
+        signed_images: bool = False,
     ) -> None:
         super().__init__()
         if upscale < 2 or upscale & (upscale - 1):
@@ -100,6 +114,9 @@ class CrossScaleFusion(nn.Module):
         if len(blocks) != stages + 1:
             raise ValueError(f"blocks needs {stages + 1} entries (shallow extractor + {stages} stages), got {blocks}")
         self.stages = stages
+        self.exchange_relu = exchange_relu
+        self.skip_around_csfi = skip_around_csfi
+        self.signed_images = signed_images
         self.head = nn.Sequential(conv(in_channels, channels, 3), nn.ReLU(inplace=True))
         self.shallow = _body(channels, blocks[0])
         # Textures come finest first; stage j fuses level L-1-j.
@@ -131,7 +148,7 @@ class CrossScaleFusion(nn.Module):
             conv(channels * stages, channels, 3),
             nn.ReLU(inplace=True),
             conv(channels, max(1, channels // 2), 3),
-            nn.ReLU(inplace=True),
+            nn.ReLU(inplace=True) if tail_relu else nn.Identity(),
             conv(max(1, channels // 2), out_channels, 1),
         )
 
@@ -146,6 +163,8 @@ class CrossScaleFusion(nn.Module):
             raise ValueError(
                 f"expected {self.stages} texture and confidence levels, got {len(textures)}, {len(confidence)}"
             )
+        if self.signed_images:
+            lr = lr * 2 - 1
         head = self.head(lr)
         x = head + self.shallow(head)
         branches: list[Tensor] = []
@@ -153,6 +172,7 @@ class CrossScaleFusion(nn.Module):
             level = self.stages - 1 - j
             new = x if j == 0 else self.grow[j - 1](branches[-1])
             branches.append(self._fuse(j, new, textures[level], confidence[level]))
+            skips = branches
             if j:
                 sizes = [tuple(b.shape[-2:]) for b in branches]
                 exchange = self.exchange[j]
@@ -161,7 +181,7 @@ class CrossScaleFusion(nn.Module):
                         self.merge[j][dst](
                             torch.cat(
                                 [
-                                    b if src == dst else exchange[f"{src}_{dst}"](b, sizes[dst])
+                                    b if src == dst else self._activate(exchange[f"{src}_{dst}"](b, sizes[dst]))
                                     for src, b in enumerate(branches)
                                 ],
                                 dim=1,
@@ -170,10 +190,18 @@ class CrossScaleFusion(nn.Module):
                     )
                     for dst in range(j + 1)
                 ]
-            branches = [b + body(b) for b, body in zip(branches, self.bodies[j])]
+            if not self.skip_around_csfi:
+                skips = branches
+            branches = [skip + body(b) for skip, b, body in zip(skips, branches, self.bodies[j])]
         size = tuple(branches[-1].shape[-2:])
         resized = [
-            self.tail_merge[i](F.interpolate(b, size=size, mode="bicubic", align_corners=False))
+            self._activate(self.tail_merge[i](F.interpolate(b, size=size, mode="bicubic", align_corners=False)))
             for i, b in enumerate(branches[:-1])
         ]
-        return self.tail(torch.cat([*resized, branches[-1]], dim=1))
+        out = self.tail(torch.cat([*resized, branches[-1]], dim=1))
+        if self.signed_images:
+            out = (out.clamp(-1, 1) + 1) / 2
+        return out
+
+    def _activate(self, x: Tensor) -> Tensor:
+        return F.relu(x) if self.exchange_relu else x
