@@ -15,6 +15,7 @@ Formats:
   (``--vgg19``; both default to files of those names beside SOURCE) into ``c2_matching``;
 - ``datsr``: DATSR's ``restoration_mse.pth`` (or ``restoration_gan.pth``) with the same two
   companion files into the ``datsr`` preset.
+- ``ttsr``: TTSR's ``TTSR.pt`` (or ``TTSR-rec.pt``) into the ``ttsr_authors`` preset.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CONVERTERS, c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets
+from . import CONVERTERS, c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets, ttsr
 from ._common import ConversionError
 
 __all__ = ["DESCRIPTION", "add_convert_arguments", "run_convert"]
@@ -90,6 +91,8 @@ def run_convert(args: argparse.Namespace) -> int:
         out = datsr.convert(
             args.source, args.output, extractor=args.extractor, vgg19=args.vgg19, model=args.model or "datsr"
         )
+    elif fmt == ttsr.FORMAT:
+        out = ttsr.convert(args.source, args.output, model=args.model or "ttsr_authors")
     elif fmt == edsr_mdsr.FORMAT:
         out = edsr_mdsr.convert(
             args.source, args.output, model=args.model or "crossnet", upscale=args.upscale, seed=args.seed

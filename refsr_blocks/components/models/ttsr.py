@@ -244,3 +244,24 @@ register_preset(
     },
     "A small TTSR for CPU training and tests: 16-channel extractor, 32-channel fusion, 4/4/2/1 blocks",
 )
+register_preset(
+    "ttsr_authors",
+    {
+        "model": "ttsr",
+        "components": {
+            "aligner": {"name": "attention", "params": {"divide_by_nine": True}},
+            "fusion": {
+                "name": "ttsr_csfi",
+                "params": {
+                    "exchange_relu": True,
+                    "skip_around_csfi": True,
+                    "tail_relu": False,
+                    "signed_images": True,
+                },
+            },
+        },
+    },
+    "TTSR with the layout and arithmetic of the authors' released TTSR.pt / TTSR-rec.pt "
+    "(refsr-blocks convert ttsr): [-1, 1] images inside the fusion, ReLU after every cross-scale "
+    "resize, stage skips around CSFI, no ReLU between the last two convs, transferred textures divided by 9",
+)
