@@ -349,6 +349,30 @@ def test_reordering_the_merge_inputs_matters(converted, their_output) -> None:
         assert (wrong(lr, ref) - expected).abs().max().item() > 1e-3
 
 
+def _conv_parameters(cin: int, cout: int, k: int = 3) -> int:
+    return k * k * cin * cout + cout
+
+
+def test_the_preset_has_the_parameter_count_of_their_layer_definitions() -> None:
+    """Summed from their MainNet.py and LTE.py as option.py builds them (64 features, 16+16+8+4 blocks)."""
+    n, c3, c1 = 64, _conv_parameters, lambda cin, cout: _conv_parameters(cin, cout, 1)
+    block = 2 * c3(n, n)
+    sfe = c3(3, n) + 16 * block + c3(n, n)
+    stage1 = c3(256 + n, n) + 16 * block + c3(n, n)
+    stage2 = c3(n, 4 * n) + c3(128 + n, n) + 2 * 8 * block + 2 * c3(n, n)
+    csfi2 = c1(n, n) + c3(n, n) + 2 * c3(2 * n, n)
+    stage3 = c3(n, 4 * n) + c3(64 + n, n) + 3 * 4 * block + 3 * c3(n, n)
+    csfi3 = 3 * c1(n, n) + 4 * c3(n, n) + 3 * c3(3 * n, n)
+    merge_tail = 2 * c1(n, n) + c3(3 * n, n) + c3(n, n // 2) + c1(n // 2, 3)
+    main = sfe + stage1 + stage2 + csfi2 + stage3 + csfi3 + merge_tail
+    lte = c3(3, 64) + c3(64, 64) + c3(64, 128) + c3(128, 128) + c3(128, 256)  # VGG19 conv1_1 … conv3_1
+    assert (main, lte) == (6_174_275, 555_328)
+    model = build_model("ttsr_authors")
+    assert sum(p.numel() for p in model.fusion.parameters()) == main
+    assert sum(p.numel() for p in model.extractor.parameters()) == lte
+    assert sum(p.numel() for p in model.parameters()) == main + lte == 6_729_603
+
+
 def test_their_parameter_count(converted) -> None:
     net, _, model = converted
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
