@@ -10,17 +10,8 @@ from typing import Any
 from torch import nn
 
 from .errors import RegistryError, SpecError
-from .registry import REGISTRY, Registry
-from .spec import (
-    BUILT,
-    Architecture,
-    apply_overrides,
-    check_params,
-    get_preset,
-    load_spec,
-    plain,
-    resolve_spec,
-)
+from .registry import REGISTRY, Component, Registry
+from .spec import BUILT, Architecture, apply_overrides, check_params, get_preset, load_spec, plain, resolve_spec
 
 __all__ = ["build_model", "create_component", "instantiate", "resolve_source", "spec_from"]
 
@@ -47,11 +38,8 @@ def _is_file(source: object) -> bool:
 def resolve_source(
     source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The resolved spec of a model name, spec dict or spec file, with ``overrides`` applied.
-
-    Raises:
-        SpecError: naming the path in the spec, and the file when the spec came from one.
-    """
+    """The resolved spec of a model name, spec dict or spec file, with ``overrides`` applied; a
+    :class:`SpecError` names the path in the spec, and the file when the spec came from one."""
     spec = spec_from(source)
     try:
         if overrides:
@@ -64,12 +52,8 @@ def resolve_source(
 
 
 def create_component(kind: str, name: str, /, **params: Any) -> Any:
-    """Build the registered component ``name`` of ``kind``, validating ``params`` (constructor
-    arguments, those an architecture would inject included) as a spec would.
-
-    Raises:
-        UnknownComponentError: no such component (with the closest names).
-        SpecError: an unknown parameter, a value of the wrong type or a missing required one.
+    """Build the registered component ``name`` of ``kind``, its ``params`` (those an architecture would
+    inject included) checked as in a spec (:class:`SpecError`).
 
     Example:
         >>> import torch
@@ -79,23 +63,21 @@ def create_component(kind: str, name: str, /, **params: Any) -> Any:
         torch.Size([1, 1, 4, 4])
     """
     component = REGISTRY.get(kind, name)
-    checked = check_params(component, params, f"{kind}.{name}")
+    return _construct(component, f"{kind}.{name}", check_params(component, params, f"{kind}.{name}"), {})
+
+
+def _construct(component: Component, path: str, params: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    """The component built with ``params`` and ``extra``; what its constructor rejects is a SpecError at ``path``."""
     try:
-        return component.factory(**checked)
+        return component.factory(**params, **extra)
     except (ValueError, TypeError) as err:
-        raise SpecError(f"{kind}.{name}", f"{kind} {name!r} rejected its parameters: {err}") from err
+        raise SpecError(path, f"{component.kind} {component.name!r} rejected its parameters: {err}") from err
 
 
 def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTRY, **built: Any) -> Any:
-    """Build the component in ``spec["components"][slot]`` of a *resolved* spec.
-
-    The slot's ``inject`` declaration names the arguments the architecture supplies: global
-    parameters from ``spec["params"]``, :data:`~refsr_blocks.core.spec.BUILT` ones from the
-    builder as ``built`` keywords (only those); arguments the constructor does not take are dropped.
-
-    Raises:
-        RegistryError: the builder passed other ``built`` arguments than the slot declares.
-        SpecError: the component's constructor rejected a value (at the component's path).
+    """Build the component in ``spec["components"][slot]`` of a *resolved* spec, with the arguments the
+    slot injects: global parameters, and the :data:`~refsr_blocks.core.spec.BUILT` ones as ``built``
+    keywords (exactly those, or a :class:`RegistryError`); those the constructor does not take are dropped.
     """
     entry = spec["components"][slot]
     arch = registry.get("model", spec["model"]).factory
@@ -111,23 +93,13 @@ def instantiate(spec: Mapping[str, Any], slot: str, registry: Registry = REGISTR
     accepted = {
         k: v for k, v in {**injected, **built}.items() if k in component.defaults or component.accepts_var_kwargs
     }
-    try:
-        return component.factory(**entry["params"], **accepted)
-    except (ValueError, TypeError) as err:
-        raise SpecError(
-            f"components.{slot}", f"{component.kind} {entry['name']!r} rejected its parameters: {err}"
-        ) from err
+    return _construct(component, f"components.{slot}", entry["params"], accepted)
 
 
 def build_model(source: str | Path | Mapping[str, Any], /, **overrides: Any) -> nn.Module:
-    """Build a model from a preset name, a spec dict or a path to a ``.json``/``.yaml`` spec.
-
-    ``overrides`` are global parameters (``upscale=8``), component swaps (``flow="flownets"``) or
-    component parameters (``**{"flow.width": 0.5}``), see :func:`~refsr_blocks.core.spec.apply_overrides`.
-    The module's ``model.spec`` holds the resolved spec: ``build_model(model.spec)`` rebuilds it.
-
-    Raises:
-        SpecError: before anything is built, naming the spec path that is wrong.
+    """Build a model from a name, a spec dict or a ``.json``/``.yaml`` spec file, with ``overrides``
+    (:func:`~refsr_blocks.core.spec.apply_overrides`); a :class:`SpecError` comes before anything is
+    built. ``model.spec`` holds the resolved spec: ``build_model(model.spec)`` rebuilds it.
 
     Example:
         >>> from refsr_blocks import build_model

@@ -1,13 +1,7 @@
-"""One-file checkpoints: safetensors weights with the resolved spec and a digest in the metadata.
+"""One-file checkpoints: safetensors weights with the resolved spec and their digest in the metadata.
 
-Loading never executes code from the file (safetensors holds only tensors and strings), and
-writes are atomic (a temporary file, then a rename), so an interrupted save never destroys an
-existing checkpoint. A file is input, so loading is defensive: safetensors reads the header and
-checks every tensor's byte range against its shape, dtype and the file size; the header is
-compared with the model the spec describes, built on the ``meta`` device (no memory), so a file
-naming a model larger than itself is refused before anything is allocated; ``pretrained`` flags
-never reach the network; the SHA-256 digest of the tensors (:data:`DIGEST_KEY`) must match, so
-one flipped bit is caught; non-finite weights are refused.
+Writes are atomic. Loading is defensive (see docs/specs.md): nothing is allocated before the header fits
+the file and the model its spec describes (built on the ``meta`` device); the digest catches a bit flip.
 """
 
 from __future__ import annotations
@@ -33,10 +27,8 @@ __all__ = ["atomic_write", "load_model", "read_metadata", "read_weights", "save_
 
 SPEC_KEY = "refsr_blocks.spec"  # the checkpoint format's key (not a module path)
 VERSION_KEY = "refsr_blocks.version"
-#: SHA-256 of the tensors (names, dtypes, shapes and bytes, in name order), hex.
-DIGEST_KEY = "refsr_blocks.sha256"
-#: Largest spec accepted in the metadata (a spec is a few kB).
-MAX_METADATA_CHARS = 1024 * 1024
+DIGEST_KEY = "refsr_blocks.sha256"  # see tensor_digest
+MAX_METADATA_CHARS = 1024 * 1024  # a spec is a few kB
 #: safetensors' names of the torch dtypes a model holds.
 _ST_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 _ST_DTYPES |= {torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8"}
@@ -44,12 +36,8 @@ _ST_DTYPES |= {torch.bool: "BOOL"}
 
 
 def atomic_write(path: str | Path, write: Callable[[str], Any]) -> None:
-    """Call ``write(tmp_path)``, then rename the temporary file to ``path``.
-
-    Raises:
-        CheckpointError: the folder cannot be written (read-only, full disk, a file in the
-            way), naming ``path``; a previous file at ``path`` is left as it was.
-    """
+    """Call ``write(tmp_path)``, then rename the temporary file to ``path``; a :class:`CheckpointError`
+    names ``path`` if it cannot be written (a previous file there is left as it was)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,17 +77,8 @@ def tensor_digest(tensors: Mapping[str, torch.Tensor]) -> str:
 
 
 def save_model(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Save ``model``'s weights, its spec and their digest to one ``.safetensors`` file.
-
-    Args:
-        model: a model built by :func:`~refsr_blocks.build_model` (it carries ``model.spec``).
-        path: destination file.
-        metadata: extra string key/values to store (e.g. training step, dataset).
-
-    Raises:
-        CheckpointError: the model has no spec, or the file cannot be written (the message
-            names it; an earlier file of that name is kept).
-    """
+    """Save the weights of a model built by :func:`~refsr_blocks.build_model`, its spec, their digest and
+    ``metadata`` (extra strings) to one ``.safetensors`` file (see :func:`atomic_write`)."""
     from . import __version__
 
     spec = getattr(model, "spec", None)
@@ -118,8 +97,8 @@ def save_model(model: nn.Module, path: str | Path, metadata: dict[str, str] | No
 
 
 def _open(path: Path, read: Callable[[Any], Any], device: str = "cpu") -> Any:
-    """``read(f)`` on the file opened by safetensors, whose header check comes first: every
-    tensor's byte range contiguous, ``numel × itemsize`` long, and together the data section."""
+    """``read(f)`` on the file opened by safetensors, which first checks that the tensors' byte ranges
+    are contiguous, ``numel × itemsize`` long, and together the data section."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
@@ -133,20 +112,24 @@ def _open(path: Path, read: Callable[[Any], Any], device: str = "cpu") -> Any:
         ) from None
 
 
+def _meta(f: Any) -> dict[str, str]:
+    return dict(f.metadata() or {})
+
+
+def _contents(f: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    return {k: f.get_tensor(k) for k in f.keys()}, _meta(f)  # noqa: SIM118
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The string metadata of a checkpoint (spec, version, digest, anything saved with it)."""
-    return _open(Path(path), lambda f: dict(f.metadata() or {}))
+    return _open(Path(path), _meta)
 
 
 def read_weights(path: str | Path, map_location: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors of ``path``, checked against the file's digest and for finiteness, and its metadata.
-
-    Raises:
-        CheckpointError: the file is unreadable, carries no digest, its digest does not match
-            (damaged or altered) or a weight is not finite, naming the file.
-    """
+    """The tensors of ``path`` and its metadata; a :class:`CheckpointError` if the file is unreadable,
+    carries no digest or another one (damaged or altered), or holds a weight that is not finite."""
     path = Path(path)
-    tensors, meta = _open(path, lambda f: ({k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}), map_location)  # noqa: SIM118
+    tensors, meta = _open(path, _contents, map_location)
     expected, actual = meta.get(DIGEST_KEY), tensor_digest(tensors)
     if expected is None:
         raise CheckpointError(f"{str(path)!r} carries no weight digest ({DIGEST_KEY}); save it with save_model")
@@ -158,16 +141,12 @@ def read_weights(path: str | Path, map_location: str = "cpu") -> tuple[dict[str,
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"the weights in {str(path)!r} are not finite: {name!r} holds NaN or infinity")
-    return tensors, dict(meta)
+    return tensors, meta
 
 
 def _spec(path: Path, meta: Mapping[str, str]) -> dict[str, Any]:
-    """The spec in the metadata, its ``pretrained`` flags turned off with a warning naming them.
-
-    Forced off rather than refused: the file's own weights replace whatever a component would
-    download, and loading a file never touches the network (an untrusted spec must not make
-    the host contact a model hub, or hang offline retrying).
-    """
+    """The spec in the metadata, its ``pretrained`` flags turned off with a warning: the file's weights
+    replace them, and an untrusted file must not make the host contact a model hub (or hang offline)."""
     if SPEC_KEY not in meta:
         raise CheckpointError(
             f"{str(path)!r} is a safetensors file without a refsr-blocks spec in its metadata; "
@@ -199,35 +178,27 @@ def _entries(components: Any) -> dict[str, dict[str, Any]]:
 
 
 def _missing_owners(spec: Mapping[str, Any]) -> str:
-    """The plugin distributions a spec records its components from that are not installed here."""
+    """The plugin distributions the spec names as owners that are not installed here."""
     owners = {e.get("owner") for e in [spec, *_entries(spec.get("components")).values()]}
-    missing = []
-    for owner in sorted(o for o in owners if isinstance(o, str)):
-        try:
-            importlib.metadata.distribution(owner)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(owner)
+    installed = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+    missing = sorted(o for o in owners if isinstance(o, str) and o not in installed)
     return f" (it was saved with components of {', '.join(missing)}, not installed here)" if missing else ""
 
 
 def _check_tensors(path: Path, header: Mapping[str, tuple[str, list[int]]], model: nn.Module) -> None:
     """Raise unless the file's tensor names, dtypes and shapes are exactly those of ``model``."""
     expected = {k: (_ST_DTYPES.get(v.dtype, str(v.dtype)), list(v.shape)) for k, v in model.state_dict().items()}
-    missing, unexpected = sorted(expected.keys() - header.keys()), sorted(header.keys() - expected.keys())
-    problems = [f"missing {_some(missing)}"] if missing else []
-    problems += [f"unexpected {_some(unexpected)}"] if unexpected else []
-    for k in sorted(expected.keys() & header.keys()):
-        if header[k] != expected[k]:
-            problems.append(
-                f"{k!r} is {header[k][0]}{header[k][1]}, the spec's model has {expected[k][0]}{expected[k][1]}"
-            )
-            break
+    odd = {"missing": expected.keys() - header.keys(), "unexpected": header.keys() - expected.keys()}
+    problems = [f"{what} {_some(sorted(names))}" for what, names in odd.items() if names]
+    for k in sorted(k for k in expected.keys() & header.keys() if header[k] != expected[k])[:1]:  # the first one
+        problems.append(f"{k!r} is {header[k][0]}{header[k][1]}, the spec's model has {expected[k][0]}{expected[k][1]}")
     if problems:
         raise CheckpointError(f"the weights in {str(path)!r} do not match its spec: {'; '.join(problems)}")
 
 
 def _header(f: Any) -> tuple[dict[str, tuple[str, list[int]]], dict[str, str]]:
-    return {k: (f.get_slice(k).get_dtype(), f.get_slice(k).get_shape()) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118
+    header = {k: (f.get_slice(k).get_dtype(), f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    return header, _meta(f)
 
 
 def _some(names: list[str], n: int = 3) -> str:
@@ -238,15 +209,10 @@ def _some(names: list[str], n: int = 3) -> str:
 def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     """Rebuild a model from a file written by :func:`save_model`.
 
-    In order: the header is read and its byte ranges checked; the spec is validated (component
-    sizes are bounded, see :func:`~refsr_blocks.core.spec.param_bounds`), ``pretrained`` flags
-    are turned off, and its model is built on the meta device; the file's tensor names, shapes
-    and dtypes are compared with it. Only then is anything allocated, and no more than the file
-    holds: the tensors (checked against the digest and for finiteness), then the model.
-
-    Raises:
-        CheckpointError: the file is missing, truncated, not safetensors, has no or an invalid
-            spec, its weights do not fit the spec, are damaged (digest) or not finite.
+    The header's byte ranges are checked; the spec is validated, its ``pretrained`` flags turned off and
+    its model built on the meta device; the file's tensor names, shapes and dtypes are compared with it.
+    Only then is anything allocated, no more than the file holds: the tensors (see :func:`read_weights`),
+    then the model. Every failure is a :class:`CheckpointError` naming the file.
     """
     from .build import build_model
     from .spec import resolve_spec

@@ -1,23 +1,13 @@
-"""Exceptions raised by refsr-blocks: every user mistake, with a message saying what was wrong
-and what is accepted; each subclasses the built-in a user would otherwise catch (``KeyError``,
-``ValueError``)."""
+"""The library's exceptions: each says what was wrong and what is accepted, and subclasses the
+built-in a user would otherwise catch (``KeyError``, ``ValueError``)."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
 
-__all__ = [
-    "CheckpointError",
-    "InputError",
-    "PluginError",
-    "RefSRError",
-    "RefSROwnerWarning",
-    "RegistryError",
-    "SpecError",
-    "UnknownComponentError",
-    "did_you_mean",
-]
+__all__ = ["CheckpointError", "InputError", "PluginError", "RefSRError", "RefSROwnerWarning", "RegistryError"]
+__all__ += ["SpecError", "UnknownComponentError", "did_you_mean"]
 
 
 def did_you_mean(name: object, choices: Iterable[str], n: int = 3) -> str:
@@ -47,12 +37,10 @@ class UnknownComponentError(RefSRError, KeyError):
 
 
 class SpecError(RefSRError, ValueError):
-    """A spec or a configuration file is malformed; ``path`` is the dotted location of the
-    mistake inside the document (``components.flow.params``)."""
+    """A malformed spec or configuration; ``path`` is where in the document (``components.flow.params``)."""
 
     def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
+        self.path, self.message = path, message
         super().__init__(f"{path}: {message}" if path else message)
 
 
@@ -69,5 +57,4 @@ class InputError(RefSRError, ValueError):
 
 
 class RefSROwnerWarning(UserWarning):
-    """A component replaced another owner's (``override=True``), or a spec names another owner:
-    the model built then is not the one the other owner's name stands for."""
+    """A component replaced another owner's, or a spec names another owner than the registered one."""

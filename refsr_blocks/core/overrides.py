@@ -1,11 +1,7 @@
-"""``KEY=VALUE`` overrides from the command line: one syntax for every command.
+"""``KEY=VALUE`` overrides from the command line (``spec MODEL flow.width=0.5``, ``train --set``).
 
-``refsr-blocks spec|summary|viz MODEL KEY=VALUE ...`` and ``refsr-blocks train --set
-KEY.PATH=VALUE`` read values as YAML scalars and flow collections (``8``, ``0.5``, ``1e-4``,
-``true``, ``null`` or nothing, ``[1, 2]``, ``{a: 1}``, ``flownets``, ``'8'`` for a string), by
-the library's one YAML loader (no tags, no aliases, unique string keys), without two YAML 1.1
-habits of PyYAML, so that a value means what JSON would make of it: ``1e-4`` is a number, and
-``yes``/``no``/``on``/``off`` and dates are strings. Nothing here imports torch.
+Values are read by the library's YAML loader, as JSON would read them (``1e-4`` is a number, ``yes``
+and dates are strings). Nothing here imports torch.
 
 Example:
     >>> parse_overrides(["upscale=8", "flow.width=0.5", "flow=flownets", "scales=[1, 2]"])
@@ -26,13 +22,11 @@ from .spec import _LimitedSafeLoader, safe_load_yaml, yaml_problem
 
 __all__ = ["parse_override", "parse_overrides", "parse_value"]
 
-_BOOL = "tag:yaml.org,2002:bool"
-_FLOAT = "tag:yaml.org,2002:float"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_BOOL, _FLOAT, _TIMESTAMP = (f"tag:yaml.org,2002:{t}" for t in ("bool", "float", "timestamp"))
 
 
 class _ValueLoader(_LimitedSafeLoader):
-    """The library's YAML loader with JSON-like booleans and numbers (see the module docstring)."""
+    """The library's YAML loader with JSON-like booleans and numbers."""
 
 
 _ValueLoader.yaml_implicit_resolvers = {
@@ -54,11 +48,7 @@ _ValueLoader.add_implicit_resolver(
 
 
 def parse_value(text: str) -> object:
-    """The value of one override, ``text`` read as YAML (see the module docstring).
-
-    Raises:
-        SpecError: ``text`` is not valid YAML (an unclosed bracket, say).
-    """
+    """The value of one override (see the module docstring); invalid YAML is a :class:`SpecError`."""
     if not text.strip():
         return None
     try:
@@ -70,12 +60,7 @@ def parse_value(text: str) -> object:
 
 
 def parse_override(item: str) -> tuple[str, object]:
-    """``"flow.width=0.5"`` → ``("flow.width", 0.5)``: the key (dotted path) and its value.
-
-    Raises:
-        SpecError: no ``=``, an empty key or an empty part of a dotted key, or a value that
-            is not valid YAML (the path names the key).
-    """
+    """``"flow.width=0.5"`` → ``("flow.width", 0.5)``; a malformed item is a :class:`SpecError`."""
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):

@@ -1,17 +1,8 @@
-"""Plugins: installed packages that add component kinds, components and architectures.
+"""Plugins: installed packages that add component kinds, components and architectures (docs/plugins.md).
 
-A plugin is a module named by an entry point of the group ``refsr_blocks`` (see
-:mod:`refsr_blocks.core.hookspecs`). On the first registry lookup every entry point is
-imported, once, and its ``register_components(registry)`` hook, if any, is run. What it
-registers meanwhile is owned by its distribution and recorded
-(:func:`refsr_blocks.core.registry.recording`), so a broken plugin (import error, invalid or
-raising hook, name clash, ``sys.exit()``, or not finishing within
-``REFSR_BLOCKS_PLUGIN_TIMEOUT`` seconds, default :data:`DEFAULT_TIMEOUT`, ``0`` for none) costs
-one :class:`RefSRPluginWarning` and all it registered, kinds included, is removed again.
-Each plugin loads in a worker thread the first lookup waits for; one given up on can no longer
-register anything. ``Ctrl-C`` while a plugin loads undoes it and is re-raised.
-``REFSR_BLOCKS_DISABLE_PLUGINS=1`` skips the entry points; :func:`register_plugin` adds a
-plugin object in-process.
+The first registry lookup imports each entry point of the group ``refsr_blocks`` in a worker thread and
+runs its hook; what it registers is recorded, so a broken plugin (an error, ``sys.exit()``, a hang past
+``REFSR_BLOCKS_PLUGIN_TIMEOUT`` seconds) costs one :class:`RefSRPluginWarning` and all it registered.
 
 Example:
     >>> import torch
@@ -46,9 +37,7 @@ from .registry import REGISTRY, ChangeLog, Kind, Registry, recording, undo
 __all__ = ["DISABLE_ENV_VAR", "TIMEOUT_ENV_VAR", "PluginInfo", "PluginManager", "PluginTimeoutError"]
 __all__ += ["RefSRPluginWarning", "hookimpl", "list_plugins", "load_plugins", "register_plugin", "unregister_plugin"]
 
-#: Set to ``1`` (anything but "", 0, false, no, off) to skip entry-point plugins.
-DISABLE_ENV_VAR = "REFSR_BLOCKS_DISABLE_PLUGINS"
-#: Seconds an entry-point plugin may take to import and register (``0``: no limit).
+DISABLE_ENV_VAR = "REFSR_BLOCKS_DISABLE_PLUGINS"  # anything but "", 0, false, no, off
 TIMEOUT_ENV_VAR = "REFSR_BLOCKS_PLUGIN_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
 
@@ -62,7 +51,7 @@ class RefSRPluginWarning(UserWarning):
 
 
 def _timeout() -> float | None:
-    """The time limit for loading one plugin, from ``REFSR_BLOCKS_PLUGIN_TIMEOUT`` (``None``: none)."""
+    """Seconds one plugin may take to load (``None``: no limit)."""
     text = os.environ.get(TIMEOUT_ENV_VAR, "").strip() or str(DEFAULT_TIMEOUT)
     try:
         return float(text) if float(text) > 0 else None
@@ -77,10 +66,8 @@ def _timeout() -> float | None:
 
 @dataclass
 class PluginInfo:
-    """One plugin: its entry point's ``name`` (or the name given to :func:`register_plugin`),
-    ``distribution``, ``version``, ``entry_point`` and ``value`` (``None`` in-process), the
-    ``kinds`` and ``components`` (``"kind/name"``) it added, its ``status`` (``"loaded"``,
-    ``"disabled"`` or ``"failed: <Error>: <message>"``) and the ``error`` that made it fail."""
+    """One plugin: where it comes from (``None`` in-process), the ``kinds`` and ``components``
+    (``"kind/name"``) it added, its ``status`` (``"loaded"``, ``"disabled"`` or ``"failed: <error>"``)."""
 
     name: str
     distribution: str | None = None
@@ -92,8 +79,7 @@ class PluginInfo:
     status: str = "loaded"
     error: BaseException | None = field(default=None, compare=False, repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly fields (without ``error``)."""
+    def as_dict(self) -> dict[str, Any]:  # for JSON
         return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items() if k != "error"}
 
 
@@ -114,10 +100,7 @@ def _text(exc: BaseException) -> str:
 
 
 class PluginManager:
-    """Loads the plugins of one registry, holding the registry's lock (lookups wait for it).
-
-    ``discover`` returns the entry points to load (default: those of the group ``refsr_blocks``).
-    """
+    """Loads the plugins of one registry (``discover``: the entry points), holding its lock."""
 
     def __init__(self, registry: Registry = REGISTRY, *, discover: Callable[[], Iterable[Any]] | None = None) -> None:
         self.registry = registry
@@ -128,8 +111,7 @@ class PluginManager:
         self.loaded = False
         registry.unknown_hint = self.unknown_hint
 
-    def unknown_hint(self) -> str:
-        """For "unknown component" errors: the plugins that are installed but not loaded."""
+    def unknown_hint(self) -> str:  # for "unknown component" errors
         idle = [p.info for p in self._plugins.values() if p.info.status != "loaded"]
         if not idle:
             return ""
@@ -175,9 +157,8 @@ class PluginManager:
                     raise
 
     def _run(self, plugin: _Plugin, load: Callable[[], Any], limit: float | None) -> None:
-        """Import (``load``), validate and run one plugin in a worker thread, recording what it
-        registers; wait up to ``limit`` seconds. On any failure, or when the time is up, close
-        its log (it can register nothing more), undo what it registered, and raise."""
+        """Import (``load``), validate and run one plugin in a worker thread, waiting up to ``limit`` s;
+        on any failure or timeout its log is closed, what it registered undone, and the error raised."""
         outcome: list[BaseException] = []
         done = threading.Event()
 
@@ -226,14 +207,8 @@ class PluginManager:
             self._pm.unregister(name=plugin.info.name)
 
     def register_plugin(self, plugin: Any, name: str | None = None) -> PluginInfo:
-        """Run a plugin object (module, class or instance with ``@hookimpl`` functions) now.
-
-        Entry-point plugins are loaded first, so it may override their components. It owns what
-        it registers under ``name`` (default: its ``__name__`` or class name); no time limit.
-
-        Raises:
-            PluginError: the name is taken, or the plugin failed (all it registered is undone).
-        """
+        """Run a plugin object (with ``@hookimpl`` functions) now, after the entry points, without a time
+        limit; it owns what it registers under ``name``. A failure undoes it and raises :class:`PluginError`."""
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         with self.registry._loading:
             self.load()
@@ -244,7 +219,6 @@ class PluginManager:
                 self._run(entry, lambda: plugin, None)
             except (Exception, SystemExit) as exc:
                 raise PluginError(f"plugin {name!r} failed: {_text(exc)}") from exc
-            entry.log.closed = False
             self._plugins[name] = entry
             return entry.report()
 
@@ -256,28 +230,25 @@ class PluginManager:
             self._remove(self._plugins.pop(name))
 
     def unregister_all(self) -> None:
-        """Remove every plugin, newest first."""
         for name in reversed(list(self._plugins)):
             self.unregister_plugin(name)
 
     def list_plugins(self) -> list[PluginInfo]:
-        """Every plugin, in the order they were loaded (loading them first if needed)."""
+        """Every plugin, in loading order."""
         self.load()
         with self.registry._loading:
             return [plugin.report() for plugin in self._plugins.values()]
 
 
-#: The manager of the global registry (plugins.py is imported on the first lookup).
 _MANAGER = PluginManager(REGISTRY)
 
 
-def load_plugins() -> None:
-    """Load the plugins into the global registry, once (``REGISTRY.before_lookup``)."""
+def load_plugins() -> None:  # REGISTRY.before_lookup
     _MANAGER.load()
 
 
 def list_plugins() -> list[PluginInfo]:
-    """The plugins of the global registry (see :meth:`PluginManager.list_plugins`)."""
+    """The global registry's plugins (see :meth:`PluginManager.list_plugins`)."""
     return _MANAGER.list_plugins()
 
 
@@ -287,5 +258,5 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginInfo:
 
 
 def unregister_plugin(name: str) -> None:
-    """Remove a plugin and everything it registered from the global registry."""
+    """Remove a plugin and all it registered from the global registry."""
     _MANAGER.unregister_plugin(name)

@@ -1,10 +1,7 @@
-"""The component registry: every swappable part of a model, by kind and name.
+"""The component registry: every swappable part of a model, by kind and name (see docs/concepts.md).
 
-A *kind* names a call contract (``flow``: ``(a, b) -> flows per level``); a *component* is a
-factory (usually an ``nn.Module`` subclass) registered under a kind, so a spec can swap any two
-components of one kind. Kinds are open: an architecture or a plugin adds one with
-:func:`register_kind`, naming the conformance class its components must pass. Registering a
-name twice raises an error naming both definitions unless ``override=True`` is passed.
+A *kind* names a call contract (``flow``: ``(a, b) -> flows per level``) and its conformance class; a
+spec can swap any two components of one kind. A name taken twice raises unless ``override=True``.
 
 Example:
     >>> import torch
@@ -42,18 +39,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _describe(obj: Any) -> str:
-    """``module.qualname`` of a factory, used to name where a component was defined."""
-    module = getattr(obj, "__module__", None) or "?"
-    qualname = getattr(obj, "__qualname__", None) or repr(obj)
-    return f"{module}.{qualname}"
+    return f"{getattr(obj, '__module__', None) or '?'}.{getattr(obj, '__qualname__', None) or repr(obj)}"
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A component kind: its ``name``, the ``contract`` its components honour (a conformance class
-    or its ``"module:Class"`` path, imported when a test asks; ``None``: no checks), whether its
-    components fill slots of architectures (``model_part``; ``loss`` and ``model`` do not), a
-    line of ``doc``, and its ``owner`` (``"refsr_blocks"`` or a plugin's distribution)."""
+    """A kind: its ``contract`` (a conformance class, or its ``"module:Class"`` path), whether its components
+    fill architecture slots (``model_part``; ``loss`` and ``model`` do not), ``doc`` and ``owner``."""
 
     name: str
     contract: type | str | None = None
@@ -62,7 +54,6 @@ class Kind:
     owner: str = "refsr_blocks"
 
     def contract_class(self) -> type | None:
-        """The conformance class, imported on first use."""
         if not isinstance(self.contract, str):
             return self.contract
         module, _, attr = self.contract.partition(":")
@@ -71,10 +62,8 @@ class Kind:
 
 @dataclass(frozen=True)
 class Component:
-    """One registered component: its ``kind`` and ``name``, the ``factory`` that builds it, its
-    ``owner``, its user-settable constructor parameters with their ``defaults``
-    (``inspect.Parameter.empty`` for required ones), and whether it ``accepts_var_kwargs`` (so
-    unknown names cannot be refused up front)."""
+    """A registered factory with its ``owner``, its constructor's ``defaults`` (``inspect.Parameter.empty``
+    where required) and whether it ``accepts_var_kwargs`` (then unknown names cannot be refused)."""
 
     kind: str
     name: str
@@ -84,19 +73,16 @@ class Component:
     accepts_var_kwargs: bool = False
 
     @property
-    def definition(self) -> str:
-        """Where the factory is defined, plus its owner: used in clash messages."""
+    def definition(self) -> str:  # for messages naming both sides of a clash
         return f"{_describe(self.factory)} (registered by {self.owner})"
 
     @property
     def doc(self) -> str:
-        """First line of the factory's docstring."""
-        doc = inspect.getdoc(self.factory) or ""
-        return doc.splitlines()[0] if doc else ""
+        return (inspect.getdoc(self.factory) or "").partition("\n")[0]
 
 
 def _signature_defaults(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
-    """Constructor parameters of ``factory`` (without ``self``) and whether it takes **kwargs."""
+    """The constructor parameters of ``factory`` and their defaults, and whether it takes ``**kwargs``."""
     import torch.nn as nn
 
     if inspect.isclass(factory) and factory.__init__ in (nn.Module.__init__, object.__init__):  # type: ignore[misc]
@@ -112,13 +98,8 @@ def _signature_defaults(factory: Callable[..., Any]) -> tuple[dict[str, Any], bo
 
 
 class Registry:
-    """Components by kind and name.
-
-    The library keeps one global instance, :data:`REGISTRY`; tests may build their own. The
-    first lookup calls ``before_lookup`` once (the plugin loader, :mod:`refsr_blocks.core.plugins`);
-    lookups from other threads wait for it, those from ``loader_threads`` (a plugin loading for
-    it) pass through.
-    """
+    """Components by kind and name. The first lookup calls ``before_lookup`` (the plugin loader) once;
+    other threads wait for it, except ``loader_threads`` (plugins loading for it)."""
 
     def __init__(self) -> None:
         self._kinds: dict[str, Kind] = {}
@@ -127,12 +108,10 @@ class Registry:
         self._loading = threading.RLock()
         self._in_hook = False
         self.loader_threads: set[int] = set()
-        #: A sentence for "unknown component" errors (the plugin loader names plugins not loaded).
         self.unknown_hint: Callable[[], str] = str
 
     @property
-    def kinds(self) -> tuple[str, ...]:
-        """Kind names, in registration order (the built-ins in the order a model is assembled)."""
+    def kinds(self) -> tuple[str, ...]:  # in registration order
         return tuple(self._kinds)
 
     def register_kind(
@@ -144,12 +123,7 @@ class Registry:
         doc: str = "",
         owner: str | None = None,
     ) -> Kind:
-        """Add a component kind (see :class:`Kind`); registering the same kind again is a no-op.
-
-        Raises:
-            RegistryError: the name is invalid, or another owner registered it differently
-                (the message names both).
-        """
+        """Add a kind (see :class:`Kind`); the same kind again is a no-op, another under its name raises."""
         _check_name(name, "kind")
         owner, log = _attribution(owner)
         kind = Kind(name, contract, model_part, doc, owner)
@@ -167,12 +141,10 @@ class Registry:
         return kind
 
     def unregister_kind(self, name: str) -> None:
-        """Remove a kind and its components."""
         self._check_kind(name)
         del self._kinds[name], self._components[name]
 
     def get_kind(self, name: str) -> Kind:
-        """The :class:`Kind` record ``name`` (plugins loaded first)."""
         self._ensure_loaded()
         self._check_kind(name)
         return self._kinds[name]
@@ -185,27 +157,10 @@ class Registry:
             )
 
     def register(
-        self,
-        kind: str,
-        name: str,
-        factory: Callable[..., Any],
-        *,
-        override: bool = False,
-        owner: str | None = None,
-        quiet: bool = False,
+        self, kind: str, name: str, factory: Callable[..., Any], *, override: bool = False, owner: str | None = None
     ) -> Component:
-        """Register ``factory`` as component ``name`` of ``kind``.
-
-        ``owner`` defaults to the plugin being loaded (see :func:`recording`), else to the
-        library. Replacing another owner's component (``override=True``) warns with
-        :class:`~refsr_blocks.core.errors.RefSROwnerWarning` naming both, unless ``quiet``
-        (restoring a replaced one); resolved specs record the new owner.
-
-        Raises:
-            RegistryError: the kind is unknown, the name invalid, the factory not callable, the
-                name taken without ``override`` (naming both definitions), or ``PARAM_BOUNDS``
-                naming a parameter the factory does not take.
-        """
+        """Register ``factory`` as component ``name`` of ``kind`` (``owner``: see :func:`_attribution`);
+        replacing another owner's component warns. A :class:`RegistryError` names both sides of a clash."""
         self._check_kind(kind)
         _check_name(name, "component")
         if not callable(factory):
@@ -228,7 +183,7 @@ class Registry:
                 f"{component.definition} tried to register it again. Pick another name, or "
                 "pass override=True to replace it on purpose."
             )
-        if replacing and not quiet and existing.owner != owner:
+        if replacing and existing.owner != owner:
             warnings.warn(
                 f"{component.definition} replaces {kind} component {name!r} of {existing.definition} "
                 "(override=True); specs naming it now build the new class, and record its owner",
@@ -241,14 +196,13 @@ class Registry:
         return component
 
     def unregister(self, kind: str, name: str) -> None:
-        """Remove a component; unknown names raise."""
         self.get(kind, name)
         del self._components[kind][name]
 
     def _ensure_loaded(self) -> None:
         if self.before_lookup is None or threading.get_ident() in self.loader_threads:
             return
-        with self._loading:  # re-entrant: the hook's own lookups pass through
+        with self._loading:  # other threads wait here while the hook runs; its own lookups re-enter
             if self.before_lookup is not None and not self._in_hook:
                 self._in_hook = True
                 try:
@@ -257,11 +211,7 @@ class Registry:
                     self._in_hook, self.before_lookup = False, None
 
     def get(self, kind: str, name: str) -> Component:
-        """The component ``name`` of ``kind``.
-
-        Raises:
-            UnknownComponentError: with the registered names of that kind and the closest ones.
-        """
+        """The component ``name`` of ``kind``; an :class:`UnknownComponentError` lists the registered ones."""
         self._ensure_loaded()
         self._check_kind(kind)
         try:
@@ -291,13 +241,13 @@ class Registry:
         return key[1] in self._components.get(key[0], {})
 
 
-#: One registration, as :func:`recording` logs it: (registry, new record, record it replaced).
+#: One logged registration: (registry, new record, record it replaced).
 Change = tuple[Registry, Kind | Component, Kind | Component | None]
 
 
 class ChangeLog(list):  # type: ignore[type-arg]
-    """The registrations of one :func:`recording` scope; once ``closed`` it refuses new ones
-    (a plugin given up on, should it wake up, can no longer change the registry)."""
+    """The registrations of one :func:`recording` scope; once ``closed`` it refuses new ones (a plugin
+    given up on, should it wake up, can no longer change the registry)."""
 
     closed: bool = False
 
@@ -307,12 +257,7 @@ _RECORDING: ContextVar[tuple[str, ChangeLog] | None] = ContextVar("refsr_blocks_
 
 @contextmanager
 def recording(owner: str, log: ChangeLog | None = None) -> Iterator[ChangeLog]:
-    """Attribute the registrations made in this context (thread) to ``owner``, and log them.
-
-    The plugin loader wraps the import of a plugin and its hook in this: inside it,
-    :meth:`Registry.register` and :meth:`Registry.register_kind` default their ``owner`` to
-    ``owner`` and append every change to ``log`` (yielded), so that it can be undone.
-    """
+    """Attribute the registrations made in this context (thread) to ``owner`` and log them for :func:`undo`."""
     log = ChangeLog() if log is None else log
     token = _RECORDING.set((owner, log))
     try:
@@ -331,18 +276,15 @@ def undo(log: list[Change]) -> None:
             if old is None:
                 registry.unregister(new.kind, new.name)
             else:
-                registry.register(old.kind, old.name, old.factory, override=True, owner=old.owner, quiet=True)
+                registry._components[old.kind][old.name] = old
     log.clear()
 
 
 def _attribution(owner: str | None, *, replacing: bool = False) -> tuple[str, list[Change] | None]:
-    """The owner of a registration and the log it goes to (``None`` outside :func:`recording`).
-
-    Decided by the calling code's file: refsr_blocks' own code stays the library's even while a
-    plugin loads (a library module first imported by the plugin registers its parts then, and
-    they must not go with the plugin). Outside a plugin's loading (a script, or a thread a plugin
-    started: context variables do not follow threads), replacing a component is owned by the
-    calling distribution, so that it warns and specs record it.
+    """The owner of a registration and the log it goes to (``None`` outside :func:`recording`), by the
+    calling file: the library's code stays the library's while a plugin loads (a library module the
+    plugin imports first must not go with it). Outside a plugin's loading (a script, or a plugin's own
+    thread, which context variables do not follow), a replacement is owned by the calling distribution.
     """
     scope, frame = _RECORDING.get(), sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
@@ -360,7 +302,6 @@ def _attribution(owner: str | None, *, replacing: bool = False) -> tuple[str, li
     return owner or "refsr_blocks", None
 
 
-#: The refsr_blocks package folder (this file is refsr_blocks/core/registry.py).
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -382,11 +323,7 @@ def register_component(kind: str, name: str, factory: F, *, override: bool = Fal
 def register_component(
     kind: str, name: str, factory: Callable[..., Any] | None = None, *, override: bool = False
 ) -> Any:
-    """Register a component in the library-wide registry, as a decorator (no ``factory``) or a call.
-
-    Returns the factory unchanged, so the decorator leaves the class usable; ``override``
-    replaces an existing component of the same name instead of raising.
-    """
+    """Register a component in :data:`REGISTRY`, as a decorator (no ``factory``) or a call; returns the factory."""
 
     def decorator(f: F) -> F:
         REGISTRY.register(kind, name, f, override=override)
@@ -401,12 +338,9 @@ def get_component(kind: str, name: str) -> Component:
 
 
 def list_components(kind: str | None = None, pattern: str = "*") -> list[str]:
-    """Registered component names, optionally of one kind, filtered by a wildcard pattern.
+    """Registered component names (``kind/name`` without a kind) matching a wildcard pattern.
 
     Example:
-        >>> from refsr_blocks import list_components
-        >>> "charbonnier" in list_components("loss")
-        True
         >>> list_components("loss", pattern="charb*")
         ['charbonnier']
     """
@@ -414,13 +348,12 @@ def list_components(kind: str | None = None, pattern: str = "*") -> list[str]:
 
 
 def register_kind(name: str, *, contract: type | str | None = None, model_part: bool = True, doc: str = "") -> Kind:
-    """Add a component kind to the library-wide registry (see :meth:`Registry.register_kind`).
+    """Add a component kind to :data:`REGISTRY` (see :meth:`Registry.register_kind`).
 
     Example:
-        >>> from refsr_blocks.core.registry import Registry
-        >>> registry = Registry()  # a private registry, so the example leaves the global one alone
-        >>> registry.register_kind("texture_matcher", doc="matches LR and reference textures")
-        Kind(name='texture_matcher', contract=None, model_part=True, doc='matches LR and reference textures', owner='refsr_blocks')
+        >>> registry = Registry()  # a private one, so the example leaves the global one alone
+        >>> registry.register_kind("texture_matcher", doc="matches textures")
+        Kind(name='texture_matcher', contract=None, model_part=True, doc='matches textures', owner='refsr_blocks')
     """
     return REGISTRY.register_kind(name, contract=contract, model_part=model_part, doc=doc)
 
@@ -428,4 +361,4 @@ def register_kind(name: str, *, contract: type | str | None = None, model_part: 
 def list_kinds(*, model_parts: bool = False) -> list[str]:
     """Registered kind names (only those that fill architecture slots with ``model_parts``)."""
     REGISTRY._ensure_loaded()
-    return [k for k in REGISTRY.kinds if not model_parts or REGISTRY.get_kind(k).model_part]
+    return [k.name for k in REGISTRY._kinds.values() if k.model_part or not model_parts]

@@ -1,22 +1,8 @@
-"""Declarative model specs: plain data that validates, resolves and round-trips.
+"""Declarative model specs: plain data that validates, resolves and round-trips (see docs/specs.md).
 
-A spec is a dict that survives JSON and YAML::
-
-    {
-      "model": "crossnet",                    # architecture, a registered "model" component
-      "params": {"upscale": 4, "scales": 4},  # the architecture's global parameters
-      "components": {                         # one entry per slot of the architecture
-        "flow": {"name": "flownets_plus", "params": {"width": 1.0}},
-        "warper": "bilinear",                 # shorthand for {"name": "bilinear"}
-      },
-    }
-
-:func:`resolve_spec` validates everything before any module is built and fills in every
-default; errors are :class:`~refsr_blocks.core.errors.SpecError` naming the path inside the
-spec (``components.flow.params.widht``), what was wrong and what is accepted. Each slot of an
-architecture declares once which constructor arguments it supplies itself (``Slot.inject``:
-the flow's ``scales`` from the global ``scales``, the decoder's ``lr_channels`` from the built
-encoder); those are not settable per component, so a spec cannot disagree with itself.
+:func:`resolve_spec` checks a spec before anything is built and fills in every default; a
+:class:`SpecError` names the path of the mistake (``components.flow.params.widht``). The arguments a
+slot injects (``Slot.inject``) are not settable per component, so a spec cannot disagree with itself.
 """
 
 from __future__ import annotations
@@ -26,6 +12,7 @@ import fnmatch
 import inspect
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,26 +20,22 @@ from typing import Any
 
 import yaml
 
-from .errors import RegistryError, SpecError, UnknownComponentError, did_you_mean
+from .errors import RefSROwnerWarning, RegistryError, SpecError, UnknownComponentError, did_you_mean
 from .registry import REGISTRY, Component, Registry
 
 __all__ = ["BUILT", "SPEC_VERSION", "Architecture", "GlobalParam", "ModelEntry", "Slot", "apply_overrides"]
 __all__ += ["check_params", "get_preset", "list_models", "load_spec", "model_entries", "plain", "register_preset"]
 __all__ += ["resolve_spec"]
 
-#: Version of the spec format, stored in every resolved spec.
 SPEC_VERSION = 2
-
-#: ``Slot.inject`` source for a constructor argument the builder computes from parts it has
-#: already built (the decoder's ``lr_channels`` from the encoder), rather than a global parameter.
+#: ``Slot.inject`` source of an argument the builder computes from parts already built (not a global).
 BUILT = "<built>"
 SPEC_KEYS = ("model", "params", "components", "version", "owner")
 
 
 @dataclass(frozen=True)
 class GlobalParam:
-    """A global parameter of an architecture: its ``default``, a ``check`` returning an error
-    message for a bad value (or ``None``), and one line of ``doc`` for the spec reference."""
+    """An architecture's global parameter: ``default``, a ``check`` (error message or ``None``), ``doc``."""
 
     default: Any
     check: Callable[[Any], str | None] = lambda value: None
@@ -61,17 +44,9 @@ class GlobalParam:
 
 @dataclass(frozen=True)
 class Slot:
-    """A place in an architecture for one component of ``kind``.
-
-    Attributes:
-        default: the component used when the spec names none (``None`` with ``same_as``).
-        inject: the constructor arguments the architecture supplies, each mapped to its source:
-            a global parameter's name, or :data:`BUILT` for a value the builder passes to
-            :func:`~refsr_blocks.core.build.instantiate`.
-        required: the part of ``inject`` a component must accept to honour the contract.
-        doc: one line for the spec reference.
-        same_as: the slot whose resolved entry this one copies when the spec leaves it out.
-    """
+    """A place for one component of ``kind``: its ``default`` (or ``same_as``, an earlier slot whose entry
+    it copies), the arguments the architecture supplies (``inject``: argument → global parameter or
+    :data:`BUILT`), those a component must accept (``required``), and a line of ``doc``."""
 
     kind: str
     default: str | None
@@ -83,12 +58,9 @@ class Slot:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A model template: global parameters, component slots and a builder.
+    """A ``model`` component: global parameters, slots, and ``build(resolved_spec) -> nn.Module``.
 
-    Registered as a component of kind ``"model"``; calling it with a resolved spec builds
-    the ``nn.Module``. Slot declarations are checked when the architecture is created, so a
-    slot injecting an unknown global parameter fails at import, not at the first build.
-    """
+    The slots are checked here, so a bad declaration fails at import, not at the first build."""
 
     name: str
     params: Mapping[str, GlobalParam]
@@ -128,8 +100,7 @@ def register_preset(name: str, spec: Mapping[str, Any], doc: str = "", *, overri
 
 
 def get_preset(name: str) -> dict[str, Any]:
-    """The (partial) spec a model name stands for: a preset's, or ``{"model": name}`` for an
-    architecture that has no preset of that name; unknown names list both."""
+    """The (partial) spec of a preset, or ``{"model": name}`` for an architecture."""
     REGISTRY.list("model")  # make sure plugins (which may add presets) are loaded
     if name in _PRESETS:
         return copy.deepcopy(_PRESETS[name][0])
@@ -143,15 +114,12 @@ def get_preset(name: str) -> dict[str, Any]:
 
 
 def preset_doc(name: str) -> str:
-    """The one-line description of a preset."""
     return _PRESETS[name][1]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One name :func:`~refsr_blocks.build_model` accepts: an ``"architecture"`` (a registered
-    builder, with its defaults) or a ``"preset"`` (a named spec), the architecture it builds and
-    one line of doc."""
+    """A name ``build_model`` accepts: its ``type`` (``"architecture"`` or ``"preset"``), what it builds, a doc line."""
 
     name: str
     type: str
@@ -160,16 +128,15 @@ class ModelEntry:
 
 
 def model_entries(pattern: str = "*") -> list[ModelEntry]:
-    """Every architecture and preset matching a wildcard pattern, sorted by name (the one listing;
-    an architecture with a preset of its own name is listed once, as the architecture).
+    """Every architecture and preset matching a wildcard pattern, sorted (a name is listed once).
 
     Example:
         >>> [(e.name, e.type) for e in model_entries("crossnet_i*")]
         [('crossnet_iw', 'preset')]
     """
-    models = [c for c in REGISTRY if c.kind == "model"]
+    archs = [c for c in REGISTRY if c.kind == "model"]
     entries = {
-        c.name: ModelEntry(c.name, "architecture", c.name, getattr(c.factory, "doc", "") or c.doc) for c in models
+        c.name: ModelEntry(c.name, "architecture", c.name, getattr(c.factory, "doc", "") or c.doc) for c in archs
     }
     for name, (spec, doc) in _PRESETS.items():
         entries.setdefault(name, ModelEntry(name, "preset", str(spec.get("model")), doc))
@@ -177,7 +144,7 @@ def model_entries(pattern: str = "*") -> list[ModelEntry]:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Names :func:`~refsr_blocks.build_model` accepts (architectures and presets), by wildcard.
+    """The names of :func:`model_entries`.
 
     Example:
         >>> from refsr_blocks import list_models
@@ -189,20 +156,15 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 # -- loading ------------------------------------------------------------------------------
-#: Limits on what a spec or configuration file may hold; real documents are far smaller.
+#: What a spec or configuration file may hold; real documents are far smaller.
 MAX_DOCUMENT_BYTES = 1 << 20  # 1 MiB of text
 MAX_DEPTH = 32  # nesting of lists and mappings
 MAX_LIST_LENGTH = 1024  # entries in one list
 
 
 class _LimitedSafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses what a spec never needs and an attacker would use.
-
-    Refused, with :class:`yaml.YAMLError` (which :func:`read_mapping_file` turns into the
-    caller's error): aliases (``*name``, merge keys included), so a document holds no more
-    values than its text (an "alias bomb" of 300 bytes would expand to billions), duplicate
-    keys, and keys that are not strings (``4:``, ``yes:``, ``null:``; quote them).
-    """
+    """PyYAML's safe loader refusing aliases (so a document holds no more values than its text: a 300-byte
+    "alias bomb" expands to billions), duplicate keys and keys that are not strings (``4:``, ``yes:``)."""
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -216,35 +178,20 @@ class _LimitedSafeLoader(yaml.SafeLoader):
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            mark = key_node.start_mark
             if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"keys must be strings, got {type(key).__name__} {key!r} (quote it: '{key_node.value}':)",
-                    mark,
-                )
-            if key in seen:
-                first = seen[key].start_mark
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {first.line + 1}); keep one", mark
-                )
-            seen[key] = key_node
+                problem = f"keys must be strings, got {type(key).__name__} {key!r} (quote it: '{key_node.value}':)"
+            elif key in seen:
+                problem = f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1}); keep one"
+            else:
+                seen[key] = key_node
+                continue
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
-_LimitedSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LimitedSafeLoader.construct_mapping)
-
-
 def safe_load_yaml(text: str, loader: type[_LimitedSafeLoader] = _LimitedSafeLoader) -> Any:
-    """Parse YAML text with the limits of :class:`_LimitedSafeLoader` (no tags, no aliases).
-
-    ``loader``: a subclass that changes only how plain scalars resolve (command-line values).
-
-    Raises:
-        yaml.YAMLError: a syntax error or a refused construct, with its line.
-        RecursionError: nesting of thousands of levels (PyYAML composes recursively).
-    """
+    """YAML text read by ``loader`` (no tags, no aliases); raises ``yaml.YAMLError`` or, for thousands of
+    nesting levels, ``RecursionError``."""
     return yaml.load(text, Loader=loader)  # a SafeLoader subclass: safe
 
 
@@ -257,7 +204,6 @@ def yaml_problem(err: yaml.YAMLError) -> str:
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads`` object hook refusing duplicate keys."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
@@ -266,66 +212,47 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def read_mapping_file(
-    path: str | Path, what: str = "spec file", error: Callable[[str, str], Exception] = SpecError
-) -> dict[str, Any]:
-    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file (checked for size, not validated).
-
-    YAML is read with :func:`safe_load_yaml` (no tags, no aliases, unique string keys),
-    JSON refuses duplicate keys; both refuse files over :data:`MAX_DOCUMENT_BYTES` and
-    documents nested deeper than :data:`MAX_DEPTH`.
-
-    Args:
-        path: the file.
-        what: how error messages name the file ("spec file", "config file").
-        error: the exception class, called as ``error(path_in_document, message)``.
-    """
+def read_mapping_file(path: str | Path, what: str = "spec file") -> dict[str, Any]:
+    """The mapping in a ``.json``, ``.yaml`` or ``.yml`` file, within the limits above (not validated);
+    ``what`` names the file in the messages of its :class:`SpecError`."""
     path = Path(path)
+    name = f"{what} {str(path)!r}"
     if not path.is_file():
-        raise error("", f"{what} {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".yaml", ".yml"):
-        raise error("", f"{what} {str(path)!r} must end in .json, .yaml or .yml")
+        raise SpecError("", f"{name} does not exist")
+    if path.suffix.lower() not in (".json", ".yaml", ".yml"):
+        raise SpecError("", f"{name} must end in .json, .yaml or .yml")
+    if path.stat().st_size > MAX_DOCUMENT_BYTES:
+        raise SpecError("", f"{name} is {path.stat().st_size} bytes; specs and configs are under {MAX_DOCUMENT_BYTES}")
     try:
-        size = path.stat().st_size
-        if size > MAX_DOCUMENT_BYTES:
-            raise error("", f"{what} {str(path)!r} is {size} bytes; specs and configs are under {MAX_DOCUMENT_BYTES}")
         text = path.read_bytes().decode("utf-8")
+        json_file = path.suffix.lower() == ".json"
+        data = json.loads(text, object_pairs_hook=_json_pairs) if json_file else safe_load_yaml(text)
     except UnicodeDecodeError as err:
-        raise error("", f"{what} {str(path)!r} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+        raise SpecError("", f"{name} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except OSError as err:
-        raise error("", f"cannot read {what} {str(path)!r}: {err.strerror or err}") from None
-    try:
-        if suffix == ".json":
-            data = json.loads(text, object_pairs_hook=_json_pairs)
-        else:
-            data = safe_load_yaml(text)
+        raise SpecError("", f"cannot read {name}: {err.strerror or err}") from None
     except RecursionError:
-        raise error("", f"cannot parse {what} {str(path)!r}: nested too deeply (limit {MAX_DEPTH})") from None
+        raise SpecError("", f"cannot parse {name}: nested too deeply (limit {MAX_DEPTH})") from None
     except yaml.YAMLError as err:
-        raise error("", f"cannot parse {what} {str(path)!r}: {yaml_problem(err)}") from None
+        raise SpecError("", f"cannot parse {name}: {yaml_problem(err)}") from None
     except Exception as err:  # JSON errors carry line numbers; keep them
-        raise error("", f"cannot parse {what} {str(path)!r}: {err}") from None
+        raise SpecError("", f"cannot parse {name}: {err}") from None
     if not isinstance(data, dict):
-        raise error("", f"{what} {str(path)!r} must hold a mapping, got {type(data).__name__}")
+        raise SpecError("", f"{name} must hold a mapping, got {type(data).__name__}")
     try:
         return plain(data)
     except SpecError as err:
-        raise error(err.path, f"{err.message} (in {what} {str(path)!r})") from None
+        raise SpecError(err.path, f"{err.message} (in {name})") from None
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
-    """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
-    return read_mapping_file(path, "spec file", SpecError)
+    return read_mapping_file(path, "spec file")
 
 
 # -- validation helpers -------------------------------------------------------------------
 def plain(value: Any, path: str = "", depth: int = 0) -> Any:
-    """A copy of ``value`` as JSON-compatible plain data (tuples become lists), or a :class:`SpecError`.
-
-    Floats must be finite, keys strings, lists at most :data:`MAX_LIST_LENGTH` long and nesting
-    at most :data:`MAX_DEPTH` deep: a spec is a small document.
-    """
+    """A copy of ``value`` as JSON-compatible plain data (tuples become lists) within the limits above:
+    finite floats, string keys; anything else is a :class:`SpecError` at ``path``."""
     if depth > MAX_DEPTH:
         raise SpecError(path, f"nested deeper than {MAX_DEPTH} levels; a spec is a small, flat document")
     if isinstance(value, float) and not math.isfinite(value):
@@ -352,11 +279,8 @@ _KINDS_OF = ((bool, (bool,)), (int, (int,)), (float, (int, float)), (str, (str,)
 
 
 def _type_error(value: Any, default: Any) -> str | None:
-    """A message if ``value`` cannot stand where ``default`` stands, judged by its type.
-
-    ``None`` cannot stand where the default is a number, string, boolean or list (it can where
-    the default is ``None``, missing, or another object, such as a mapping of settings).
-    """
+    """A message if ``value``'s type cannot stand where ``default`` stands (``None`` only where the
+    default is no number, string, boolean or list)."""
     accepted = next((ok for kind, ok in _KINDS_OF if isinstance(default, kind)), None)
     if accepted is None:
         return None
@@ -368,26 +292,15 @@ def _type_error(value: Any, default: Any) -> str | None:
     return f"expected {expected} (default {default!r}), got {type(value).__name__} {value!r}"
 
 
-#: ``(low, high)`` limits of a numeric parameter, inclusive; two ints ask for integers.
-Bounds = tuple[float, float]
-
-
-def param_bounds(factory: Any) -> dict[str, Bounds]:
-    """The ``PARAM_BOUNDS`` a component factory declares (``{}`` if none).
-
-    A component bounds its size parameters with one class (or function) attribute::
-
-        PARAM_BOUNDS = {"num_blocks": (1, 256), "channels": (1, 1024), "extra_scales": (2, 8)}
-
-    :func:`check_params` then refuses values outside ``[low, high]`` (for a list, each
-    entry), and non-integers where both limits are ints, before anything is built.
-    """
+def param_bounds(factory: Any) -> dict[str, tuple[float, float]]:
+    """A factory's ``PARAM_BOUNDS`` (``{"channels": (1, 1024)}``, see docs/specs.md), ``{}`` if none."""
     bounds = getattr(factory, "PARAM_BOUNDS", None) or {}
     return dict(bounds) if isinstance(bounds, Mapping) else {}
 
 
-def bounds_error(value: Any, bounds: Bounds) -> str | None:
-    """A message if ``value`` (a number, or a list of numbers) lies outside ``bounds``."""
+def bounds_error(value: Any, bounds: tuple[float, float]) -> str | None:
+    """A message if ``value`` (a number, or a list of numbers) lies outside ``bounds``, ``(low, high)``
+    inclusive; two ints ask for integers."""
     low, high = bounds
     integral = isinstance(low, int) and isinstance(high, int)
     items = value if isinstance(value, (list, tuple)) else [value]
@@ -412,33 +325,23 @@ def one_of(options: Sequence[Any]) -> Callable[[Any], str | None]:
     return lambda value: None if value in options else f"must be one of {list(options)}, got {value!r}"
 
 
-def _unknown_key(path: str, key: str, accepted: list[str], what: str) -> SpecError:
-    return SpecError(
-        f"{path}.{key}" if path else key,
-        f"unknown {what}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted) or '(none)'}.",
-    )
+def _only(keys: Any, accepted: Any, path: str, what: str) -> None:
+    """Raise for the first of ``keys`` that is not ``accepted``, naming the closest accepted ones."""
+    for key in keys:
+        if key not in accepted:
+            accepted = list(accepted)
+            raise SpecError(
+                f"{path}.{key}" if path else key,
+                f"unknown {what}.{did_you_mean(key, accepted)} Accepted: {', '.join(accepted) or '(none)'}.",
+            )
 
 
 def check_params(
     component: Component, params: Mapping[str, Any], path: str, *, supplied: tuple[str, ...] = (), supplier: str = ""
 ) -> dict[str, Any]:
-    """Validate keyword arguments for a component's factory against its signature.
-
-    Args:
-        component: the registered component.
-        params: the user's keyword arguments.
-        path: where they sit in the document, for messages (``components.flow.params``).
-        supplied: arguments someone else sets (an architecture's injected ones): not settable.
-        supplier: who sets them, for the message.
-
-    Returns:
-        Every settable parameter, as plain data, with defaults filled in.
-
-    Raises:
-        SpecError: an unknown or supplied name, a value of the wrong type or outside the
-            component's ``PARAM_BOUNDS`` (see :func:`param_bounds`), or a missing required
-            parameter, naming its path.
-    """
+    """Every settable parameter of ``component``, ``params`` checked against its signature and
+    ``PARAM_BOUNDS`` and the defaults filled in; ``supplied`` names are set by ``supplier``, not here.
+    A :class:`SpecError` names the parameter's path (``path``: ``components.flow.params``)."""
     what = f"{component.kind} {component.name!r}"
     if not isinstance(params, Mapping):
         raise SpecError(
@@ -451,8 +354,8 @@ def check_params(
         ppath = f"{path}.{key}" if path else key
         if key in supplied:
             raise SpecError(ppath, f"{key!r} is set by {supplier or 'someone else'}, not here")
-        if key not in settable and not component.accepts_var_kwargs:
-            raise _unknown_key(path, key, list(settable), f"parameter of {what}")
+        if not component.accepts_var_kwargs:
+            _only([key], settable, path, f"parameter of {what}")
         value = plain(value, ppath)
         problem = _type_error(value, settable.get(key))
         if problem is None and key in bounds:
@@ -469,14 +372,12 @@ def check_params(
     return resolved
 
 
-#: Keys of a component entry; ``owner`` (who registered the component, see :func:`_owner_note`)
-#: is written only for components that are not refsr_blocks' own.
+#: Keys of a component entry; ``owner`` is written only for components that are not the library's.
 ENTRY_KEYS = ("name", "params", "owner")
 LIBRARY_OWNER = "refsr_blocks"
 
 
 def _mapping_or_none(value: Any, path: str, what: str) -> dict[str, Any]:
-    """``value`` as a dict: a mapping, or ``None``/absent for an empty one; anything else raises."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -485,37 +386,21 @@ def _mapping_or_none(value: Any, path: str, what: str) -> dict[str, Any]:
 
 
 def _normalise_entry(entry: Any, path: str) -> dict[str, Any]:
-    """``"name"`` or ``{"name": ..., "params": {...}}`` → the dict form (``owner`` kept if given)."""
     if isinstance(entry, str):
         return {"name": entry, "params": {}}
     if not isinstance(entry, Mapping):
         raise SpecError(path, f"expected a component name or {{'name': ..., 'params': {{...}}}}, got {entry!r}")
-    for key in entry:
-        if key not in ENTRY_KEYS:
-            raise _unknown_key(path, key, list(ENTRY_KEYS), "component entry key")
+    _only(entry, ENTRY_KEYS, path, "component entry key")
     params = _mapping_or_none(entry.get("params"), f"{path}.params", "parameter names to values")
-    out = {"name": entry.get("name"), "params": params}
-    if "owner" in entry:
-        out["owner"] = entry["owner"]
-    return out
+    return {"name": entry.get("name"), "params": params} | ({"owner": entry["owner"]} if "owner" in entry else {})
 
 
 def _owner_note(component: Component, given: Any, path: str) -> dict[str, str]:
-    """The ``owner`` entry to record for ``component`` and a warning if ``given`` disagrees.
-
-    A spec written while a plugin's component filled a slot names that plugin; rebuilding it
-    where another owner registers the name (the plugin is gone, or another one overrides the
-    built-in) warns, since the weights were trained on the other class. A spec without
-    ``owner`` (written by hand, or before owners were recorded) accepts whoever registered the
-    name; replacing a built-in warns at registration instead.
-    """
+    """The ``owner`` entry to record for ``component``; a warning if the spec's (``given``) differs, since
+    its weights were made with the other owner's class (no ``owner``: whoever registered the name)."""
     if given is not None and not isinstance(given, str):
         raise SpecError(f"{path}.owner", f"expected the name of a distribution, got {given!r}")
     if given is not None and given != component.owner:
-        import warnings
-
-        from .errors import RefSROwnerWarning
-
         warnings.warn(
             f"{path}: the spec was written with {component.kind} {component.name!r} registered by "
             f"{given!r}, but here it is registered by {component.owner!r} ({component.definition}); "
@@ -527,40 +412,20 @@ def _owner_note(component: Component, given: Any, path: str) -> dict[str, str]:
 
 
 def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict[str, Any]:
-    """Validate ``spec`` and fill in every default; builds nothing.
-
-    Returns:
-        The fully resolved spec: ``{"version", "model", "params", "components"}`` with every
-        global parameter and every component parameter present.
-
-    Raises:
-        SpecError: naming the path of the first mistake, what was wrong and what is accepted.
-    """
+    """``spec`` checked, with every default filled in (``version``, ``model``, ``params``, ``components``);
+    a :class:`SpecError` names the path of the first mistake, what was wrong and what is accepted."""
     if not isinstance(spec, Mapping):
         raise SpecError("", f"a spec must be a mapping, got {type(spec).__name__}")
     spec = plain(spec)
-    for key in spec:
-        if key not in SPEC_KEYS:
-            raise _unknown_key("", key, list(SPEC_KEYS), "top-level spec key")
+    _only(spec, SPEC_KEYS, "", "top-level spec key")
     version = spec.get("version", SPEC_VERSION)
     if isinstance(version, bool) or version != SPEC_VERSION:
         raise SpecError("version", f"this refsr-blocks reads spec versions [{SPEC_VERSION}], got {version!r}")
-    model_name = spec.get("model")
-    if not isinstance(model_name, str):
-        raise SpecError("model", f"name the architecture, one of {registry.list('model')}; got {model_name!r}")
-    try:
-        arch = registry.get("model", model_name).factory
-    except UnknownComponentError as err:
-        raise SpecError("model", str(err)) from None
-    if not isinstance(arch, Architecture):
-        raise SpecError("model", f"model component {model_name!r} is not an Architecture")
-
-    # Global parameters.
+    model = _architecture(spec.get("model"), registry)
+    arch: Architecture = model.factory  # type: ignore[assignment]
     given = _mapping_or_none(spec.get("params"), "params", "global parameters")
     params: dict[str, Any] = {}
-    for key in given:
-        if key not in arch.params:
-            raise _unknown_key("params", key, list(arch.params), f"global parameter of {arch.name!r}")
+    _only(given, arch.params, "params", f"global parameter of {arch.name!r}")
     for key, gp in arch.params.items():
         value = plain(given.get(key, gp.default), f"params.{key}")
         problem = _type_error(value, gp.default) or gp.check(value)
@@ -568,12 +433,13 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
             raise SpecError(f"params.{key}", problem)
         params[key] = value
 
-    # Components.
     entries = _mapping_or_none(spec.get("components"), "components", "slot names to components")
-    for slot_name in entries:
-        if slot_name not in arch.slots:
-            raise _unknown_key("components", slot_name, list(arch.slots), f"component slot of {arch.name!r}")
+    _only(entries, arch.slots, "components", f"component slot of {arch.name!r}")
     components: dict[str, Any] = {}
+    supplier = (
+        f"the {arch.name!r} architecture from its global parameters; set it under 'params' instead "
+        f"(global parameters: {', '.join(arch.params)})"
+    )
     for slot_name, slot in arch.slots.items():
         path = f"components.{slot_name}"
         if slot.same_as is not None and slot_name not in entries:
@@ -595,17 +461,13 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
                 f"{slot.kind} {name!r} ({component.definition}) must accept the constructor "
                 f"argument(s) {missing} to fill this slot",
             )
-        supplier = (
-            f"the {arch.name!r} architecture from its global parameters; set it under 'params' instead "
-            f"(global parameters: {', '.join(arch.params)})"
-        )
         checked = check_params(
             component, entry["params"], f"{path}.params", supplied=tuple(slot.inject), supplier=supplier
         )
         components[slot_name] = {"name": name, "params": checked, **_owner_note(component, entry.get("owner"), path)}
 
     resolved_spec = {"version": SPEC_VERSION, "model": arch.name, "params": params, "components": components}
-    resolved_spec.update(_owner_note(registry.get("model", model_name), spec.get("owner"), "model"))
+    resolved_spec.update(_owner_note(model, spec.get("owner"), "model"))
     for check in arch.checks:
         problem = check(resolved_spec)
         if problem:
@@ -613,35 +475,32 @@ def resolve_spec(spec: Mapping[str, Any], registry: Registry = REGISTRY) -> dict
     return resolved_spec
 
 
-# -- overrides ----------------------------------------------------------------------------
+def _architecture(name: Any, registry: Registry) -> Component:
+    """The registered ``model`` component ``name``, whose factory is an :class:`Architecture`."""
+    if not isinstance(name, str):
+        raise SpecError("model", f"name the architecture, one of {registry.list('model')}; got {name!r}")
+    try:
+        component = registry.get("model", name)
+    except UnknownComponentError as err:
+        raise SpecError("model", str(err)) from None
+    if not isinstance(component.factory, Architecture):
+        raise SpecError("model", f"model component {name!r} is not an Architecture")
+    return component
+
+
 def apply_overrides(
     spec: Mapping[str, Any], overrides: Mapping[str, Any], registry: Registry = REGISTRY
 ) -> dict[str, Any]:
-    """Apply ``build_model`` keyword overrides to a (partial) spec.
-
-    Accepted keys:
-
-    - a global parameter: ``upscale=8``, ``scales=5``;
-    - a slot, to swap the component: ``flow="flownets"`` (its parameters reset to the new
-      component's defaults), or ``flow={"name": ..., "params": {...}}``, or
-      ``flow={"params": {...}}`` to change parameters only;
-    - a dotted key ``"<slot>.<param>"`` for one component parameter:
-      ``**{"flow.width": 0.5}``.
+    """A (partial) spec with ``build_model``'s keyword overrides applied: a global parameter
+    (``upscale=8``); a slot (``flow="flownets"`` swaps the component, its parameters reset;
+    ``flow={"params": {...}}`` changes parameters only); or one parameter (``**{"flow.width": 0.5}``).
     """
     out, overrides = plain(spec), plain(overrides)
-    model_name = out.get("model")
-    try:
-        arch = registry.get("model", model_name).factory if isinstance(model_name, str) else None
-    except UnknownComponentError as err:
-        raise SpecError("model", str(err)) from None
-    if not isinstance(arch, Architecture):
-        raise SpecError("model", f"cannot apply overrides: {model_name!r} is not a registered architecture")
-    params = dict(out.get("params") or {})
-    components = dict(out.get("components") or {})
+    arch: Architecture = _architecture(out.get("model"), registry).factory  # type: ignore[assignment]
+    params, components = dict(out.get("params") or {}), dict(out.get("components") or {})
     accepted = [*arch.params, *arch.slots, *(f"{s}.<param>" for s in arch.slots)]
 
-    def current_entry(slot: str) -> dict[str, Any]:
-        """The slot's entry as the spec stands (a ``same_as`` slot follows its source)."""
+    def current_entry(slot: str) -> dict[str, Any]:  # a same_as slot follows its source
         source = arch.slots[slot]
         fallback = source.default if source.same_as is None else current_entry(source.same_as)
         return copy.deepcopy(_normalise_entry(components.get(slot, fallback), f"components.{slot}"))
@@ -650,17 +509,10 @@ def apply_overrides(
         if key in arch.params:
             params[key] = value
         elif key in arch.slots:
-            current = current_entry(key)
-            if isinstance(value, str):
-                keep = value == current["name"]
-                components[key] = {"name": value, "params": current["params"] if keep else {}}
-            else:
-                new = _normalise_entry(value, key)
-                if new["name"] is None or new["name"] == current["name"]:
-                    merged = {**current["params"], **new["params"]}
-                    components[key] = {"name": current["name"], "params": merged}
-                else:
-                    components[key] = new
+            current, new = current_entry(key), _normalise_entry(value, key)
+            if new["name"] in (None, current["name"]):  # same component: merge the parameters
+                new = {"name": current["name"], "params": {**current["params"], **new["params"]}}
+            components[key] = new
         elif "." in key and key.split(".", 1)[0] in arch.slots:
             slot, param = key.split(".", 1)
             current = current_entry(slot)

@@ -1,13 +1,4 @@
-"""What a component supports: compute dtypes, export routes and the input size it needs no padding for.
-
-A component class declares it with one class attribute::
-
-    @register_component("flow", "flownets")
-    class FlowNetS(nn.Module):
-        SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, size_multiple=64)
-
-It is what the component's author checked, not enforced at run time. :func:`support_table`
-lists the declarations for the docs; :func:`size_multiple_of` combines those inside a model.
+"""What a component supports, as its author checked it (``SUPPORT = Support(...)``, not enforced).
 
 Example:
     >>> from refsr_blocks import build_model
@@ -25,15 +16,14 @@ from typing import Any
 
 __all__ = ["DTYPES", "Support", "component_support", "declared_dtypes", "size_multiple_of", "support_table"]
 
-#: The precisions a component may declare (``precision`` names of :mod:`refsr_blocks.inference.runtime`).
+#: The precisions a component may declare (the ``precision`` names of inference).
 DTYPES = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
 class Support:
-    """A component's declared support: the ``dtypes`` it runs in (under autocast), whether it
-    exports to ONNX (opset 17, matching onnxruntime) and traces with ``torch.export``, the
-    ``size_multiple`` of H and W that needs no padding inside it, and ``notes`` for the docs."""
+    """The ``dtypes`` a component runs in (under autocast), whether it exports to ONNX (opset 17) and
+    ``torch.export``, the ``size_multiple`` of H and W that needs no padding inside it, and ``notes``."""
 
     dtypes: tuple[str, ...] = ("fp32",)
     onnx: bool = False
@@ -64,30 +54,27 @@ def component_support(obj: Any) -> Support | None:
     return support if isinstance(support, Support) else None
 
 
-def size_multiple_of(model: Any) -> int:
-    """The lcm of the ``size_multiple`` declared by ``model`` and its submodules (1 if none declares one)."""
-    multiple = 1
-    modules = model.modules() if hasattr(model, "modules") else [model]
-    for module in modules:
+def _combined(model: Any) -> Support:
+    """What ``model`` and its submodules that declare a :class:`Support` support together."""
+    total = Support(dtypes=DTYPES)
+    for module in model.modules() if hasattr(model, "modules") else [model]:
         support = component_support(module)
-        if support is not None:
-            multiple = math.lcm(multiple, support.size_multiple)
-    return multiple
+        total = total if support is None else total.combine(support)
+    return total
+
+
+def size_multiple_of(model: Any) -> int:
+    """The lcm of the ``size_multiple`` declared inside ``model`` (1 if none declares one)."""
+    return _combined(model).size_multiple
 
 
 def declared_dtypes(model: Any) -> tuple[str, ...]:
     """The precisions every component of ``model`` that declares a :class:`Support` runs in."""
-    dtypes = DTYPES
-    for module in model.modules() if hasattr(model, "modules") else [model]:
-        support = component_support(module)
-        if support is not None:
-            dtypes = tuple(d for d in dtypes if d in support.dtypes)
-    return dtypes
+    return _combined(model).dtypes
 
 
 def support_table() -> list[dict[str, Any]]:
-    """One row per registered model part (kinds and names sorted): ``kind``, ``name`` and its
-    declared ``support`` (a :class:`Support`, or None where the component declares nothing)."""
+    """One row per registered model part, sorted: ``kind``, ``name`` and ``support`` (or None)."""
     from .registry import REGISTRY, list_kinds
 
     rows = []

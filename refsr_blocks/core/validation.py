@@ -1,10 +1,6 @@
-"""Settings documents (YAML or JSON) validated by pydantic, every error a :class:`SpecError`.
-
-The strict value types of the settings sections (YAML's ``4`` is an int, ``"4"`` a string,
-``true`` a bool), their pydantic settings, and :func:`validate`, which reports pydantic's first
-error as one :class:`~refsr_blocks.core.errors.SpecError` at pydantic's own location, written as
-a document path (``schedule.milestones[1]``), with what was wrong and what is accepted.
-"""
+"""Settings documents validated by pydantic: strict value types (YAML's ``4`` is an int, ``"4"`` a
+string) and :func:`validate`, which reports pydantic's first error as a :class:`SpecError` at its
+location written as a document path (``schedule.milestones[1]``)."""
 
 from __future__ import annotations
 
@@ -123,16 +119,9 @@ def _message(error: Mapping[str, Any], accepted: list[str]) -> str:
 
 
 def validate(tp: Any, data: Any, path: str = "") -> Any:
-    """``data`` validated as ``tp`` by pydantic; its first error raised as a :class:`SpecError`.
-
-    Unknown keys come first; a value that fits one member of a union but not its contents
-    reports the contents (``{nme: l1}`` for a loss is an unknown key, not "expected a string");
-    a value no member of a union takes reports them all ("expected an integer or a number").
-
-    Args:
-        tp: a settings dataclass or any type pydantic validates.
-        data: plain data (from YAML or JSON).
-        path: where ``data`` sits in the document, prefixed to error paths.
+    """``data`` (plain data at ``path`` in a document) validated as ``tp`` by pydantic; its first error,
+    unknown keys first, raised as a :class:`SpecError`. A value that fits one member of a union but not
+    its contents reports the contents; one that fits no member names them all ("an integer or a number").
     """
     try:
         return TypeAdapter(tp).validate_python(data)

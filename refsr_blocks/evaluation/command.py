@@ -49,7 +49,7 @@ def dataset_entry_from_argument(data: str, split: str = "test") -> tuple[dict[st
     kind, sep, rest = data.partition(":")
     if sep and kind in _KIND_FIELD and not Path(data).exists():
         return {"kind": kind, _KIND_FIELD[kind]: rest}, data
-    raw = read_mapping_file(data, "config file", SpecError)
+    raw = read_mapping_file(data, "config file")
     if "kind" in raw:
         return raw, data
     section = raw.get("data")

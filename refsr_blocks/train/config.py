@@ -448,7 +448,7 @@ def load_config(source: str | Path | Mapping[str, Any], assignments: Sequence[st
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a ``.yaml``, ``.yml`` or ``.json`` file (not validated)."""
-    return read_mapping_file(path, "config file", ConfigError)
+    return read_mapping_file(path, "config file")
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:

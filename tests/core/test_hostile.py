@@ -472,7 +472,8 @@ def test_overriding_a_built_in_warns_and_the_spec_records_the_owner(fresh_regist
     assert spec["components"]["flow"]["owner"] == "evil-plugin"
     assert "owner" not in spec["components"]["warper"]  # refsr_blocks' own: unchanged format
     # a spec naming another owner than the one registered warns when rebuilt
-    fresh_registry.register("flow", "flownets_plus", FlowNetSPlus, override=True, owner="refsr_blocks", quiet=True)
+    with pytest.warns(RefSROwnerWarning, match="replaces flow component 'flownets_plus' of .* evil-plugin"):
+        fresh_registry.register("flow", "flownets_plus", FlowNetSPlus, override=True, owner="refsr_blocks")
     with pytest.warns(
         RefSROwnerWarning, match="registered by 'evil-plugin', but here it is registered by 'refsr_blocks'"
     ):
