@@ -3,6 +3,7 @@
 from . import (
     crossnet_authors,  # noqa: F401 - registers the crossnet_authors preset
     datsr,  # noqa: F401 - registers the datsr presets (of the c2_matching architecture)
+    masa_sr,  # noqa: F401 - registers the masa_sr architecture and presets
 )
 from .c2_matching import C2Matching
 from .crossnet import CrossNet
