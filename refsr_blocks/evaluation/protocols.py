@@ -32,6 +32,12 @@ cvpr2021``        ``bgr2ycbcr`` (MATLAB's) on the 8-bit output, ``scale`` (4) pi
                   ``CUFED5_pairs.txt``)
 ``datsr-         DATSR's test code (caojiezhang/DATSR, ``test_restoration_mse.yml``): C2-Matching's
 eccv2022``        loader, metrics and pairs, so ``c2-matching-cvpr2021``'s definition under DATSR's name
+``masa-sr-        MASA-SR's test code (dvlab-research/MASA-SR, ``Trainer.test`` with ``TestSet_multi``,
+cvpr2021``        the default of their ``test.sh``): Y of ``bgr2ycbcr`` (MATLAB's) on the 8-bit output,
+                  the whole image (no border crop), LR made by PIL bicubic, every reference of
+                  the item (CUFED5's five)
+``masa-sr-        the same with one reference, CUFED5's ``NNN_1`` (their ``TestSet``, ``--ref_level 1``)
+cvpr2021-ref1``
 ================  ==============================================================================
 
 Tables break results down per light-field position (i, i) when items carry a ``"view"``.
@@ -258,6 +264,27 @@ register_protocol(
         name="datsr-eccv2022",
         doc="DATSR's test code (C2-Matching's loader and metrics): MATLAB Y of the 8-bit output, 4-pixel crop, "
         "PIL-bicubic LR, one reference",
+    )
+)
+register_protocol(
+    Protocol(
+        "masa-sr-cvpr2021",
+        1,
+        channel="y-matlab",
+        quantize=True,
+        lr_kernel="pil",
+        reference="all",
+        doc="MASA-SR's test code (TestSet_multi): MATLAB Y of the 8-bit output, whole image, PIL-bicubic LR, "
+        "every reference",
+    )
+)
+register_protocol(
+    replace(
+        PROTOCOLS["masa-sr-cvpr2021"],
+        name="masa-sr-cvpr2021-ref1",
+        reference="first",
+        doc="MASA-SR's test code (TestSet, ref_level 1): MATLAB Y of the 8-bit output, whole image, PIL-bicubic LR, "
+        "one reference",
     )
 )
 register_protocol(
