@@ -71,10 +71,36 @@ def datsr_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
     return figures
 
 
+def masa_sr_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
+    """MASA-SR's test code (dvlab-research/MASA-SR, ``MASA.forward``), for a square LR and square references.
+
+    Their loader pads the LR to a multiple of 8 (the ground truth to 32) and the reference to
+    16; several references are stacked into one, one above the other (their ``TestSet_multi``;
+    its padding of each to 512×512 cannot hold a 640×640 one, so they are stacked as they
+    are). On the reduced reference's features (64 channels, a quarter of its sides) the
+    coarse search scores every position for each 8×8 block; the fine search scores, for each
+    of a block's 64 pixels, the d_y×d_x patch centres of its window; the transfer to ×4
+    unfolds each block's ×4 window into 12×12 patches at stride 4, the largest tensor of the
+    pass. Every other tensor of their pass is smaller than that last one.
+    """
+    channels, side = 64, -(-lr // 8) * 8
+    blocks = (side // 8) ** 2
+    width = -(-max(refs) // 16) * 16 // 4
+    height = width * len(refs)
+    dx = 2 * int(width // (2 * (side // 8)) * 1.5) + 1
+    dy = 2 * int(height // (2 * (side // 8)) * 1.5) + 1
+    return {
+        "coarse relevance": blocks * height * width * 4 / GiB,
+        "fine relevance": blocks * 64 * dy * dx * 4 / GiB,
+        "×4 transfer unfold": blocks * channels * 144 * dy * dx * 4 / GiB,
+    }
+
+
 #: Family name → (preset, the authors' memory at a size).
 FAMILIES: dict[str, tuple[str, Callable[[int, list[int]], dict[str, float]]]] = {
     "c2_matching": ("c2_matching", c2_matching_authors_memory),
     "datsr": ("datsr", datsr_authors_memory),
+    "masa_sr": ("masa_sr", masa_sr_authors_memory),
 }
 
 
