@@ -12,6 +12,8 @@ EDSR-PyTorch ``mdsr-*.pt``        :mod:`~refsr_blocks.interop.edsr_mdsr`        
 flownet2-pytorch FlowNet2-S       :mod:`~refsr_blocks.interop.flownet2_flownets`  ``flownets`` / ``flownets_plus``
 C2-Matching's three networks      :mod:`~refsr_blocks.interop.c2_matching`        ``c2_matching``
 DATSR's three networks            :mod:`~refsr_blocks.interop.datsr`              ``datsr``
+TTSR's ``TTSR(-rec).pt``          :mod:`~refsr_blocks.interop.ttsr`               ``ttsr_authors``
+MASA-SR's ``masa_rec.pth``        :mod:`~refsr_blocks.interop.masa_sr`            ``masa_sr``
 ================================  ==========================================  ======================
 
 From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
@@ -20,7 +22,7 @@ From the command line: ``refsr-blocks convert FORMAT SOURCE -o OUTPUT`` (see
 
 from __future__ import annotations
 
-from . import c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets
+from . import c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets, masa_sr, ttsr
 from ._common import ConversionError, read_torch_file
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "datsr",
     "edsr_mdsr",
     "flownet2_flownets",
+    "masa_sr",
     "read_torch_file",
+    "ttsr",
 ]
 
 #: Source format name → its converter module.
@@ -41,4 +45,6 @@ CONVERTERS = {
     datsr.FORMAT: datsr,
     edsr_mdsr.FORMAT: edsr_mdsr,
     flownet2_flownets.FORMAT: flownet2_flownets,
+    masa_sr.FORMAT: masa_sr,
+    ttsr.FORMAT: ttsr,
 }

@@ -16,6 +16,7 @@ Formats:
 - ``datsr``: DATSR's ``restoration_mse.pth`` (or ``restoration_gan.pth``) with the same two
   companion files into the ``datsr`` preset.
 - ``ttsr``: TTSR's ``TTSR.pt`` (or ``TTSR-rec.pt``) into the ``ttsr_authors`` preset.
+- ``masa_sr``: MASA-SR's ``masa_rec.pth`` (or ``masa.pth``) into the ``masa_sr`` preset.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CONVERTERS, c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets, ttsr
+from . import CONVERTERS, c2_matching, crossnet_authors, datsr, edsr_mdsr, flownet2_flownets, masa_sr, ttsr
 from ._common import ConversionError
 
 __all__ = ["DESCRIPTION", "add_convert_arguments", "run_convert"]
@@ -93,6 +94,8 @@ def run_convert(args: argparse.Namespace) -> int:
         )
     elif fmt == ttsr.FORMAT:
         out = ttsr.convert(args.source, args.output, model=args.model or "ttsr_authors")
+    elif fmt == masa_sr.FORMAT:
+        out = masa_sr.convert(args.source, args.output, model=args.model or "masa_sr")
     elif fmt == edsr_mdsr.FORMAT:
         out = edsr_mdsr.convert(
             args.source, args.output, model=args.model or "crossnet", upscale=args.upscale, seed=args.seed

@@ -323,10 +323,14 @@ def test_a_wrong_mapping_is_caught(mistake) -> None:
 
 
 def test_convert_writes_a_checkpoint_that_loads(tmp_path) -> None:
+    """``refsr-blocks convert masa_sr SOURCE -o OUT`` on a file saved as their DataParallel saves it."""
+    from refsr_blocks.interop.command import main
+
     state = _their_state()
     source = tmp_path / "masa_rec.pth"
     torch.save({f"module.{k}": v for k, v in state.items()}, source)
-    out = masa_sr.convert(source, tmp_path / "masa.safetensors")
+    out = tmp_path / "masa.safetensors"
+    assert main(["masa_sr", str(source), "-o", str(out)]) == 0
     model = load_model(out).eval()
     lr, ref = _pair((64, 64), (96, 96))
     with torch.no_grad():
