@@ -366,3 +366,29 @@ def test_the_masa_protocols_measure_as_their_test_code(name, reference) -> None:
     psnr, _ = protocol.measure(sr, hr)
     assert abs(psnr.item() - theirs.item()) < 1e-6
     assert (protocol.reference, protocol.lr_kernel, protocol.version) == (reference, "pil", 1)
+
+
+def test_the_reproduce_command_runs_on_a_cufed5_folder(tmp_path) -> None:
+    """``refsr-blocks eval --protocol masa-sr-cvpr2021`` on a CUFED5-layout folder (random weights):
+    five references of other sizes than the output, two of them smaller than a block's window."""
+    from refsr_blocks import save_model
+    from refsr_blocks.data import save_image
+    from refsr_blocks.evaluation.command import eval_main
+
+    root = tmp_path / "cufed5"
+    root.mkdir()
+    g = torch.Generator().manual_seed(9)
+    for scene, size in enumerate(((48, 64), (50, 66))):
+        sizes = (size, (40, 56), (64, 48), (24, 80), (48, 64), (30, 30))
+        for level, (h, w) in enumerate(sizes):
+            image = F.interpolate(torch.rand(1, 3, h // 4 + 1, w // 4 + 1, generator=g), size=(h, w), mode="bilinear")
+            save_image(image[0], root / f"{scene:03d}_{level}.png")
+    torch.manual_seed(0)
+    save_model(build_model("masa_sr_small"), tmp_path / "masa.safetensors")
+    out = tmp_path / "eval"
+    args = ["--checkpoint", f"masa={tmp_path / 'masa.safetensors'}", "--data", f"cufed5:{root}", "--device", "cpu"]
+    args += ["--no-progress", "--controls", "grey", "--baselines", "bicubic", "--protocol", "masa-sr-cvpr2021"]
+    assert eval_main([*args, "--out", str(out)]) == 0
+    markdown = (out / "results.md").read_text()
+    assert "**Protocol masa-sr-cvpr2021 v1**" in markdown and "all references of each item" in markdown
+    assert "| masa |" in markdown
