@@ -6,7 +6,8 @@ the kinds of viewpoint change; columns are bicubic, the model's SISR upsampler a
 with a grey and with the LR-bicubic reference (no information), with the real reference, with
 the oracle reference (warped by the true flow, where the kind has one), and the reference gain:
 the real reference's mean PSNR minus the better no-information control's, with its per-item
-minimum and median. PSNR RGB in dB, means over every item of the set.
+minimum and median. PSNR RGB in dB, means over every item of the set. Where the runs had the
+``realesrgan`` baseline, a Real-ESRGAN x4plus column follows bicubic.
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ import math
 import sys
 from pathlib import Path
 
-COLUMNS = ("bicubic", "SISR alone", "grey ref", "LR-bicubic ref", "real ref", "oracle ref", "gain", "min", "median")
+COLUMNS = (
+    "bicubic",
+    "Real-ESRGAN",
+    "SISR alone",
+    "grey ref",
+    "LR-bicubic ref",
+    "real ref",
+    "oracle ref",
+    "gain",
+    "min",
+    "median",
+)
 
 
 def _cell(value: float | None, signed: bool = False) -> str:
@@ -39,6 +51,7 @@ def model_rows(out: Path) -> dict[str, list[tuple[str, list[str]]]]:
 
             cells = [
                 _cell(psnr("bicubic")),
+                _cell(psnr("realesrgan_x4plus")),
                 _cell(psnr(f"{model}:upsampler")),
                 _cell(psnr(f"{model} (ref=grey)")),
                 _cell(psnr(f"{model} (ref=bicubic-lr)")),
@@ -55,13 +68,15 @@ def model_rows(out: Path) -> dict[str, list[tuple[str, list[str]]]]:
 def markdown(tables: dict[str, list[tuple[str, list[str]]]]) -> str:
     lines = []
     for model, rows in tables.items():
+        # the Real-ESRGAN column only where some kind was evaluated with it
+        keep = [i for i in range(len(COLUMNS)) if COLUMNS[i] != "Real-ESRGAN" or any(c[i] != "–" for _, c in rows)]
         lines += [
             f"### {model}",
             "",
-            "| kind (items) | " + " | ".join(COLUMNS) + " |",
-            "|---" + "|---:" * len(COLUMNS) + "|",
+            "| kind (items) | " + " | ".join(COLUMNS[i] for i in keep) + " |",
+            "|---" + "|---:" * len(keep) + "|",
         ]
-        lines += [f"| {kind} | " + " | ".join(cells) + " |" for kind, cells in rows]
+        lines += [f"| {kind} | " + " | ".join(cells[i] for i in keep) + " |" for kind, cells in rows]
         lines.append("")
     return "\n".join(lines)
 

@@ -29,6 +29,11 @@ def test_tiled_benchmark_counts_the_work_of_tiled_inference() -> None:
     assert windows > 1 and 1.0 < ratio < 2.0
 
 
+def _viewpoint_tables(out: Path) -> str:
+    command = [sys.executable, str(ROOT / "scripts" / "viewpoint_tables.py"), str(out)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 def test_viewpoint_tables_put_one_row_per_kind_with_the_controls(tmp_path) -> None:
     """scripts/viewpoint_tables.py reads each kind's summary.json: the controls and the gain land in their columns."""
     import json
@@ -54,12 +59,15 @@ def test_viewpoint_tables_put_one_row_per_kind_with_the_controls(tmp_path) -> No
         }
         (tmp_path / kind).mkdir()
         (tmp_path / kind / "summary.json").write_text(json.dumps(summary))
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "viewpoint_tables.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = _viewpoint_tables(tmp_path)
     assert "### m" in out
     assert "| scale (12) | 30.00 | 30.50 | 31.00 | 30.90 | 30.74 | – | -0.26 | -1.26 | -0.26 |" in out
     assert "| shift2d (12) | 30.00 | 30.50 | 31.00 | 30.90 | 33.50 | – | +2.50 | +1.50 | +2.50 |" in out
+    assert "Real-ESRGAN" not in out  # no run had it
+
+    scale = json.loads((tmp_path / "scale" / "summary.json").read_text())
+    scale["methods"]["realesrgan_x4plus"] = {"psnr": 28.25}
+    (tmp_path / "scale" / "summary.json").write_text(json.dumps(scale))
+    out = _viewpoint_tables(tmp_path)
+    assert "| kind (items) | bicubic | Real-ESRGAN | SISR alone |" in out
+    assert "| scale (12) | 30.00 | 28.25 | 30.50 |" in out and "| shift2d (12) | 30.00 | – | 30.50 |" in out
