@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor
 
 from ...core.errors import InputError
 from ...core.registry import register_component
 from ...core.support import Support
-from .base import Aligner, check_aligner_inputs
+from .base import Aligner, AlignerInputs
 from .matching import Matches, match_patches, relevance, transfer
 
 __all__ = ["AttentionAligner"]
@@ -88,21 +87,13 @@ class AttentionAligner(Aligner):
         self.weight_by_confidence = weight_by_confidence
         self.divide_by_nine = divide_by_nine
 
-    def forward(
-        self,
-        target_feats: Sequence[Tensor],
-        ref_feats: Sequence[Sequence[Tensor]],
-        *,
-        target: Tensor | None = None,
-        refs: Sequence[Tensor] | None = None,
-        key_feats: Sequence[Sequence[Tensor]] | None = None,
-    ) -> dict[str, Any]:
-        check_aligner_inputs(self, target_feats, ref_feats, target, refs)
+    def align(self, x: AlignerInputs) -> dict[str, Any]:
+        target_feats, ref_feats = x.target_feats, x.ref_feats
         levels = len(target_feats)
         m = self.match_level if self.match_level >= 0 else levels + self.match_level
         if not 0 <= m < levels:
             raise InputError(f"match_level {self.match_level} is outside the {levels} levels given")
-        keys = [pyr[m] for pyr in (key_feats if key_feats is not None else ref_feats)]
+        keys = [pyr[m] for pyr in (x.key_feats if x.key_feats is not None else ref_feats)]
         query = target_feats[m]
         if any(k.shape[1] != query.shape[1] for k in keys):
             raise InputError(

@@ -31,17 +31,39 @@ any size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from ...core.errors import InputError
 
-__all__ = ["Aligner", "check_aligner_inputs"]
+__all__ = ["Aligner", "AlignerInputs", "check_aligner_inputs"]
+
+
+@dataclass(frozen=True)
+class AlignerInputs:
+    """An aligner's inputs, already checked against its contract (shapes: the module docstring)."""
+
+    target_feats: Sequence[Tensor]
+    ref_feats: Sequence[Sequence[Tensor]]
+    target: Tensor | None
+    refs: Sequence[Tensor] | None
+    key_feats: Sequence[Sequence[Tensor]] | None
+
+    def images(self) -> tuple[Tensor, Sequence[Tensor]]:
+        """``(target, refs)``, present whenever the aligner declares ``needs_images``."""
+        assert self.target is not None and self.refs is not None
+        return self.target, self.refs
 
 
 class Aligner(nn.Module):
     """Base class of aligners (see the module docstring for the call contract).
+
+    ``forward`` checks the inputs once for every aligner (:func:`check_aligner_inputs`) and
+    hands them to :meth:`align`, which subclasses implement; keyword options beyond the
+    contract's (``prior=`` of aligners with ``global_prior``) go to :meth:`align` unchanged,
+    so an aligner that takes none still refuses them.
 
     Attributes:
         grid_bound: needs one reference on the target grid (flow, deformable).
@@ -59,7 +81,13 @@ class Aligner(nn.Module):
         target: Tensor | None = None,
         refs: Sequence[Tensor] | None = None,
         key_feats: Sequence[Sequence[Tensor]] | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
+        check_aligner_inputs(self, target_feats, ref_feats, target, refs)
+        return self.align(AlignerInputs(target_feats, ref_feats, target, refs, key_feats), **options)
+
+    def align(self, x: AlignerInputs) -> dict[str, Any]:
+        """The output dict of the contract for checked inputs ``x``."""
         raise NotImplementedError
 
 

@@ -9,18 +9,16 @@ pixel from the reference its patch matched. It lets any architecture with an ali
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 from ...core.registry import register_component
 from ...core.support import Support
 from ...ops.flow import resize_flow
 from ...ops.sample import inside_of, warp_from
-from .base import Aligner, check_aligner_inputs
+from .base import Aligner, AlignerInputs
 from .flow_warp import _part
 
 __all__ = ["CorrespondenceWarpAligner"]
@@ -63,26 +61,17 @@ class CorrespondenceWarpAligner(Aligner):
         self.correspondence = _part("correspondence", correspondence, params)
         self.weight_by_confidence = weight_by_confidence
 
-    def forward(
-        self,
-        target_feats: Sequence[Tensor],
-        ref_feats: Sequence[Sequence[Tensor]],
-        *,
-        target: Tensor | None = None,
-        refs: Sequence[Tensor] | None = None,
-        key_feats: Sequence[Sequence[Tensor]] | None = None,
-    ) -> dict[str, Any]:
-        check_aligner_inputs(self, target_feats, ref_feats, target, refs)
-        assert target is not None and refs is not None
+    def align(self, x: AlignerInputs) -> dict[str, Any]:
+        target, refs = x.images()
         corr = self.correspondence(target, list(refs))
-        score = corr.score.clamp(0, 1).to(target_feats[0].dtype)
+        score = corr.score.clamp(0, 1).to(x.target_feats[0].dtype)
         aligned, confidence, flows = [], [], []
-        for k, t in enumerate(target_feats):
+        for k, t in enumerate(x.target_feats):
             size = tuple(t.shape[-2:])
             flow = resize_flow(corr.flow, size)
             chosen = F.interpolate(corr.reference.float(), size=size, mode="nearest")
             out = None
-            for r, pyramid in enumerate(ref_feats):
+            for r, pyramid in enumerate(x.ref_feats):
                 feats = pyramid[k]
                 warped = warp_from(feats, flow) * inside_of(flow, tuple(feats.shape[-2:]), -1.0).to(feats.dtype)
                 out = warped * (chosen == r) if out is None else torch.where(chosen == r, warped, out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -10,7 +9,7 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...core.support import Support
-from .base import Aligner, check_aligner_inputs
+from .base import Aligner, AlignerInputs
 
 __all__ = ["DeformableAligner"]
 
@@ -100,20 +99,11 @@ class DeformableAligner(Aligner):
             _DeformLevel(t, r, hidden, offset_groups, kernel_size) for t, r in zip(lr_channels, ref_channels)
         )
 
-    def forward(
-        self,
-        target_feats: Sequence[Tensor],
-        ref_feats: Sequence[Sequence[Tensor]],
-        *,
-        target: Tensor | None = None,
-        refs: Sequence[Tensor] | None = None,
-        key_feats: Sequence[Sequence[Tensor]] | None = None,
-    ) -> dict[str, Any]:
-        check_aligner_inputs(self, target_feats, ref_feats, target, refs)
-        if len(target_feats) != len(self.levels):
-            raise ValueError(f"built for {len(self.levels)} levels, got {len(target_feats)}")
+    def align(self, x: AlignerInputs) -> dict[str, Any]:
+        if len(x.target_feats) != len(self.levels):
+            raise ValueError(f"built for {len(self.levels)} levels, got {len(x.target_feats)}")
         aligned, offsets = [], []
-        for level, t, r in zip(self.levels, target_feats, ref_feats[0]):
+        for level, t, r in zip(self.levels, x.target_feats, x.ref_feats[0]):
             a, o = level(t, r)
             aligned.append(a)
             offsets.append(o)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -10,7 +9,7 @@ from torch import Tensor, nn
 from ...core.registry import register_component
 from ...core.support import Support
 from ..prealigns import NoPrealign, shift_image
-from .base import Aligner, check_aligner_inputs
+from .base import Aligner, AlignerInputs
 
 __all__ = ["FlowWarpAligner", "estimate_flows"]
 
@@ -126,20 +125,11 @@ class FlowWarpAligner(Aligner):
         """
         return estimate_flows(self.prealign, self.flow, target, ref, None if prior is None else prior["shift"])
 
-    def forward(
-        self,
-        target_feats: Sequence[Tensor],
-        ref_feats: Sequence[Sequence[Tensor]],
-        *,
-        target: Tensor | None = None,
-        refs: Sequence[Tensor] | None = None,
-        key_feats: Sequence[Sequence[Tensor]] | None = None,
-        prior: dict[str, Tensor] | None = None,
-    ) -> dict[str, Any]:
-        check_aligner_inputs(self, target_feats, ref_feats, target, refs)
-        assert target is not None and refs is not None
+    def align(self, x: AlignerInputs, prior: dict[str, Tensor] | None = None) -> dict[str, Any]:
+        """``prior``: a :meth:`global_prior` of the whole pair (tiled inference), else ``None``."""
+        target, refs = x.images()
         flows, shift = self.estimate(target, refs[0], prior)
-        pending = list(ref_feats[0])
+        pending = list(x.ref_feats[0])
         # Warp level by level, dropping each unwarped map as soon as it is used.
-        aligned = [self.warper(pending.pop(0), flow) for flow in flows[: len(target_feats)]]
+        aligned = [self.warper(pending.pop(0), flow) for flow in flows[: len(x.target_feats)]]
         return {"aligned": aligned, "confidence": [None] * len(aligned), "flows": flows, "shift": shift}

@@ -22,7 +22,7 @@ from ...core.support import Support
 from ...ops.flow import resize_flow
 from ...ops.sample import inside_of, warp_from
 from ...ops.warp import backward_warp
-from .base import Aligner, check_aligner_inputs
+from .base import Aligner, AlignerInputs
 from .correspondence import (
     clean_field,
     contrast_embedding,
@@ -291,20 +291,12 @@ class MatchFlowAligner(Aligner):
             logits.append(logit.masked_fill(~inside, _OUTSIDE))
         return logits
 
-    def forward(
-        self,
-        target_feats: Sequence[Tensor],
-        ref_feats: Sequence[Sequence[Tensor]],
-        *,
-        target: Tensor | None = None,
-        refs: Sequence[Tensor] | None = None,
-        key_feats: Sequence[Sequence[Tensor]] | None = None,
-    ) -> dict[str, Any]:
-        check_aligner_inputs(self, target_feats, ref_feats, target, refs)
-        assert target is not None and refs is not None
-        per_ref = [self._align_one(target_feats, feats, target, ref) for feats, ref in zip(ref_feats, refs)]
+    def align(self, x: AlignerInputs) -> dict[str, Any]:
+        target, refs = x.images()
+        levels = len(x.target_feats)
+        per_ref = [self._align_one(x.target_feats, feats, target, ref) for feats, ref in zip(x.ref_feats, refs)]
         aligned, confidence = [], []
-        for k in range(len(target_feats)):
+        for k in range(levels):
             logits = torch.stack([p["logits"][k] for p in per_ref])  # K×B×1×H×W
             weights = logits.softmax(dim=0)
             conf = (weights * logits.sigmoid()).sum(0)
@@ -315,7 +307,7 @@ class MatchFlowAligner(Aligner):
         pick = lambda key, k=None: torch.stack(  # noqa: E731
             [p[key] if k is None else p[key][k] for p in per_ref], 1
         )[torch.arange(best.shape[0], device=best.device), best]
-        flows = [pick("flows", k) for k in range(len(target_feats))]
+        flows = [pick("flows", k) for k in range(levels)]
         return {
             "aligned": aligned,
             "confidence": confidence,
