@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from ...core.errors import InputError
 from ...core.registry import register_component
 from ...core.support import Support
+from ..conventions import usual_bounds
 from .base import Aligner, AlignerInputs
 from .matching import Matches, match_patches, relevance, transfer
 
@@ -70,7 +71,7 @@ class AttentionAligner(Aligner):
     # match_level: any level of a pyramid of up to 8 (the encoders' scales), from either end.
     # chunk_size only caps the relevance block (never more than the positions there are);
     # 10**9 is "one block" (TTSR's unchunked matching, benchmarks/attention_memory.py --unchunked).
-    PARAM_BOUNDS = dict(match_level=(-8, 7), chunk_size=(1, 10**9))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("chunk_size", match_level=(-8, 7))
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from ...core.registry import register_component
 from ...core.support import Support
 from ...ops.flow import resize_flow
 from ...ops.sample import inside_of, warp_from
+from ..conventions import usual_bounds
 from .base import Aligner, AlignerInputs
 from .flow_warp import _part
 
@@ -43,7 +44,7 @@ class CorrespondenceWarpAligner(Aligner):
     # Measured by the aligner contracts (fp32/fp64); bf16, ONNX and torch.export: not tried.
     SUPPORT = Support(dtypes=("fp32",), onnx=False, torch_export=False, notes="bf16, ONNX, torch.export not tried")
 
-    PARAM_BOUNDS = dict(in_channels=(1, 64))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("in_channels")
 
     needs_images = True
 

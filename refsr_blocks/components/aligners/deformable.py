@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...core.support import Support
+from ..conventions import usual_bounds
 from .base import Aligner, AlignerInputs
 
 __all__ = ["DeformableAligner"]
@@ -76,9 +77,7 @@ class DeformableAligner(Aligner):
         notes="ONNX opset 17 has no DeformConv; deform_conv2d has no CPU bf16 kernel",
     )
 
-    PARAM_BOUNDS = dict(  # noqa: RUF012
-        lr_channels=(1, 4096), ref_channels=(1, 4096), hidden=(1, 1024), offset_groups=(1, 256), kernel_size=(1, 15)
-    )
+    PARAM_BOUNDS = usual_bounds("lr_channels ref_channels offset_groups kernel_size", hidden=(1, 1024))
 
     grid_bound = True
 

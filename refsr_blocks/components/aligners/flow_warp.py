@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
+from ..conventions import CONV_SUPPORT, usual_bounds
 from ..prealigns import NoPrealign, shift_image
 from .base import Aligner, AlignerInputs
 
@@ -78,15 +79,10 @@ class FlowWarpAligner(Aligner):
     and ``shift`` (B×2).
     """
 
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16", "fp16"),
-        onnx=True,
-        torch_export=True,
-        notes="fp16: CUDA only; its flow, warper and prealign declare their own",
-    )
+    SUPPORT = replace(CONV_SUPPORT, notes="fp16: CUDA only; its flow, warper and prealign declare their own")
 
     # As the flow estimators' (flow_params are checked by the named flow's own bounds).
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels")
 
     grid_bound = True
     needs_images = True

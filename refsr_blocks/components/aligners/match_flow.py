@@ -22,6 +22,7 @@ from ...core.support import Support
 from ...ops.flow import resize_flow
 from ...ops.sample import inside_of, warp_from
 from ...ops.warp import backward_warp
+from ..conventions import usual_bounds
 from .base import Aligner, AlignerInputs
 from .correspondence import (
     clean_field,
@@ -138,14 +139,12 @@ class MatchFlowAligner(Aligner):
         notes="bf16: matching in fp32, flow within ~0.5 px of fp32; ONNX not tried; fp16 not checked",
     )
 
-    PARAM_BOUNDS = dict(  # noqa: RUF012
-        scales=(1, 8),
-        in_channels=(1, 64),
+    PARAM_BOUNDS = usual_bounds(
+        "scales in_channels chunk_size",
         match_level=(0, 5),
         refine_levels=(0, 5),
         upscale=(1, 16),
         embed_channels=(0, 256),
-        chunk_size=(1, 10**9),
         consensus=(1, 15),
     )
 

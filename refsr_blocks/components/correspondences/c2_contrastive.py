@@ -33,6 +33,7 @@ from ...core.registry import register_component
 from ...core.support import Support
 from ...ops.correspondence import Correspondence, colocated
 from ...ops.warp import pixel_grid
+from ..conventions import usual_bounds
 from ..encoders.texture import TextureExtractor
 
 __all__ = ["C2ContrastiveCorrespondence"]
@@ -110,7 +111,7 @@ class C2ContrastiveCorrespondence(nn.Module):
         dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="bf16: matching in fp32; ONNX not tried"
     )
 
-    PARAM_BOUNDS = dict(in_channels=(1, 64), channels=(1, 1024), chunk_size=(1, 10**9))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("in_channels channels chunk_size")
 
     stride = 4
 

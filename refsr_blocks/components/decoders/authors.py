@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
+from ..conventions import CONV_SUPPORT, usual_bounds
 from .unet_fusion import UNetUpPath
 
 __all__ = ["AuthorsFusionDecoder"]
@@ -51,14 +51,12 @@ class AuthorsFusionDecoder(UNetUpPath):
         torch.Size([1, 3, 8, 8])
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
     DECODED_FIRST = True  # their concatenation order: decoder feature, LR feature, reference feature
 
     # lr_channels/ref_channels (per level) come from an encoder: up to the 4096 of the architectures' channels.
-    PARAM_BOUNDS = dict(  # noqa: RUF012
-        lr_channels=(1, 4096), ref_channels=(1, 4096), out_channels=(1, 64), channels=(1, 1024), kernel_size=(1, 15)
-    )
+    PARAM_BOUNDS = usual_bounds("lr_channels ref_channels out_channels channels kernel_size")
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["UNetFusionDecoder", "UNetUpPath"]
 
@@ -87,9 +87,9 @@ class UNetFusionDecoder(UNetUpPath):
     H_k = H / 2^k exactly (the model pads to a multiple of 2^(levels-1)) → B×out_channels×H×W.
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
-    PARAM_BOUNDS = dict(out_channels=(1, 64), channels=(1, 1024), kernel_size=(1, 15))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("out_channels channels kernel_size")
 
     def __init__(
         self,

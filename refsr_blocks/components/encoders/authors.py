@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["AuthorsEncoder"]
 
@@ -41,9 +41,9 @@ class AuthorsEncoder(nn.Module):
         [(1, 8, 20, 30), (1, 8, 10, 15), (1, 8, 5, 8)]
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024), kernel_size=(1, 15))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels channels kernel_size")
 
     def __init__(self, scales: int = 4, in_channels: int = 3, channels: int = 64, kernel_size: int = 5) -> None:
         super().__init__()

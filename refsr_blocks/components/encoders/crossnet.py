@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["CrossNetEncoder"]
 
@@ -31,9 +31,9 @@ class CrossNetEncoder(nn.Module):
         [(1, 8, 20, 30), (1, 8, 10, 15), (1, 8, 5, 8)]
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
-    PARAM_BOUNDS = dict(scales=(1, 8), channels=(1, 1024), convs_per_level=(1, 16), kernel_size=(1, 15))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales channels kernel_size", convs_per_level=(1, 16))
 
     def __init__(
         self,

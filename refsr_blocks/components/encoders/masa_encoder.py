@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from ...core.registry import register_component
 from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
+from ..conventions import usual_bounds
 
 __all__ = ["MasaEncoder"]
 
@@ -33,7 +34,7 @@ class MasaEncoder(nn.Module):
     # ONNX opset 17 through onnxruntime within 3e-7, torch.export equal. fp16: not measured.
     SUPPORT = Support(dtypes=("fp32", "bf16"), onnx=True, torch_export=True, notes="fp16 not measured")
 
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024), blocks=(0, 256))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels channels blocks")
 
     def __init__(
         self, scales: int = 3, in_channels: int = 3, channels: int = 64, blocks: int | Sequence[int] = 4

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["TextureExtractor"]
 
@@ -39,9 +39,9 @@ class TextureExtractor(nn.Module):
         [(1, 4, 10, 9), (1, 8, 5, 5), (1, 16, 3, 3)]
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024), max_channels=(1, 4096))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels channels", max_channels=(1, 4096))
 
     def __init__(self, scales: int = 3, in_channels: int = 3, channels: int = 64, max_channels: int = 512) -> None:
         super().__init__()

@@ -9,12 +9,14 @@ or ``load_state_dict`` if you have them locally.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
 from ...ops.flow import level_size
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["TimmEncoder"]
 
@@ -36,14 +38,9 @@ class TimmEncoder(nn.Module):
     resized bilinearly to the contract size).
     """
 
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16", "fp16"),
-        onnx=True,
-        torch_export=True,
-        notes="fp16: CUDA only; checked with the default test_resnet backbone",
-    )
+    SUPPORT = replace(CONV_SUPPORT, notes="fp16: CUDA only; checked with the default test_resnet backbone")
 
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), channels=(1, 1024))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels channels")
 
     def __init__(
         self,

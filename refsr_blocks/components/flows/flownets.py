@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ...core.registry import register_component
 from ...core.support import Support
 from ...ops.flow import crop_to, level_size, pad_to_multiple, resize_flow
+from ..conventions import usual_bounds
 
 __all__ = ["FlowNetS", "FlowNetSPlus"]
 
@@ -70,7 +71,7 @@ def deconv_lrelu(in_ch: int, out_ch: int) -> nn.Sequential:
 class _FlowNetSBase(nn.Module):
     """Shared FlowNetS body; ``finest_predicted`` is the finest level with a flow head."""
 
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), width=(0.001, 8.0))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels", width=(0.001, 8.0))
 
     finest_predicted: int = 2
     SUPPORT = FLOWNETS_SUPPORT

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...ops.flow import crop_to, level_size, pad_to_multiple
+from ..conventions import usual_bounds
 from .flownets import COARSEST, CONTRACTING, FLOWNETS_SUPPORT  # the contracting path is FlowNetS's
 
 __all__ = ["AuthorsFlowNetSPlus"]
@@ -61,7 +62,7 @@ class AuthorsFlowNetSPlus(nn.Module):
     SUPPORT = FLOWNETS_SUPPORT  # the same family: padded to 64 inside
 
     # scales: one flow head per level from full resolution to 1/64 (the constructor's own limit).
-    PARAM_BOUNDS = dict(scales=(1, COARSEST + 1), in_channels=(1, 64))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("in_channels", scales=(1, COARSEST + 1))
 
     def __init__(self, scales: int = 4, in_channels: int = 3) -> None:
         super().__init__()

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from ...core.registry import register_component
 from ...core.support import Support
 from ...ops.flow import crop_to, flow_pyramid, pad_to_multiple
+from ..conventions import usual_bounds
 
 __all__ = ["MIN_SIZE", "RAFTSmall"]
 
@@ -54,7 +55,7 @@ class RAFTSmall(nn.Module):
         dtypes=("fp32",), onnx=True, torch_export=True, size_multiple=8, notes="onnxruntime within 5e-5 of PyTorch"
     )
 
-    PARAM_BOUNDS = dict(scales=(1, 8), in_channels=(1, 64), num_updates=(1, 64))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("scales in_channels", num_updates=(1, 64))
 
     def __init__(self, scales: int = 4, in_channels: int = 3, num_updates: int = 6) -> None:
         super().__init__()

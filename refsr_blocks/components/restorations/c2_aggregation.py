@@ -40,6 +40,7 @@ from ...layers.blocks import ResBlock
 from ...ops.correspondence import Correspondence, colocated
 from ...ops.deform_from import deform_conv_at
 from ...ops.warp import pixel_grid
+from ..conventions import usual_bounds
 
 __all__ = ["C2Restoration", "tap_displacements"]
 
@@ -212,14 +213,8 @@ class C2Restoration(nn.Module):
         dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="bf16: positions in fp32; ONNX not tried"
     )
 
-    PARAM_BOUNDS = dict(  # noqa: RUF012
-        upscale=(2, 16),
-        in_channels=(1, 64),
-        out_channels=(1, 64),
-        channels=(2, 1024),
-        blocks=(0, 256),
-        offset_groups=(1, 256),
-        column_budget=(1024, 2**31),
+    PARAM_BOUNDS = usual_bounds(
+        "upscale in_channels out_channels blocks offset_groups", channels=(2, 1024), column_budget=(1024, 2**31)
     )
 
     def __init__(

@@ -28,6 +28,7 @@ from ...core.registry import register_component
 from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
 from ...ops.correspondence import Correspondence
+from ..conventions import usual_bounds
 from .datsr_attention import DeformableAttention, LevelSource, SwinGroup, level_sources
 
 __all__ = ["DatsrAggregation"]
@@ -83,11 +84,8 @@ class DatsrAggregation(nn.Module):
         notes="ONNX: the exported position sampling does not load in onnxruntime",
     )
 
-    PARAM_BOUNDS = dict(  # noqa: RUF012
-        texture_channels=(1, 4096),
-        upscale=(2, 16),
-        in_channels=(1, 64),
-        out_channels=(1, 64),
+    PARAM_BOUNDS = usual_bounds(
+        "texture_channels upscale in_channels out_channels",
         channels=(2, 4096),
         window_size=(1, 64),
         groups=(1, 256),

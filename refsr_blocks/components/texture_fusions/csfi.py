@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["CrossScaleFusion"]
 
@@ -78,18 +78,11 @@ class CrossScaleFusion(nn.Module):
     Shapes: see :mod:`~refsr_blocks.components.texture_fusions`.
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
     # upscale sets the number of stages (log2 s + 1); channels as TTSR's global channels; blocks
     # per stage as MDSR's num_blocks (0: a stage without residual blocks).
-    PARAM_BOUNDS = dict(  # noqa: RUF012
-        texture_channels=(1, 4096),
-        upscale=(2, 16),
-        in_channels=(1, 64),
-        out_channels=(1, 64),
-        channels=(1, 4096),
-        blocks=(0, 256),
-    )
+    PARAM_BOUNDS = usual_bounds("texture_channels upscale in_channels out_channels blocks", channels=(1, 4096))
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...core.support import Support
+from ..conventions import usual_bounds
 
 __all__ = ["BicubicUpsampler"]
 
@@ -25,7 +26,7 @@ class BicubicUpsampler(nn.Module):
 
     SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True)
 
-    PARAM_BOUNDS = dict(scale=(1, 16), in_channels=(1, 64))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("in_channels", scale=(1, 16))
 
     def __init__(self, scale: int = 4, in_channels: int = 3, clamp: bool = True) -> None:
         super().__init__()

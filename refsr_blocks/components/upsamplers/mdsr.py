@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
 from ...layers.blocks import PixelShuffleUpsampler, ResBlock, conv
+from ..conventions import CONV_SUPPORT, usual_bounds
 
 __all__ = ["MDSR"]
 
@@ -43,9 +43,9 @@ class MDSR(nn.Module):
         (torch.Size([1, 3, 32, 32]), torch.Size([1, 3, 16, 16]))
     """
 
-    SUPPORT = Support(dtypes=("fp32", "bf16", "fp16"), onnx=True, torch_export=True, notes="fp16: CUDA only")
+    SUPPORT = CONV_SUPPORT
 
-    PARAM_BOUNDS = dict(in_channels=(1, 64), extra_scales=(2, 8), num_blocks=(1, 256), channels=(1, 1024))  # noqa: RUF012
+    PARAM_BOUNDS = usual_bounds("in_channels channels", extra_scales=(2, 8), num_blocks=(1, 256))
 
     def __init__(
         self,
