@@ -369,6 +369,15 @@ class Predictor:
             write_image(sr, out)
         return _from_tensor(sr, kind)
 
+    def streams(self, lr: str | os.PathLike[str]) -> bool:
+        """Whether :meth:`to_file` streams the result for the LR image file ``lr``: more than
+        :data:`~refsr_blocks.inference.streaming.STREAM_ABOVE_PIXELS` output pixels, RGB (the
+        size is read from the file's header)."""
+        from ..data.io import read_image_size
+
+        h, w = read_image_size(lr)
+        return self.channels == 3 and h * w * self.upscale**2 > STREAM_ABOVE_PIXELS
+
     def to_file(
         self,
         lr: str | os.PathLike[str],
@@ -394,11 +403,11 @@ class Predictor:
         from ..data.io import load_image, read_image_size
 
         check_output_file(out, _input_files(lr, ref), overwrite=overwrite)
-        (h, w), ref_size = read_image_size(lr), read_image_size(ref)
-        s = self.upscale
-        if h * w * s * s <= STREAM_ABOVE_PIXELS or self.channels != 3:
+        if not self.streams(lr):
             self(lr, ref, out, overwrite=overwrite)
             return Path(out)
+        (h, w), ref_size = read_image_size(lr), read_image_size(ref)
+        s = self.upscale
         whole_ref = ref_size != (h * s, w * s)
         if whole_ref and not matches_whole_references(self.model):
             raise InputError(

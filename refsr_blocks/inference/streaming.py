@@ -144,12 +144,16 @@ class ReferenceRows:
             self._file.close()
             raise
 
-    def rows(self, top: int, bottom: int) -> Tensor:
-        """Rows ``[top, bottom)`` as a 1×3×(bottom − top)×W float32 tensor in [0, 1]."""
+    def rows(self, top: int, bottom: int, left: int = 0, right: int | None = None) -> Tensor:
+        """Rows ``[top, bottom)``, columns ``[left, right)`` as a 1×3×n×m float32 tensor in [0, 1]."""
+        return _as_float(self.raw_rows(top, bottom)[:, left:right])
+
+    def raw_rows(self, top: int, bottom: int) -> np.ndarray:
+        """Rows ``[top, bottom)`` as they are spilled: a (bottom − top)×W×3 uint8 array (a quarter
+        of the float32 rows' memory, for a caller that converts a few columns at a time)."""
         width = self.size[1]
         data = os.pread(self._file.fileno(), (bottom - top) * width * 3, top * width * 3)
-        array = np.frombuffer(data, dtype=np.uint8).reshape(bottom - top, width, 3)
-        return torch.from_numpy(array.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+        return np.frombuffer(data, dtype=np.uint8).reshape(bottom - top, width, 3)
 
     def close(self) -> None:
         self._file.close()
@@ -159,6 +163,11 @@ class ReferenceRows:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _as_float(pixels: np.ndarray) -> Tensor:
+    """An n×m×3 uint8 array as a 1×3×n×m float32 tensor in [0, 1]."""
+    return torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
 def upsampler_halo(upsampler: nn.Module) -> int:
@@ -266,20 +275,24 @@ def _streamed_bands(
 
     whole_ref = on_device(ref) if isinstance(ref, Tensor) else None
 
-    def ref_rows(y: int, hh: int) -> Tensor:
+    def ref_window(y: int, hh: int) -> Callable[[int, int], Tensor]:
+        """The band's reference for the window at columns ``[x, x + ww)``: the whole reference, or
+        the window's columns of the band's rows, held as bytes and converted one window at a time."""
+        if whole_ref is not None:
+            return lambda x, ww: whole_ref
         assert isinstance(ref, ReferenceRows)
-        return ref.rows(y, y + hh)
+        band = ref.raw_rows(y, y + hh)
+        return lambda x, ww: on_device(_as_float(band[:, x : x + ww]))
 
     if not is_staged(model):
 
         def band(y: int, hh: int) -> Callable[[int, int], Tensor]:
             lr_band = lr[..., y // scale : (y + hh) // scale, :]
-            ref_band = whole_ref if whole_ref is not None else ref_rows(y, hh)
+            ref_tile = ref_window(y, hh)
 
             def window_sr(x: int, ww: int) -> Tensor:
                 lr_tile = on_device(lr_band[..., x // scale : (x + ww) // scale])
-                ref_tile = ref_band if whole_ref is not None else on_device(ref_band[..., x : x + ww])
-                return model(lr_tile, ref_tile).float()
+                return model(lr_tile, ref_tile(x, ww)).float()
 
             return window_sr
 
@@ -290,12 +303,11 @@ def _streamed_bands(
 
     def staged_band(y: int, hh: int) -> Callable[[int, int], Tensor]:
         up_band = _upsampled_rows(upsampler, lr, y // scale, (y + hh) // scale, scale, halo, on_device)
-        ref_band = whole_ref if whole_ref is not None else ref_rows(y, hh)
+        ref_tile = ref_window(y, hh)
 
         def window_sr(x: int, ww: int) -> Tensor:
             up_tile = up_band[..., x : x + ww].contiguous(memory_format=torch.channels_last)
-            ref_tile = ref_band if whole_ref is not None else on_device(ref_band[..., x : x + ww])
-            return model.fuse(up_tile, ref_tile, **extra).float()
+            return model.fuse(up_tile, ref_tile(x, ww), **extra).float()
 
         return window_sr
 
@@ -318,6 +330,6 @@ def _central_prior(
     columns = lr[..., left - margin : right + halo]
     up = _upsampled_rows(model.upsampler, columns, top, bottom, scale, halo, on_device)
     up = up[..., margin * scale : (margin + right - left) * scale]
-    ref_crop = on_device(ref.rows(top * scale, bottom * scale)[..., left * scale : right * scale])
+    ref_crop = on_device(ref.rows(top * scale, bottom * scale, left * scale, right * scale))
     prior = global_alignment(up.contiguous(memory_format=torch.channels_last), ref_crop)
     return {} if prior is None else {"prior": prior}

@@ -379,11 +379,14 @@ def cmd_sr(args: argparse.Namespace) -> int:
 
     pairs = sr_pairs(args.lr, args.ref, args.out, force=args.force)  # check the files before loading anything
     device = resolve_device(args.device)  # names the device when it is not available
-    # This process only runs inference: keep freed memory for reuse (glibc) for its whole life.
-    retain_freed_memory()
     predictor = Predictor(
         args.checkpoint, device=device, precision=args.precision, window=args.window, stride=args.stride
     )
+    # This process only runs inference: keep freed memory for reuse (glibc) for its whole life, unless
+    # a result is streamed: there bounded memory comes first (a retained heap fragments as bands and
+    # windows come and go, and raised a streamed run's peak by about half).
+    if not any(predictor.streams(lr) for lr, _, _ in pairs):
+        retain_freed_memory()
     for lr, ref, out in pairs:
         predictor.to_file(lr, ref, out, overwrite=args.force)  # large results stream to the file in strips
         height, width = read_image_size(out)
