@@ -13,23 +13,13 @@ or by subclassing the contract for its kind, which pytest collects as one test p
         name = "my_flow"
         params = {"width": 0.5}
 
-The library tests every registered component with this same kit. A new warper also gets the
-hypothesis property suite (zero flow is the identity, integer flows are exact shifts, …) by
-subclassing :class:`WarperProperties` (needs ``hypothesis``).
+The library tests every registered component with this same kit. A pytest subclass of
+:class:`WarperContract` also runs the hypothesis properties of a backward warp (zero flow is
+the identity, integer flows are exact shifts, …); they need ``hypothesis``, imported only when
+a property runs.
 """
 
 from . import contracts
 from .contracts import *  # noqa: F403 - the kit is the contracts' public names
 
-_WARP_PROPERTY_API = ("WarpCase", "WarperProperties", "warp_cases")
-__all__ = [*contracts.__all__, *_WARP_PROPERTY_API]
-
-
-def __getattr__(name: str) -> object:
-    # The hypothesis-based warp properties import pytest and hypothesis (test-time
-    # dependencies), so they load only when asked for.
-    if name in _WARP_PROPERTY_API:
-        from . import warp_properties
-
-        return getattr(warp_properties, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = contracts.__all__

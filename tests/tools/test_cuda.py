@@ -19,7 +19,7 @@ from refsr_blocks import build_model
 from refsr_blocks.components.losses import CharbonnierLoss
 from refsr_blocks.evaluation.metrics import psnr
 from refsr_blocks.ops.warp import backward_warp, pixel_grid
-from refsr_blocks.testing.warp_properties import bilinear_reference
+from refsr_blocks.testing import bilinear_reference
 from refsr_blocks.tools.precision import smooth_pair
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -1,7 +1,8 @@
-"""Property tests for every registered warper, plus checks that the property kit can fail.
+"""The warper contract for every registered warper, plus checks that its properties can fail.
 
 One ``TestWarper_<name>`` class per name in ``REGISTRY.list("warper")`` (plugins included)
-inherits :class:`~refsr_blocks.testing.warp_properties.WarperProperties`; ``WARPER_SETTINGS``
+inherits :class:`~refsr_blocks.testing.WarperContract`: the generic rules and the hypothesis
+properties (``tests/testing/test_contracts.py`` leaves warpers to this file). ``WARPER_SETTINGS``
 declares what each built-in warper promises beyond the strict bilinear defaults. A warper
 with no entry is held to those defaults.
 """
@@ -18,9 +19,9 @@ from torch import Tensor, nn
 
 from refsr_blocks.core.registry import REGISTRY
 from refsr_blocks.ops.warp import backward_warp, pixel_grid
-from refsr_blocks.testing.warp_properties import WarpCase, WarperProperties, bilinear_reference
+from refsr_blocks.testing import WarpCase, WarperContract, bilinear_reference, check_component
 
-#: What each built-in warper declares (see the WarperProperties attributes).
+#: What each built-in warper declares (see the WarperContract attributes).
 WARPER_SETTINGS: dict[str, dict[str, Any]] = {
     "bilinear": {},
     # Reads one pixel: exact wherever it is defined, no flow gradient.
@@ -37,7 +38,7 @@ WARPER_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 for _name in REGISTRY.list("warper"):
-    _cls = type(f"TestWarper_{_name}", (WarperProperties,), {"name": _name, **WARPER_SETTINGS.get(_name, {})})
+    _cls = type(f"TestWarper_{_name}", (WarperContract,), {"name": _name, **WARPER_SETTINGS.get(_name, {})})
     _cls.__module__ = __name__
     globals()[_cls.__name__] = _cls
 
@@ -157,7 +158,7 @@ def test_the_kit_catches_broken_warpers(fresh_registry, factory: type[nn.Module]
     """Each rule fails for a warper with the bug it is written against."""
     fresh_registry.register("warper", "broken_for_test", factory)
 
-    class Broken(WarperProperties):
+    class Broken(WarperContract):
         name: ClassVar[str] = "broken_for_test"
 
     with pytest.raises(Exception) as info:
@@ -165,6 +166,13 @@ def test_the_kit_catches_broken_warpers(fresh_registry, factory: type[nn.Module]
     # hypothesis reports several distinct failures as an exception group
     errors = getattr(info.value, "exceptions", (info.value,))
     assert all(isinstance(e, AssertionError) for e in errors), errors
+
+
+def test_check_component_runs_the_zero_flow_property(fresh_registry) -> None:
+    """Outside pytest the quick rules run: the zero-flow property catches the half-pixel bug."""
+    fresh_registry.register("warper", "half_pixel_for_test", _GridSampleHalfPixel)
+    with pytest.raises(AssertionError, match=r"^\[test_zero_flow_is_identity\] zero flow, torch.float32"):
+        check_component("warper", "half_pixel_for_test")
 
 
 def test_bilinear_reference_is_the_textbook_formula() -> None:
