@@ -18,17 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 
 import torch
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+from benchtools import forward_memory  # benchmarks/benchtools.py, next to this script
 
 
 def child(spec: str, chunk: int, refs: int, lr_size: int, ref_size: int) -> None:
@@ -39,25 +33,7 @@ def child(spec: str, chunk: int, refs: int, lr_size: int, ref_size: int) -> None
     model = build_model(spec, **{"aligner.chunk_size": chunk}).eval()
     lr = torch.rand(1, 3, lr_size, lr_size)
     references = [torch.rand(1, 3, ref_size, ref_size) for _ in range(refs)]
-    with torch.no_grad():  # warm the weights and the allocator on a small input
-        model(lr[..., :8, :8], [r[..., :32, :32] for r in references])
-    before = _rss_mib()
-    start = time.perf_counter()
-    with torch.no_grad():
-        out = model(lr, references)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(
-        json.dumps(
-            {
-                "rss_before_mib": before,
-                "peak_rss_mib": peak,
-                "pass_mib": peak - before,
-                "seconds": seconds,
-                "output": list(out.shape),
-            }
-        )
-    )
+    print(json.dumps(forward_memory(model, lr, references)))
 
 
 def main() -> None:

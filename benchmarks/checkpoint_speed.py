@@ -16,21 +16,10 @@ first checkpoint, and the CPU model.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
 
 import torch
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from benchtools import cpu_name  # benchmarks/benchtools.py, next to this script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu[name] = min(cpu[name], time.process_time() - start_cpu)
     first = args.checkpoints[0]
     out_h, out_w = lr.shape[-2] * scale, lr.shape[-1] * scale
-    print(f"{out_w}×{out_h} output, {torch.get_num_threads()} threads, {_cpu_name()}")
+    print(f"{out_w}×{out_h} output, {torch.get_num_threads()} threads, {cpu_name()}")
     for name in predictors:
         print(
             f"{name}: best wall {wall[name]:.2f} s ({wall[name] / wall[first]:.2f}×), "

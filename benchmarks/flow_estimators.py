@@ -10,20 +10,17 @@ All estimators are timed in the same run (fp32, channels_last, inference mode, m
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import torch
-from run import timed  # benchmarks/run.py, next to this script
+from benchtools import size_parser, timed  # benchmarks/benchtools.py, next to this script
 
 from refsr_blocks import get_component, list_components
 from refsr_blocks.inference.runtime import inference_context, optimize_for_inference, to_channels_last
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--height", type=int, default=320)
-    parser.add_argument("--width", type=int, default=512)
+    parser = size_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     target, ref = (to_channels_last(torch.rand(1, 3, args.height, args.width)) for _ in range(2))

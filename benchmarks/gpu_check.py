@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from benchtools import sync, timed  # benchmarks/benchtools.py, next to this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -83,7 +84,7 @@ def cuda_tests(dry_run: bool, timeout: float) -> dict[str, Any]:
 # -- 2. half-precision warps beyond 512 px ------------------------------------------------------------
 def warp_checks(device: str, sizes: list[tuple[int, int]], precisions: list[str]) -> dict[str, Any]:
     from refsr_blocks.ops.warp import backward_warp
-    from refsr_blocks.testing.warp_properties import bilinear_reference
+    from refsr_blocks.testing import bilinear_reference
 
     rows = []
     for h, w in sizes:
@@ -120,21 +121,8 @@ def warp_checks(device: str, sizes: list[tuple[int, int]], precisions: list[str]
 
 
 # -- 3. the benchmark table ------------------------------------------------------------------------------
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def median_seconds(fn, device: str, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
+    times = timed(fn, device, repeats, warmup)
     return statistics.median(times), min(times)
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from benchtools import timed  # benchmarks/benchtools.py, next to this script
 from torch.utils.flop_counter import FlopCounterMode
 
 #: ``precision_format[_compile][_predict][_retain|_thp]``: ``_predict`` times the one-call path,
@@ -84,24 +85,6 @@ class Case:
     def label(self) -> str:
         part = "full" if self.upsampler else "no-upsampler"
         return f"{self.preset} {self.height}x{self.width} x{self.upscale} {part} {self.mode}"
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str, repeats: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def best_ms(fn, repeats: int = 9, warmup: int = 2) -> float:

@@ -25,20 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchtools import cpu_name  # benchmarks/benchtools.py, next to this script
 from PIL import Image
 
 DEMO_HR = Path(__file__).resolve().parent.parent / "refsr_blocks" / "assets" / "demo" / "hr.png"
 SCALE = 4
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def make_pair(folder: Path, lr_side: int) -> tuple[Path, Path]:
@@ -78,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"sr ×{SCALE}: {args.lr_size}×{args.lr_size} → {SCALE * args.lr_size}×{SCALE * args.lr_size}, exit {result.returncode}, "
         f"{seconds:.0f} s wall, peak RSS {peak_gib:.2f} GiB, output {out.stat().st_size / 2**20:.0f} MiB "
-        f"({_cpu_name()}, {platform.machine()})"
+        f"({cpu_name()}, {platform.machine()})"
         if out.exists()
         else f"sr failed: exit {result.returncode} after {seconds:.0f} s, peak RSS {peak_gib:.2f} GiB"
     )

@@ -7,12 +7,11 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import torch
 import torch.nn.functional as F
-from run import timed  # benchmarks/run.py, next to this script
+from benchtools import size_parser, timed  # benchmarks/benchtools.py, next to this script
 
 from refsr_blocks.ops.warp import backward_warp, pixel_grid
 
@@ -32,10 +31,8 @@ def median_ms(fn, repeats: int = 7) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = size_parser(__doc__)
     parser.add_argument("--channels", type=int, default=64)
-    parser.add_argument("--height", type=int, default=320)
-    parser.add_argument("--width", type=int, default=512)
     args = parser.parse_args()
     shape = (1, args.channels, args.height, args.width)
     flow = torch.randn(1, 2, args.height, args.width) * 3
