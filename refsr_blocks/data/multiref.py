@@ -55,14 +55,28 @@ def make_lr(hr: Tensor, scale: int, kernel: str = "pil") -> Tensor:
 
 
 class _MultiReference(RefSRDataset):
-    """Shared item building: HR (cropped to a multiple of the scale) → LR, references as they are."""
+    """Shared item building: HR (cropped to a multiple of the scale) → LR, references as they are.
+
+    ``root`` must be a folder; ``what`` names it in the error if it is not.
+    """
 
     # The degradation's factors are 2, 3, 4 and 8 (check_scale); ``levels`` are file-name
     # numbers, not sizes.
     PARAM_BOUNDS = dict(scale=(2, 8))  # noqa: RUF012
 
-    def __init__(self, scale: int, seed: int | None, transform: Callable[..., Sample] | None, lr_kernel: str) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        what: str,
+        scale: int,
+        seed: int | None,
+        transform: Callable[..., Sample] | None,
+        lr_kernel: str,
+    ) -> None:
         super().__init__(scale, None, seed, transform, "center")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataNotFoundError(f"{what} {str(self.root)!r} does not exist")
         if lr_kernel not in LR_KERNELS:
             raise DataError(f"lr_kernel must be one of {list(LR_KERNELS)}, got {lr_kernel!r}")
         self.lr_kernel = lr_kernel
@@ -111,10 +125,7 @@ class CUFED5Dataset(_MultiReference):
         seed: int | None = None,
         transform: Callable[..., Sample] | None = None,
     ) -> None:
-        super().__init__(scale, seed, transform, lr_kernel)
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise DataNotFoundError(f"CUFED5 folder {str(self.root)!r} does not exist")
+        super().__init__(root, "CUFED5 folder", scale, seed, transform, lr_kernel)
         levels = [int(v) for v in levels]
         if not levels or any(v < 1 for v in levels):
             raise DataError(f"levels must be reference levels >= 1, got {levels}")
@@ -160,10 +171,7 @@ class ReferenceFolderDataset(_MultiReference):
         seed: int | None = None,
         transform: Callable[..., Sample] | None = None,
     ) -> None:
-        super().__init__(scale, seed, transform, lr_kernel)
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise DataNotFoundError(f"reference folder {str(self.root)!r} does not exist")
+        super().__init__(root, "reference folder", scale, seed, transform, lr_kernel)
         for scene in sorted(p for p in self.root.iterdir() if p.is_dir()):
             images = list_images(scene)
             by_stem = {p.stem: p for p in images}
