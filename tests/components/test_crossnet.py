@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from small import TINY_CROSSNET
+from support import debug_checks_on
 
 from refsr_blocks import InputError, build_model
-from refsr_blocks.ops.inputs import set_debug_checks
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +148,8 @@ def test_value_checks_run_in_debug_mode_only() -> None:
     model = build_model(TINY_CROSSNET)
     lr, ref = torch.full((1, 3, 8, 8), float("nan")), torch.rand(1, 3, 16, 16)
     assert torch.isnan(model(lr, ref)).any()  # by default forward reads no values (no device sync)
-    set_debug_checks(True)
-    try:
-        with pytest.raises(InputError, match="lr contains NaN"):
-            model(lr, ref)
-    finally:
-        set_debug_checks(False)
+    with debug_checks_on(), pytest.raises(InputError, match="lr contains NaN"):
+        model(lr, ref)
 
 
 def test_reference_encoder_can_differ_from_the_lr_encoder() -> None:

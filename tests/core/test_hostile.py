@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from small import TINY_CROSSNET
+from support import debug_checks_on
 
 from refsr_blocks import build_model, create_component, load_model, save_model
 from refsr_blocks.core.checkpoint import DIGEST_KEY, SPEC_KEY, read_metadata, tensor_digest
@@ -40,7 +41,6 @@ from refsr_blocks.ops.inputs import (
     check_fuse_inputs,
     check_pair,
     prepare_pair,
-    set_debug_checks,
 )
 from refsr_blocks.tools.cli import main as cli_main
 
@@ -543,12 +543,8 @@ def test_0_255_images_are_refused_at_the_boundary_and_in_debug_mode(tiny) -> Non
     lr, ref = torch.rand(1, 3, 8, 8) * 255, torch.rand(1, 3, 16, 16) * 255
     with pytest.raises(InputError, match="divide a 0–255 image by 255"):
         prepare_pair(tiny, lr, ref, 2)
-    set_debug_checks(True)
-    try:
-        with pytest.raises(InputError, match="0–255"):
-            tiny(lr, ref)
-    finally:
-        set_debug_checks(False)
+    with debug_checks_on(), pytest.raises(InputError, match="0–255"):
+        tiny(lr, ref)
 
 
 def test_fuse_validates_its_inputs(tiny) -> None:

@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 from small import TINY_CROSSNET
+from support import assert_refuses_bad_files
 
 from refsr_blocks import SpecError, build_model, resolve_spec
 from refsr_blocks.core.spec import apply_overrides, get_preset
@@ -153,12 +154,7 @@ def test_build_from_file_round_trip(tmp_path, suffix) -> None:
 
 
 def test_file_errors(tmp_path) -> None:
-    with pytest.raises(SpecError, match="does not exist"):
-        build_model(tmp_path / "missing.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("model: [unclosed")
-    with pytest.raises(SpecError, match="cannot parse"):
-        build_model(bad)
+    assert_refuses_bad_files(build_model, SpecError, tmp_path)
     listing = tmp_path / "list.json"
     listing.write_text("[1, 2]")
     with pytest.raises(SpecError, match="must hold a mapping"):

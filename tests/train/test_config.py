@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from support import assert_refuses_bad_files
 
 from refsr_blocks import list_components, register_component
 from refsr_blocks.core.errors import SpecError
@@ -109,12 +110,7 @@ def test_assignments_override_before_validation(tiny_config) -> None:
 
 
 def test_config_file_errors(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_config(tmp_path / "missing.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("model: [unclosed")
-    with pytest.raises(ConfigError, match="cannot parse"):
-        load_config(bad)
+    assert_refuses_bad_files(load_config, ConfigError, tmp_path)
 
 
 def test_dataset_scale_must_match_the_model(tiny_config) -> None:
