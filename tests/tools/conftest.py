@@ -1,7 +1,8 @@
-"""Fixtures of the command-line tests: a tiny checkpoint, and no change to this process's allocator."""
+"""Fixtures of the tools tests: a tiny checkpoint, no change to this process's allocator, deterministic mode."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,19 @@ def retain_calls(monkeypatch) -> list[bool]:
     calls: list[bool] = []
     monkeypatch.setattr("refsr_blocks.inference.runtime.retain_freed_memory", lambda: calls.append(True) or True)
     return calls
+
+
+@pytest.fixture
+def deterministic_algorithms(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(True)`` for one test, then the previous setting; on CUDA,
+    cuBLAS needs a fixed workspace (``CUBLAS_WORKSPACE_CONFIG``) for deterministic matmuls."""
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 @pytest.fixture(scope="module")

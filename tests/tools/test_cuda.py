@@ -38,19 +38,6 @@ def no_tf32() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
-@pytest.fixture
-def deterministic_algorithms(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``torch.use_deterministic_algorithms(True)`` for one test; cuBLAS needs a fixed workspace
-    (``CUBLAS_WORKSPACE_CONFIG``) for deterministic matmuls, should any op use one."""
-    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-
-
 def tiny_model() -> nn.Module:
     """The tiny CrossNet (×2, 3 scales, 8 channels, residual), weights seeded with 0, on the CPU."""
     torch.manual_seed(0)
@@ -76,23 +63,25 @@ def _fp32_grads_cuda() -> tuple[float, Tensor]:
 # -- forward ------------------------------------------------------------------------------------------
 
 
-def test_forward_cpu_vs_cuda_fp32(no_tf32: None) -> None:
-    """Same weights, same inputs: CUDA float32 (TF32 off) within 1e-4 of CPU (kernel sum order)."""
+def _forward_cpu_and_cuda() -> tuple[Tensor, Tensor]:
+    """The tiny model's output for the smooth pair on the CPU, then on CUDA (brought back)."""
     model = tiny_model().eval()
     lr, ref, _ = smooth_pair()
     with torch.no_grad():
         cpu = model(lr, ref)
         cuda = model.to(CUDA)(lr.to(CUDA), ref.to(CUDA)).cpu()
+    return cpu, cuda
+
+
+def test_forward_cpu_vs_cuda_fp32(no_tf32: None) -> None:
+    """Same weights, same inputs: CUDA float32 (TF32 off) within 1e-4 of CPU (kernel sum order)."""
+    cpu, cuda = _forward_cpu_and_cuda()
     torch.testing.assert_close(cuda, cpu, atol=1e-4, rtol=0)
 
 
 def test_forward_cpu_vs_cuda_default_tf32() -> None:
     """With PyTorch's default (cuDNN convolutions in TF32, 11 significant bits): within 1e-2."""
-    model = tiny_model().eval()
-    lr, ref, _ = smooth_pair()
-    with torch.no_grad():
-        cpu = model(lr, ref)
-        cuda = model.to(CUDA)(lr.to(CUDA), ref.to(CUDA)).cpu()
+    cpu, cuda = _forward_cpu_and_cuda()
     torch.testing.assert_close(cuda, cpu, atol=1e-2, rtol=0)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -49,17 +48,6 @@ def train_steps(model: nn.Module, steps: int = 2, autocast: torch.dtype | None =
         optimizer.step()
         losses.append(loss.item())
     return losses
-
-
-@pytest.fixture
-def deterministic_algorithms() -> Iterator[None]:
-    """``torch.use_deterministic_algorithms(True)`` for one test, then the previous setting."""
-    before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
 
 
 # -- bf16 autocast --------------------------------------------------------------------------------
