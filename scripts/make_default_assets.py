@@ -17,6 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
+from model_card import headlines  # scripts/model_card.py, next to this script
+
 from refsr_blocks import load_model, save_model
 from refsr_blocks.data import crop_to_multiple, downsample, load_image, save_image
 from refsr_blocks.data.real_photos import STEREO_PAIRS
@@ -75,18 +77,15 @@ def main() -> None:
         "selection": "none: the weights are those of the last stage-2 step; the pre-alignment was chosen on the "
         "validation split (benchmarks/prealign_selection.py)",
         "results": results,
-        "headline": [],
+        "headline": headlines(
+            results,
+            NAME,
+            [
+                ("stereo_test", "real stereo test pairs"),
+                ("photos_test", "synthetic-parallax pairs of the real test photos"),
+            ],
+        ),
     }
-    for name, what in (
-        ("stereo_test", "real stereo test pairs"),
-        ("photos_test", "synthetic-parallax pairs of the real test photos"),
-    ):
-        gain = results.get(name, {}).get("reference_gain", {}).get(NAME)
-        if gain is not None:
-            card["headline"].append(
-                f"test-split mean over {gain['items']} {what}: {gain['psnr']:.2f} dB; reference gain "
-                f"{gain['reference_gain']:+.2f} dB, gain over bicubic {gain['gain_over_bicubic']:+.2f} dB"
-            )
     (ASSETS / f"{NAME}.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {ASSETS / NAME}.safetensors, {NAME}.json and the demo pair {pair}")
 

@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from model_card import headlines  # scripts/model_card.py, next to this script
+
 from refsr_blocks import load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,16 +76,13 @@ def main() -> None:
         "selection": "none: the weights are those of the last step reached",
         "pretrained_vgg": "none: the texture extractor started at random (no network access), no perceptual loss",
         "results": results,
-        "headline": [],
+        "headline": headlines(
+            results,
+            NAME,
+            [("stereo_test", "real stereo test pairs"), ("photos_test", "synthetic-parallax test pairs")],
+            protocol=True,
+        ),
     }
-    for split, what in (("stereo_test", "real stereo test pairs"), ("photos_test", "synthetic-parallax test pairs")):
-        gain = results.get(split, {}).get("reference_gain", {}).get(NAME)
-        if gain is not None:
-            card["headline"].append(
-                f"test-split mean over {gain['items']} {what} ({results[split]['settings']['protocol']}): "
-                f"{gain['psnr']:.2f} dB; reference gain {gain['reference_gain']:+.2f} dB, gain over bicubic "
-                f"{gain['gain_over_bicubic']:+.2f} dB"
-            )
     (ASSETS / f"{NAME}.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {ASSETS / NAME}.safetensors (step {step}) and {NAME}.json")
 
