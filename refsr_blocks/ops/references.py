@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..core.errors import InputError
-from .inputs import check_finite, check_model_input, debug_checks
+from .inputs import _cast, check_finite, check_model_input, debug_checks, model_dtype
 
-__all__ = ["REF_POLICIES", "as_references", "check_references", "fit_reference"]
+__all__ = ["REF_POLICIES", "as_references", "check_references", "fit_reference", "model_inputs"]
 
 REF_POLICIES = ("resize", "crop_pad", "strict")
 
@@ -60,6 +60,18 @@ def check_references(lr: Tensor, ref: Tensor | Sequence[Tensor], channels: int =
     if debug_checks():
         check_finite(lr, "lr")
     return refs
+
+
+def model_inputs(model: nn.Module, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    """``lr`` and the references checked (:func:`check_references`, with ``model.image_channels``)
+    and in the dtype of ``model``'s weights: float16, bfloat16 and float64 inputs follow the weights.
+
+    Returns:
+        ``(lr, refs)``: B×C×h×w and a list of B×C×H_r×W_r.
+    """
+    refs = check_references(lr, ref, int(getattr(model, "image_channels", 3)))
+    dtype = model_dtype(model)  # metadata only: no read of the values
+    return _cast(lr, dtype), [_cast(r, dtype) for r in refs]
 
 
 def fit_reference(ref: Tensor, size: tuple[int, int], policy: str) -> Tensor:

@@ -31,11 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.build import instantiate
-from ...core.registry import register_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, register_preset
 from ...ops.flow import resize_flow
-from ...ops.inputs import model_dtype
-from ...ops.references import check_references
+from ...ops.references import model_inputs
+from ..conventions import register_architecture
 from .ttsr import TTSR_ARCHITECTURE, _pyramid_channels
 
 __all__ = ["C2Matching"]
@@ -113,10 +112,7 @@ class C2Matching(nn.Module):
         }
 
     def _run(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
-        refs = check_references(lr, ref, self.image_channels)
-        dtype = model_dtype(self)
-        if dtype is not None:
-            lr, refs = lr.to(dtype), [r.to(dtype) for r in refs]
+        lr, refs = model_inputs(self, lr, ref)
         up = self.upsampler(lr)
         h, w = lr.shape[-2:]
         stride = int(getattr(self.correspondence, "stride", self.upscale))
@@ -148,9 +144,7 @@ def build_c2_matching(spec: dict[str, Any]) -> C2Matching:
     )
 
 
-C2_MATCHING_ARCHITECTURE = register_component(
-    "model",
-    "c2_matching",
+C2_MATCHING_ARCHITECTURE = register_architecture(
     Architecture(
         name="c2_matching",
         doc="C2-Matching: contrastive correspondence over K references, VGG19 textures, dynamic aggregation.",
@@ -197,16 +191,18 @@ register_preset(
     {"model": "c2_matching"},
     "C2-Matching as released (×4): contrastive correspondence, VGG19 textures, 64 channels, 16 blocks per stage",
 )
+#: The ``c2_matching_small`` preset; ``datsr_small`` is it with another restoration.
+C2_MATCHING_SMALL: dict[str, Any] = {
+    "model": "c2_matching",
+    "params": {"channels": 16},
+    "components": {
+        "correspondence": {"name": "c2_contrastive", "params": {"channels": 8}},
+        "extractor": {"name": "ttsr_lte", "params": {"channels": 8}},
+        "restoration": {"name": "c2_dynamic_aggregation", "params": {"blocks": 2, "offset_groups": 2}},
+    },
+}
 register_preset(
     "c2_matching_small",
-    {
-        "model": "c2_matching",
-        "params": {"channels": 16},
-        "components": {
-            "correspondence": {"name": "c2_contrastive", "params": {"channels": 8}},
-            "extractor": {"name": "ttsr_lte", "params": {"channels": 8}},
-            "restoration": {"name": "c2_dynamic_aggregation", "params": {"blocks": 2, "offset_groups": 2}},
-        },
-    },
+    C2_MATCHING_SMALL,
     "A small C2-Matching for CPU training and tests: 8-channel extractors, 16 channels, 2 blocks per stage",
 )

@@ -33,12 +33,13 @@ from torch import Tensor, nn
 
 from ...core.build import instantiate
 from ...core.errors import InputError
-from ...core.registry import get_component, register_component
+from ...core.registry import get_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
 from ...ops.flow import crop_to, level_size, pad_to_multiple
 from ...ops.inputs import _cast, check_fuse_inputs, check_model_input, model_dtype
 from ...ops.references import REF_POLICIES, as_references, check_references, fit_reference
 from ..aligners.flow_warp import FlowWarpAligner
+from ..conventions import register_architecture
 
 __all__ = ["CROSSNET", "CrossNet"]
 
@@ -140,31 +141,13 @@ class CrossNet(nn.Module):
         prior = getattr(self.aligner, "global_prior", None)
         return None if prior is None else prior(upsampled, ref)
 
-    def fuse(
-        self,
-        upsampled: Tensor,
-        ref: Tensor | Sequence[Tensor],
-        *,
-        flow_input: Tensor | None = None,
-        prior: dict[str, Tensor] | None = None,
-    ) -> Tensor:
-        """Everything after the upsampler: encoders, alignment and fusion.
+    def fuse(self, upsampled: Tensor, ref: Tensor | Sequence[Tensor], **options: Any) -> Tensor:
+        """Everything after the upsampler: encoders, alignment and fusion (B×C×H×W).
 
-        The authors precompute the MDSR output; this entry point takes it directly.
-
-        Args:
-            upsampled: the upsampled LR image, B×C×H×W.
-            ref: the reference, B×C×H×W (or, with an aligner that is not grid-bound, any size,
-                or a list).
-            flow_input: the image the aligner matches against the reference instead of
-                ``upsampled`` (B×C×H×W; aligners that read images only). The authors' code
-                feeds the bicubic upsampling to the flow and the MDSR output to the encoder.
-            prior: the whole-image alignment of :meth:`global_alignment` (tiled inference).
-
-        Returns:
-            B×C×H×W.
+        The authors precompute the MDSR output; this entry point takes it directly. Arguments:
+        those of :meth:`fuse_intermediates`, whose ``sr`` this returns.
         """
-        return self.fuse_intermediates(upsampled, ref, flow_input=flow_input, prior=prior)["sr"]
+        return self.fuse_intermediates(upsampled, ref, **options)["sr"]
 
     def fuse_intermediates(
         self,
@@ -174,7 +157,17 @@ class CrossNet(nn.Module):
         flow_input: Tensor | None = None,
         prior: dict[str, Tensor] | None = None,
     ) -> dict[str, Any]:
-        """:meth:`fuse`, returning every intermediate (see :meth:`forward_intermediates`)."""
+        """:meth:`fuse`, returning every intermediate (see :meth:`forward_intermediates`).
+
+        Args:
+            upsampled: the upsampled LR image, B×C×H×W.
+            ref: the reference, B×C×H×W (or, with an aligner that is not grid-bound, any size,
+                or a list).
+            flow_input: the image the aligner matches against the reference instead of
+                ``upsampled`` (B×C×H×W; aligners that read images only). The authors' code
+                feeds the bicubic upsampling to the flow and the MDSR output to the encoder.
+            prior: the whole-image alignment of :meth:`global_alignment` (tiled inference).
+        """
         aligner = self.aligner
         upsampled, refs, match_target = self._fuse_inputs(upsampled, as_references(ref), flow_input)
         multiple = 2 ** (self.scales - 1)
@@ -325,9 +318,7 @@ def _pyramid_channels(encoder: nn.Module, scales: int, slot: str) -> list[int]:
 
 _ENCODER_INJECT = {"scales": "scales", "channels": "channels", "in_channels": "image_channels"}
 
-CROSSNET = register_component(
-    "model",
-    "crossnet",
+CROSSNET = register_architecture(
     Architecture(
         name="crossnet",
         doc="CrossNet: SISR upsampler, cross-scale flow, two encoders, per-level warping, U-Net fusion.",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from ...core.spec import register_preset
 from ..restorations import datsr_rfa  # noqa: F401 - registers the datsr_rfa restoration
-from . import c2_matching  # noqa: F401 - registers the c2_matching architecture
+from . import c2_matching  # registers the c2_matching architecture
 
 __all__: list[str] = []
 
@@ -33,18 +33,15 @@ register_preset(
     "DATSR as the authors release it (×4): C2-Matching's correspondence, VGG19 textures, deformable attention "
     "and Swin aggregation (128 channels, depths 4/4, 8 groups), their unused content extractor kept",
 )
+# c2_matching_small's parts with a small datsr_rfa restoration.
+_SMALL_RFA = {"depths": [1, 1], "num_heads": [2, 2], "groups": 2, "content_blocks": 0}
 register_preset(
     "datsr_small",
     {
-        "model": "c2_matching",
-        "params": {"channels": 16},
+        **c2_matching.C2_MATCHING_SMALL,
         "components": {
-            "correspondence": {"name": "c2_contrastive", "params": {"channels": 8}},
-            "extractor": {"name": "ttsr_lte", "params": {"channels": 8}},
-            "restoration": {
-                "name": "datsr_rfa",
-                "params": {"depths": [1, 1], "num_heads": [2, 2], "groups": 2, "content_blocks": 0},
-            },
+            **c2_matching.C2_MATCHING_SMALL["components"],
+            "restoration": {"name": "datsr_rfa", "params": _SMALL_RFA},
         },
     },
     "A small DATSR for CPU training and tests: 16 channels, one Swin block per group, 8-channel VGG layouts",

@@ -54,16 +54,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.build import instantiate
-from ...core.registry import register_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, bounds_error, in_range, one_of, register_preset
 from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
 from ...ops.correspondence import Correspondence
 from ...ops.flow import resize_flow
-from ...ops.inputs import model_dtype
 from ...ops.masa_matching import coarse_match, fine_match, transfer
-from ...ops.references import check_references
+from ...ops.references import model_inputs
 from ...ops.warp import pixel_grid
+from ..conventions import register_architecture
 from ..encoders import masa_encoder  # noqa: F401 - registers the masa_encoder encoder
 
 __all__ = ["MasaDecoder", "MasaMatching", "MasaSR", "reduced_reference"]
@@ -335,10 +334,7 @@ class MasaSR(nn.Module):
         }
 
     def _run(self, lr: Tensor, ref: Tensor | Sequence[Tensor]) -> dict[str, Any]:
-        refs = check_references(lr, ref, self.image_channels)
-        dtype = model_dtype(self)
-        if dtype is not None:
-            lr, refs = lr.to(dtype), [r.to(dtype) for r in refs]
+        lr, refs = model_inputs(self, lr, ref)
         s, (h, w) = self.upscale, lr.shape[-2:]
         padded, (left, _, top, _) = _pad_to(lr, math.lcm(_LR_MULTIPLE, self.block), centred=True)
         refs = [_pad_to(r, 4 * s, centred=False)[0] for r in refs]
@@ -393,9 +389,7 @@ def _counts(length: int, high: int = 256) -> Any:
     return check
 
 
-MASA_SR_ARCHITECTURE = register_component(
-    "model",
-    "masa_sr",
+MASA_SR_ARCHITECTURE = register_architecture(
     Architecture(
         name="masa_sr",
         doc="MASA-SR: coarse-to-fine block matching, spatial adaptation, dual residual aggregation.",

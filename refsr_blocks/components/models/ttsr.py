@@ -29,10 +29,9 @@ from torch import Tensor, nn
 
 from ...core.build import instantiate
 from ...core.errors import InputError
-from ...core.registry import register_component
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
-from ...ops.inputs import model_dtype
-from ...ops.references import REF_POLICIES, check_references, fit_reference
+from ...ops.references import REF_POLICIES, fit_reference, model_inputs
+from ..conventions import register_architecture
 
 __all__ = ["TTSR", "degrade_reference"]
 
@@ -117,10 +116,7 @@ class TTSR(nn.Module):
         return self._run(lr, ref, sr_textures=True)
 
     def _run(self, lr: Tensor, ref: Tensor | Sequence[Tensor], *, sr_textures: bool) -> dict[str, Any]:
-        refs = check_references(lr, ref, self.image_channels)
-        dtype = model_dtype(self)  # metadata only: float16/bfloat16/float64 inputs follow the weights
-        if dtype is not None:
-            lr, refs = lr.to(dtype), [r.to(dtype) for r in refs]
+        lr, refs = model_inputs(self, lr, ref)
         up = self.upsampler(lr)
         size = (lr.shape[-2] * self.upscale, lr.shape[-1] * self.upscale)
         if getattr(self.aligner, "grid_bound", False):
@@ -171,9 +167,7 @@ def build_ttsr(spec: dict[str, Any]) -> TTSR:
     )
 
 
-TTSR_ARCHITECTURE = register_component(
-    "model",
-    "ttsr",
+TTSR_ARCHITECTURE = register_architecture(
     Architecture(
         name="ttsr",
         doc="TTSR: learnable texture extractor, hard/soft attention over K references, CSFI fusion.",
