@@ -36,12 +36,7 @@ class CrossNetEncoder(nn.Module):
     PARAM_BOUNDS = usual_bounds("scales channels kernel_size", convs_per_level=(1, 16))
 
     def __init__(
-        self,
-        scales: int = 4,
-        in_channels: int = 3,
-        channels: int = 64,
-        convs_per_level: int = 1,
-        kernel_size: int = 5,
+        self, scales: int = 4, in_channels: int = 3, channels: int = 64, convs_per_level: int = 1, kernel_size: int = 5
     ) -> None:
         super().__init__()
         if scales < 1 or channels < 1 or convs_per_level < 1 or kernel_size % 2 == 0:
