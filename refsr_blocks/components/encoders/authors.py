@@ -32,13 +32,13 @@ class AuthorsEncoder(nn.Module):
         channels: feature channels at every level (64 in CrossNet).
         kernel_size: convolution size (5 in CrossNet), odd.
 
-    Shapes: B×in_channels×H×W → list of B×channels×ceil(H/2^k)×ceil(W/2^k), k = 0..scales-1.
+    Shapes: those of :class:`~refsr_blocks.components.encoders.crossnet.CrossNetEncoder`.
 
-    Example:
+    Example (the same pyramid as CrossNet's encoder, from one conv more: the stem):
         >>> import torch
-        >>> feats = AuthorsEncoder(scales=3, channels=8)(torch.rand(1, 3, 20, 30))
-        >>> [tuple(f.shape) for f in feats]
-        [(1, 8, 20, 30), (1, 8, 10, 15), (1, 8, 5, 8)]
+        >>> enc = AuthorsEncoder(scales=3, channels=8)
+        >>> [tuple(f.shape) for f in enc(torch.rand(1, 3, 20, 30))], sum(isinstance(m, nn.Conv2d) for m in enc.modules())
+        ([(1, 8, 20, 30), (1, 8, 10, 15), (1, 8, 5, 8)], 4)
     """
 
     SUPPORT = CONV_SUPPORT
