@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import json
 import math
 import sys
@@ -115,7 +116,11 @@ def _model_rows(pattern: str) -> list[tuple[str, str]]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print registered components (of one kind), architectures and presets, with their descriptions."""
+    """List registered components, architectures and presets.
+
+    List registered components by kind, with a description; the 'model' kind lists architectures
+    and presets together, saying which each name is. Exit status 1 when nothing matches.
+    """
     from ..core.registry import REGISTRY
 
     REGISTRY.list("model")  # loads the plugins, which may add kinds
@@ -157,7 +162,11 @@ def _override(text: str) -> tuple[str, Any]:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    """Print the fully resolved spec of a model name or spec file, with overrides applied."""
+    """Print the fully resolved spec of a model.
+
+    Validate a model (architecture or preset) or spec file with overrides and print the resolved
+    spec, every default filled in. build_model() accepts the output as it is.
+    """
     from ..core.build import resolve_source
 
     spec = resolve_source(args.model, dict(args.overrides or {}))
@@ -171,7 +180,10 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    """Print the parameter count of each component of a model."""
+    """Parameter count per component.
+
+    Build a model and print the number of parameters of each component.
+    """
     from ..core.build import build_model
     from .summary import format_summary, summarize
 
@@ -194,7 +206,11 @@ def format_plugin_table(records: Sequence[Any]) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """Print the installed plugins: distribution, version, entry point, components, status."""
+    """List installed plugins.
+
+    List refsr_blocks plugins: distribution, version, entry point, components, status. Set
+    REFSR_BLOCKS_DISABLE_PLUGINS=1 to skip loading them.
+    """
     from ..core.plugins import list_plugins
 
     records = list_plugins()
@@ -372,7 +388,15 @@ def _check_outputs(
 
 
 def cmd_sr(args: argparse.Namespace) -> int:
-    """Super-resolve (LR, reference) pairs with the default weights or a checkpoint and write the results."""
+    """Super-resolve (LR, reference) pairs, with the shipped weights by default.
+
+    Super-resolve LR images with the help of reference images (s times larger) and write the
+    results (8-bit PNG or the --out suffix). --lr and --ref take files or folders: one reference
+    serves every LR image, a reference folder is matched to the LR images by file stem, lists
+    pair up in order; --out is a file for one pair, a folder for several. Uses
+    refsr_blocks.inference.Predictor: the fast layers, 768-pixel tiles with 64-pixel overlaps
+    for large images, clamping to [0, 1]; freed memory is kept for reuse by this process (glibc).
+    """
     from ..data.io import read_image_size
     from ..inference.predictor import Predictor, resolve_device
     from ..inference.runtime import retain_freed_memory
@@ -413,7 +437,13 @@ def _pair_from_args(args: argparse.Namespace, scale: int) -> dict[str, Any]:
 
 
 def cmd_viz(args: argparse.Namespace) -> int:
-    """Write pictures of a model's intermediates: flows per level, warp, comparison, errors."""
+    """Draw flows, the warped reference, comparisons and error maps.
+
+    Run a model's forward_intermediates(lr, ref) once and write flows.png (flow per level),
+    warp.png (the reference warped onto the upsampled LR), comparison.png (bicubic | SISR |
+    CrossNet | ground truth) and errors.png (absolute errors as heat maps). Without images, a
+    synthetic pair is used.
+    """
     import torch
 
     from ..core.build import build_model
@@ -438,7 +468,12 @@ def cmd_viz(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Super-resolve the shipped pair with the shipped (or given) weights; compare with the controls."""
+    """Super-resolve the shipped demo pair and compare with bicubic.
+
+    Super-resolve the demo pair shipped with the package using the shipped weights ({weights})
+    or --checkpoint, print PSNRs (bicubic, the model with a grey reference, the model) and write
+    a picture: LR | reference | bicubic | CrossNet | ground truth, with zoomed crops.
+    """
     from ..evaluation.metrics import psnr
     from ..evaluation.references import prepare_reference
     from .viz import bicubic_upsample, refsr_figure, save_png
@@ -567,6 +602,20 @@ def _add_pair_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic pair and random weights")
 
 
+def _command(sub: Any, handler: Callable[[argparse.Namespace], int], **fields: str) -> argparse.ArgumentParser:
+    """The subcommand ``handler`` runs, named after it (``cmd_spec``: ``spec``).
+
+    Its docstring is its help: the first line, lower-cased, in the list of commands; the rest,
+    with ``fields`` filled in, as the description.
+    """
+    summary, _, description = inspect.getdoc(handler).partition("\n")
+    name = handler.__name__.removeprefix("cmd_")
+    help_text = summary[0].lower() + summary[1:].removesuffix(".")
+    parser = sub.add_parser(name, help=help_text, description=description.strip().format(**fields))
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``refsr-blocks`` argument parser (building it imports no torch-using module)."""
     from ..core import __version__
@@ -580,12 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"refsr-blocks {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
 
-    p = sub.add_parser(
-        "list",
-        help="list registered components, architectures and presets",
-        description="List registered components by kind, with a description; the 'model' kind lists "
-        "architectures and presets together, saying which each name is. Exit status 1 when nothing matches.",
-    )
+    p = _command(sub, cmd_list)
     p.add_argument(
         "kind",
         nargs="?",
@@ -594,39 +638,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(also 'preset'); default: every kind",
     )
     p.add_argument("--pattern", default="*", help="shell-style wildcard on the name, e.g. 'crossnet*'")
-    p.set_defaults(handler=cmd_list)
 
     override_help = "overrides: upscale=8, flow=flownets, flow.width=0.5 (values read as YAML scalars)"
-    p = sub.add_parser(
-        "spec",
-        help="print the fully resolved spec of a model",
-        description="Validate a model (architecture or preset) or spec file with overrides and print the "
-        "resolved spec, every default filled in. build_model() accepts the output as it is.",
-    )
+    p = _command(sub, cmd_spec)
     p.add_argument("model", metavar="MODEL", help="an architecture or preset (see `list model`) or a .json/.yaml spec")
     p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help=override_help)
     p.add_argument("--format", choices=("json", "yaml"), default="json", help="output format (default: json)")
-    p.set_defaults(handler=cmd_spec)
 
-    p = sub.add_parser(
-        "summary",
-        help="parameter count per component",
-        description="Build a model and print the number of parameters of each component.",
-    )
+    p = _command(sub, cmd_summary)
     p.add_argument("model", metavar="MODEL", help="an architecture or preset, or a .json/.yaml spec file")
     p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help=override_help)
-    p.set_defaults(handler=cmd_summary)
 
-    p = sub.add_parser(
-        "sr",
-        help="super-resolve (LR, reference) pairs, with the shipped weights by default",
-        description="Super-resolve LR images with the help of reference images (s times larger) and write "
-        "the results (8-bit PNG or the --out suffix). --lr and --ref take files or folders: one reference "
-        "serves every LR image, a reference folder is matched to the LR images by file stem, lists pair up "
-        "in order; --out is a file for one pair, a folder for several. Uses "
-        "refsr_blocks.inference.Predictor: the fast layers, 768-pixel tiles with 64-pixel overlaps for "
-        "large images, clamping to [0, 1]; freed memory is kept for reuse by this process (glibc).",
-    )
+    p = _command(sub, cmd_sr)
     p.add_argument(
         "--checkpoint",
         default=None,
@@ -650,31 +673,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute precision (default: auto, bf16 on a CPU with native bf16, else fp32; fp16: CUDA only)",
     )
     _add_window_options(p)
-    p.set_defaults(handler=cmd_sr)
 
-    p = sub.add_parser(
-        "demo",
-        help="super-resolve the shipped demo pair and compare with bicubic",
-        description="Super-resolve the demo pair shipped with the package using the shipped weights "
-        f"({assets.DEFAULT_PRETRAINED}) or --checkpoint, print PSNRs (bicubic, the model with a grey "
-        "reference, the model) and write a picture: LR | reference | bicubic | CrossNet | ground "
-        "truth, with zoomed crops.",
-    )
+    p = _command(sub, cmd_demo, weights=assets.DEFAULT_PRETRAINED)
     p.add_argument("--checkpoint", type=Path, default=None, help="weights to use instead of the shipped ones")
     p.add_argument("--out", type=Path, default=Path("refsr-demo.png"), help="comparison picture (PNG)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     _add_window_options(p)
     _add_pair_options(p)
-    p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser(
-        "viz",
-        help="draw flows, the warped reference, comparisons and error maps",
-        description="Run a model's forward_intermediates(lr, ref) once and write flows.png (flow per "
-        "level), warp.png (the reference warped onto the upsampled LR), comparison.png (bicubic | "
-        "SISR | CrossNet | ground truth) and errors.png (absolute errors as heat maps). Without "
-        "images, a synthetic pair is used.",
-    )
+    p = _command(sub, cmd_viz)
     p.add_argument("overrides", nargs="*", type=_override, metavar="KEY=VALUE", help="overrides for --model")
     p.add_argument(
         "--checkpoint", type=Path, default=None, help="trained weights (a save_model file, or a shipped name)"
@@ -682,16 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="a model name or spec file, random weights (default: crossnet_lite)")
     p.add_argument("--out-dir", type=Path, default=Path("refsr-viz"), help="output folder (default: refsr-viz)")
     _add_pair_options(p)
-    p.set_defaults(handler=cmd_viz)
 
-    p = sub.add_parser(
-        "plugins",
-        help="list installed plugins",
-        description="List refsr_blocks plugins: distribution, version, entry point, components, status. "
-        "Set REFSR_BLOCKS_DISABLE_PLUGINS=1 to skip loading them.",
-    )
+    p = _command(sub, cmd_plugins)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(handler=cmd_plugins)
 
     delegated_help = {
         "train": "train a model from a config (= python -m refsr_blocks.train)",
