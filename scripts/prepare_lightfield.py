@@ -27,7 +27,6 @@ Both write ``SHA256SUMS`` (of the sources) into ``--out`` so two preparations ca
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import random
 import shutil
@@ -38,25 +37,16 @@ from pathlib import Path
 import torch
 
 from refsr_blocks.data import DataError, save_image, views_to_lenslet
-from refsr_blocks.data.io import list_images, read_image_size
+from refsr_blocks.data.io import file_sha256, list_images, read_image_size
 
 #: Angular samples per axis of the authors' HDF5 (the central block only).
 H5_ANGULAR = 8
 
 
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_checksums(out: Path, sources: Sequence[Path]) -> Path:
     """Write ``SHA256SUMS`` (``<hash>  <file name>`` per source) into ``out``."""
     path = out / "SHA256SUMS"
-    path.write_text("".join(f"{sha256(p)}  {p.name}\n" for p in sources))
+    path.write_text("".join(f"{file_sha256(p)}  {p.name}\n" for p in sources))
     return path
 
 

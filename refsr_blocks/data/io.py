@@ -30,6 +30,7 @@ Grey images are repeated to three channels.
 
 from __future__ import annotations
 
+import hashlib
 import stat
 import threading
 from collections.abc import Iterable
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "check_image_file",
     "check_image_size",
+    "file_sha256",
     "images_by_stem",
     "list_images",
     "load_image",
@@ -72,6 +74,15 @@ _MODES_16BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 # large references the library handles; it is lifted only while one header is read, under this lock,
 # and the library's limit is checked right after.
 _PIL_LIMIT_LOCK = threading.Lock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (checkpoints and datasets are large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def list_images(folder: str | Path, *, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[Path]:

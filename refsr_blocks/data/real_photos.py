@@ -25,7 +25,6 @@ The splits are fixed here, so that no run can reshuffle test images into trainin
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import DataError, DataNotFoundError
-from .io import load_image, save_image
+from .io import file_sha256, load_image, save_image
 
 __all__ = [
     "HELD_OUT",
@@ -196,10 +195,6 @@ def _source_dirs(opencv_dir: Path | None, stereodemo_dir: Path | None) -> dict[s
     }
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _check_not_held_out(path: Path) -> None:
     if any(path.as_posix().endswith(held.split("/", 1)[1]) for held in HELD_OUT):
         raise DataError(f"{str(path)!r} is a held-out Middlebury image and must not enter a split")
@@ -255,7 +250,7 @@ def gather_real_data(
         if path is None:
             continue
         save_image(load_image(path), root / "photos" / entry.split / f"{entry.name}.png")
-        manifest["photos"].append({**asdict(entry), "sha256": _sha256(path)})
+        manifest["photos"].append({**asdict(entry), "sha256": file_sha256(path)})
     for pair in STEREO_PAIRS:
         left, right = locate(pair.source, pair.left), locate(pair.source, pair.right)
         if left is None or right is None:
@@ -264,7 +259,9 @@ def gather_real_data(
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(left, folder / "target.png")
         shutil.copyfile(right, folder / "ref.png")
-        manifest["stereo_pairs"].append({**asdict(pair), "sha256_left": _sha256(left), "sha256_right": _sha256(right)})
+        manifest["stereo_pairs"].append(
+            {**asdict(pair), "sha256_left": file_sha256(left), "sha256_right": file_sha256(right)}
+        )
     manifest["held_out"] = [{"path": p, "why": "Middlebury: final checks only"} for p in HELD_OUT]  # type: ignore[misc]
     root.mkdir(parents=True, exist_ok=True)
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")

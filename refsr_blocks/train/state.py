@@ -27,7 +27,6 @@ checkpoint, and the leftovers are removed when the next run starts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from torch import nn
 
 from ..core.checkpoint import atomic_write, read_weights, save_model
 from ..core.errors import CheckpointError, RefSRError
+from ..data.io import file_sha256
 
 __all__ = ["Checkpoint", "RunDirectory", "RunExistsError", "RunLock", "RunLockedError"]
 
@@ -64,14 +64,6 @@ class RunExistsError(RefSRError, FileExistsError):
 
 class RunLockedError(RefSRError, BlockingIOError):
     """Another process is running a training run in the folder (it holds ``OUT/.lock``)."""
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class RunLock:
@@ -209,7 +201,7 @@ class Checkpoint:
         """
         weights, metadata = read_weights(self.model_file, str(map_location))
         try:
-            actual = _file_sha256(self.state_file)
+            actual = file_sha256(self.state_file)
         except OSError as err:
             raise CheckpointError(f"cannot read {str(self.state_file)!r}: {err.strerror or err}") from None
         expected_state = metadata.get(STATE_DIGEST_KEY)
@@ -351,7 +343,7 @@ class RunDirectory:
                         f"{getattr(err, 'strerror', None) or str(err).strip().splitlines()[0]}; "
                         "the previous checkpoint is intact"
                     ) from None
-                extra = {STEP_METADATA_KEY: str(step), STATE_DIGEST_KEY: _file_sha256(partial / STATE_FILE)}
+                extra = {STEP_METADATA_KEY: str(step), STATE_DIGEST_KEY: file_sha256(partial / STATE_FILE)}
                 save_model(model, partial / MODEL_FILE, metadata={**(metadata or {}), **extra})
                 if final.exists():  # an incomplete folder of that name: replace it
                     shutil.rmtree(final)
