@@ -30,6 +30,9 @@ cvpr2021``        ``bgr2ycbcr`` (MATLAB's) on the 8-bit output, ``scale`` (4) pi
                   each side, LR made from the HR (cropped to a multiple of the scale) by PIL
                   bicubic, one reference (CUFED5's ``NNN_1``, the pairs of their
                   ``CUFED5_pairs.txt``)
+``ttsr-          TTSR's test code (researchmm/TTSR, ``utils.calc_psnr_and_ssim`` on ``TestSet``):
+cvpr2020``        MATLAB's Y of the 8-bit output, the whole image (no border crop), LR made by PIL
+                  bicubic, one reference (CUFED5's ``NNN_1``)
 ``datsr-         DATSR's test code (caojiezhang/DATSR, ``test_restoration_mse.yml``): C2-Matching's
 eccv2022``        loader, metrics and pairs, so ``c2-matching-cvpr2021``'s definition under DATSR's name
 ``masa-sr-        MASA-SR's test code (dvlab-research/MASA-SR, ``Trainer.test`` with ``TestSet_multi``,
@@ -256,6 +259,14 @@ register_protocol(
         quantize=True,
         lr_kernel="pil",
         doc="C2-Matching's test code: MATLAB Y of the 8-bit output, 4-pixel border crop, PIL-bicubic LR, one reference",
+    )
+)
+register_protocol(
+    replace(
+        PROTOCOLS["c2-matching-cvpr2021"],
+        name="ttsr-cvpr2020",
+        border=0,
+        doc="TTSR's test code: MATLAB Y of the 8-bit output, whole image, PIL-bicubic LR, one reference",
     )
 )
 register_protocol(

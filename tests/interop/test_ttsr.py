@@ -424,3 +424,20 @@ def test_the_command_line_converts_their_checkpoint(converted, tmp_path) -> None
     assert main(["ttsr", str(source), "-o", str(out), "--model", str(spec)]) == 0
     loaded = load_model(out)
     torch.testing.assert_close(loaded.fusion.head[0].weight, net.MainNet.SFE.conv_head.weight, atol=0, rtol=0)
+
+
+def test_the_ttsr_protocol_measures_as_their_test_code() -> None:
+    """``ttsr-cvpr2020``: their ``calc_psnr`` (MATLAB's Y weights over 256 on the rounded 8-bit
+    images, the whole image, no border crop)."""
+    from refsr_blocks.evaluation.protocols import get_protocol
+
+    g = torch.Generator().manual_seed(6)
+    hr = torch.round(torch.rand(1, 3, 40, 48, generator=g) * 255) / 255  # a dataset image is 8-bit
+    sr = (hr + 0.05 * torch.randn(1, 3, 40, 48, generator=g)).clamp(0, 1)
+    diff = (torch.round(sr[0].double() * 255) - torch.round(hr[0].double() * 255)) / 255
+    diff = diff[0] * 65.738 / 256 + diff[1] * 129.057 / 256 + diff[2] * 25.064 / 256
+    theirs = -10 * torch.log10(diff.square().mean())
+    protocol = get_protocol("ttsr-cvpr2020")
+    psnr, _ = protocol.measure(sr, hr)
+    assert abs(psnr.item() - theirs.item()) < 1e-4
+    assert (protocol.border, protocol.lr_kernel, protocol.reference, protocol.version) == (0, "pil", "first", 1)
