@@ -59,6 +59,11 @@ def test_swapping_a_component_drops_the_old_parameters() -> None:
     assert spec["components"]["upsampler"] == {"name": "bicubic", "params": {"clamp": True}}
 
 
+def _crossnet_with(slot: str, name: str, **params: object) -> dict[str, object]:
+    """A crossnet spec whose ``slot`` is the component ``name`` with ``params``."""
+    return {"model": "crossnet", "components": {slot: {"name": name, "params": params}}}
+
+
 @pytest.mark.parametrize(
     ("spec", "path", "fragment"),
     [
@@ -67,23 +72,19 @@ def test_swapping_a_component_drops_the_old_parameters() -> None:
         ({"model": "crossnet", "params": {"upscale": "4"}}, "params.upscale", "expected int"),
         ({"model": "crossnet", "params": {"scales": 9}}, "params.scales", "in [1, 7]"),
         ({"model": "crossnet", "components": {"flow": "flownet"}}, "components.flow.name", "'flownets'"),
+        (_crossnet_with("flow", "flownets", widht=1), "components.flow.params.widht", "Did you mean 'width'"),
         (
-            {"model": "crossnet", "components": {"flow": {"name": "flownets", "params": {"widht": 1}}}},
-            "components.flow.params.widht",
-            "Did you mean 'width'",
-        ),
-        (
-            {"model": "crossnet", "components": {"flow": {"name": "flownets", "params": {"scales": 3}}}},
+            _crossnet_with("flow", "flownets", scales=3),
             "components.flow.params.scales",
             "set by the 'crossnet' architecture",
         ),
         (
-            {"model": "crossnet", "components": {"lr_encoder": {"name": "crossnet", "params": {"channels": 8}}}},
+            _crossnet_with("lr_encoder", "crossnet", channels=8),
             "components.lr_encoder.params.channels",
             "global parameters",
         ),
         (
-            {"model": "crossnet", "components": {"decoder": {"name": "unet_fusion", "params": {"kernel_size": 2.5}}}},
+            _crossnet_with("decoder", "unet_fusion", kernel_size=2.5),
             "components.decoder.params.kernel_size",
             "expected int",
         ),
