@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datsr_replica import parameter_count, restoration_layout, vgg_layout
+from support import train_steps
 
 from refsr_blocks import build_model
 from refsr_blocks.components.models import datsr as _datsr  # noqa: F401 - registers the datsr presets
@@ -151,18 +152,8 @@ def test_cross_family_spec_builds_and_trains() -> None:
     g = torch.Generator().manual_seed(2)
     hr = torch.rand(2, 3, 32, 32, generator=g)
     lr, ref = F.avg_pool2d(hr, 4), torch.roll(hr, (3, 5), (2, 3))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    before = [p.detach().clone() for p in trainable]
-    opt = torch.optim.Adam(trainable, lr=1e-3)
-    losses = []
-    for _ in range(4):
-        loss = (model(lr, ref) - hr).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses, moved = train_steps(model, lr, ref, hr)
     assert all(torch.isfinite(torch.tensor(losses)))
-    moved = [not torch.equal(a, p) for a, p in zip(before, trainable)]
     assert all(moved), "every trainable tensor of the recombined model is updated"
     assert losses[-1] < losses[0]
 
