@@ -18,8 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -85,9 +84,6 @@ class PrecisionReport:
     mean_abs_diff: float
     psnr_db: float
     psnr_range_db: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def compare_autocast(model: nn.Module, *inputs: Tensor, dtype: torch.dtype = torch.bfloat16) -> PrecisionReport:
