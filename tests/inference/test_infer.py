@@ -67,13 +67,16 @@ def test_pointwise_model_tiles_exactly(blend) -> None:
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
 
 
-def test_small_receptive_field_agrees_closely() -> None:
-    torch.manual_seed(0)
-    model = BicubicRefSR()
-    lr, ref = _pair(40, 56)
+def _whole_and_tiled(model: torch.nn.Module, lr: torch.Tensor, ref: torch.Tensor, **tiling) -> tuple[torch.Tensor, ...]:
+    """The model's output on the whole image, then through :func:`super_resolve` with ``tiling``."""
     with torch.no_grad():
         whole = model(lr, ref)
-    tiled = super_resolve(model, lr, ref, window=48, stride=24, progress=False)
+    return whole, super_resolve(model, lr, ref, progress=False, **tiling)
+
+
+def test_small_receptive_field_agrees_closely() -> None:
+    torch.manual_seed(0)
+    whole, tiled = _whole_and_tiled(BicubicRefSR(), *_pair(40, 56), window=48, stride=24)
     assert psnr(tiled.clamp(0, 1), whole.clamp(0, 1)).item() > 45
     # away from window seams (distance > receptive field), the values are identical
     torch.testing.assert_close(tiled[..., :16, :16], whole[..., :16, :16], rtol=0, atol=1e-6)
@@ -84,10 +87,7 @@ def test_tiny_crossnet_psnr_within_005_db_of_whole_image() -> None:
     model = build_model("crossnet_lite", upscale=2, scales=3, channels=8, **{"flow.width": 0.125}).eval()
     hr = torch.rand(1, 3, 1, 1) * 0.2 + 0.4 + 0.2 * torch.rand(1, 3, 96, 160)
     lr = F.interpolate(hr, scale_factor=0.5, mode="bilinear", antialias=True)
-    ref = torch.roll(hr, shifts=3, dims=-1)
-    with torch.no_grad():
-        whole = model(lr, ref)
-    tiled = super_resolve(model, lr, ref, window=64, stride=32, progress=False)
+    whole, tiled = _whole_and_tiled(model, lr, torch.roll(hr, shifts=3, dims=-1), window=64, stride=32)
     assert abs(psnr(tiled, hr).item() - psnr(whole, hr).item()) < 0.05
 
 
