@@ -141,6 +141,17 @@ def plugin_warnings() -> Iterator[list[warnings.WarningMessage]]:
     found.extend(w for w in caught if issubclass(w.category, RefSRPluginWarning))
 
 
+def load_plugins(registry: Registry, site: FakeSite, warned: int) -> tuple[PluginManager, list[str]]:
+    """Load the site's plugins into ``registry``: the manager and the messages of its plugin warnings,
+    of which there must be ``warned``."""
+    manager = manager_for(registry, site)
+    with plugin_warnings() as caught:
+        manager.load()
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == warned, messages
+    return manager, messages
+
+
 def by_name(manager: PluginManager) -> dict[str, PluginInfo]:
     return {p.name: p for p in manager.list_plugins()}
 
@@ -150,10 +161,7 @@ def by_name(manager: PluginManager) -> dict[str, PluginInfo]:
 # ---------------------------------------------------------------------------------------
 def test_a_good_plugin_registers_through_its_entry_point(registry, site) -> None:
     site.install("refsr-fixture-good", "refsr_fixture_good", version="1.2.3")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert caught == []
+    manager, _ = load_plugins(registry, site, warned=0)
     component = registry.get("flow", "fixture_flow")
     assert component.owner == "refsr-fixture-good"
     assert component.factory.__module__ == "refsr_fixture_good"
@@ -234,11 +242,7 @@ def test_concurrent_first_lookups_wait_for_the_plugins(registry, site) -> None:
 def test_a_plugin_that_fails_to_import_is_skipped_with_one_warning(registry, site) -> None:
     site.install("refsr-fixture-broken", "refsr_fixture_broken_import", version="0.4.1")
     site.install("refsr-fixture-good", "refsr_fixture_good")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert len(caught) == 1
-    message = str(caught[0].message)
+    manager, (message,) = load_plugins(registry, site, warned=1)
     assert "'refsr-fixture-broken' 0.4.1" in message
     assert "ModuleNotFoundError" in message and "refsr_fixture_no_such_dependency" in message
     records = by_name(manager)
@@ -251,11 +255,7 @@ def test_a_plugin_that_fails_to_import_is_skipped_with_one_warning(registry, sit
 def test_a_hook_that_raises_is_rolled_back(registry, site) -> None:
     site.install("refsr-fixture-raises", "refsr_fixture_hook_raises", version="2.0")
     site.install("refsr-fixture-good", "refsr_fixture_good")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert len(caught) == 1
-    message = str(caught[0].message)
+    manager, (message,) = load_plugins(registry, site, warned=1)
     assert "'refsr-fixture-raises' 2.0" in message
     assert "RuntimeError: fixture hook failed on purpose" in message
     # the new component is gone and the one it overrode is back, with its owner
@@ -270,11 +270,7 @@ def test_a_hook_that_raises_is_rolled_back(registry, site) -> None:
 
 def test_a_clash_with_the_library_names_both_owners_and_skips_the_plugin(registry, site) -> None:
     site.install("refsr-fixture-clash", "refsr_fixture_clash", version="0.1")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert len(caught) == 1
-    message = str(caught[0].message)
+    manager, (message,) = load_plugins(registry, site, warned=1)
     assert "'refsr-fixture-clash' 0.1" in message and "RegistryError" in message
     assert "flow component 'base_flow' is already registered by" in message
     assert "BaseFlow (registered by refsr_blocks)" in message
@@ -289,21 +285,15 @@ def test_a_clash_with_the_library_names_both_owners_and_skips_the_plugin(registr
 def test_a_clash_between_two_plugins_names_both_distributions(registry, site) -> None:
     registry.register("flow", "fixture_flow", BaseFlow, owner="refsr-other-plugin")
     site.install("refsr-fixture-good", "refsr_fixture_good")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    (warning,) = caught
-    assert "'refsr-fixture-good'" in str(warning.message)
-    assert "(registered by refsr-other-plugin)" in str(warning.message)
-    assert "(registered by refsr-fixture-good) tried to register it again" in str(warning.message)
+    _, (message,) = load_plugins(registry, site, warned=1)
+    assert "'refsr-fixture-good'" in message
+    assert "(registered by refsr-other-plugin)" in message
+    assert "(registered by refsr-fixture-good) tried to register it again" in message
 
 
 def test_override_true_replaces_and_unregistering_restores(registry, site) -> None:
     site.install("refsr-fixture-override", "refsr_fixture_override")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert caught == []
+    manager, _ = load_plugins(registry, site, warned=0)
     replaced = registry.get("flow", "base_flow")
     assert (replaced.factory.__name__, replaced.owner) == ("OverridingFlow", "refsr-fixture-override")
     assert by_name(manager)["override"].components == ("flow/base_flow",)
@@ -322,11 +312,7 @@ def test_override_true_replaces_and_unregistering_restores(registry, site) -> No
 def test_an_invalid_hook_implementation_is_reported(registry, site, module, expected) -> None:
     site.install("refsr-fixture-invalid", module, version="3.1")
     site.install("refsr-fixture-good", "refsr_fixture_good")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert len(caught) == 1
-    message = str(caught[0].message)
+    manager, (message,) = load_plugins(registry, site, warned=1)
     assert "'refsr-fixture-invalid' 3.1" in message and expected in message
     assert "PluginValidationError" in message
     if "misspelled" in module:
@@ -565,10 +551,7 @@ def test_a_kind_clash_names_both_owners(registry) -> None:
 def texture_plugin(site, fresh_registry) -> Iterator[PluginManager]:
     """refsr-texture installed and loaded into the global registry, then removed again."""
     site.install_project(TEXTURE)
-    manager = PluginManager(REGISTRY, discover=site.discover)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert caught == [], [str(w.message) for w in caught]
+    manager, _ = load_plugins(REGISTRY, site, warned=0)
     yield manager
     manager.unregister_all()
 
@@ -634,11 +617,8 @@ def test_a_broken_plugin_that_added_a_kind_is_undone_kind_and_all(site, fresh_re
     )
     site.install("refsr-fixture-good", "refsr_fixture_good")
     kinds_before, models_before = REGISTRY.kinds, REGISTRY.list("model")
-    manager = PluginManager(REGISTRY, discover=site.discover)
-    with plugin_warnings() as caught:
-        manager.load()
-    (warning,) = caught
-    assert "'refsr-texture-broken'" in str(warning.message) and "broken after registering" in str(warning.message)
+    manager, (message,) = load_plugins(REGISTRY, site, warned=1)
+    assert "'refsr-texture-broken'" in message and "broken after registering" in message
     assert REGISTRY.kinds == kinds_before and "texture_matcher" not in list_kinds()
     assert REGISTRY.list("model") == models_before
     records = by_name(manager)
@@ -706,10 +686,7 @@ def test_the_example_plugin_loads_and_honours_the_flow_contract(site) -> None:
     site.install_project(EXAMPLE)
     registry = Registry()
     registry.register_kind("flow")
-    manager = manager_for(registry, site)
-    with plugin_warnings() as caught:
-        manager.load()
-    assert caught == [], [str(w.message) for w in caught]
+    manager, _ = load_plugins(registry, site, warned=0)
     assert [(p.distribution, p.components) for p in manager.list_plugins()] == [("refsr-tinyflow", ("flow/tiny_flow",))]
 
     class ExampleContract(FlowContract):
