@@ -972,6 +972,7 @@ class WarperContract(ComponentContract):
         )
 
     def rules(self) -> list[str]:
+        """The rules :meth:`run_all` runs: the generic ones and the zero-flow property (the rest need pytest)."""
         return [r for r in super().rules() if not getattr(getattr(type(self), r), "pytest_only", False)]
 
     def run_all(self) -> None:
