@@ -3,19 +3,22 @@
 For every family in :data:`FAMILIES`: a 160×160 LR (640×640 output) with one and with four
 640×640 references, and with ``--large`` a 500×500 LR (2000×2000 output) with one. Each
 setting runs in a fresh process: the model (random weights) is built, warmed on a small
-input, the resident set size (RSS) read, one forward pass timed under ``torch.no_grad()``,
-and the peak RSS read again; the figure is the peak minus the RSS before the pass.
+input, the resident set size (RSS) read, one forward pass timed under ``torch.no_grad()``
+(wall seconds, and the CPU seconds of all its threads, which a loaded machine inflates
+less), and the peak RSS read again; the figure is the peak minus the RSS before the pass.
 
-The authors' memory is computed from their code, not run: the relevance of every LR patch
-with every reference patch (what one matching step would hold whole), and the largest block
-their code holds at once.
+The authors' memory is computed from their code, not run: for the matching families, the
+relevance of every LR patch with every reference patch (what one matching step would hold
+whole) and the largest blocks their code holds at once; for CrossNet, which warps by flow,
+its largest tensors at the output's size.
 
 Usage::
 
-    python benchmarks/families.py [--families c2_matching] [--large] [--threads 2] [--json OUT.json]
+    python benchmarks/families.py [--families c2_matching] [--large | --only-large] [--threads 2] [--json OUT.json]
 
-A family is one entry of :data:`FAMILIES`: its preset and a function giving its authors'
-memory for (LR size, reference sizes) as ``{label: bytes}``.
+A family is one entry of :data:`FAMILIES`: its preset, a function giving its authors'
+memory for (LR size, reference sizes) as ``{label: GiB}``, and whether it takes several
+references (CrossNet takes one, so its four-reference row is skipped).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -96,11 +100,64 @@ def masa_sr_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
     }
 
 
-#: Family name → (preset, the authors' memory at a size).
-FAMILIES: dict[str, tuple[str, Callable[[int, list[int]], dict[str, float]]]] = {
-    "c2_matching": ("c2_matching", c2_matching_authors_memory),
-    "datsr": ("datsr", datsr_authors_memory),
-    "masa_sr": ("masa_sr", masa_sr_authors_memory),
+def ttsr_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
+    """TTSR's test code (researchmm/TTSR, ``SearchTransfer.forward``), for a square LR and square references.
+
+    Their loader crops the reference to a multiple of 4 and feeds the ×4 bicubic LR↑ and the
+    reference↓↑ to the texture extractor; at ``relu3_1`` (256 channels, a quarter of the
+    sides) every 3×3 patch of the LR↑ is scored against every 3×3 patch of the reference↓↑ in
+    one ``bmm``: the relevance matrix. The transfer unfolds the reference's ``relu3_1``,
+    ``relu2_1`` and ``relu1_1`` maps into 3×3, 6×6 and 12×12 patches at every quarter-scale
+    position (2304 + 4608 + 9216 values each), and gathers one such patch per LR position
+    before folding. Several references: the relevance and the unfolded references of all K
+    (their code takes one reference; they would be matched one after the other).
+    """
+    positions = lr**2  # relu3_1 of the ×4 LR↑: the LR's own grid
+    ref_positions = sum((r // 4) ** 2 for r in refs)  # cropped to a multiple of 4, then a quarter
+    patch_values = 256 * 9 + 128 * 36 + 64 * 144
+    return {
+        "relevance matrix": ref_positions * positions * 4 / GiB,
+        "unfolded references (relu1_1–relu3_1)": ref_positions * patch_values * 4 / GiB,
+        "gathered textures (unfolded, LR positions)": positions * patch_values * 4 / GiB,
+    }
+
+
+def crossnet_authors_memory(lr: int, refs: list[int]) -> dict[str, float]:
+    """CrossNet's code (htzheng/ECCV2018_CrossNet_RefSR, ``MultiscaleWarpingNet.forward``), for a square LR.
+
+    Flow-based: no relevance matrix. Its FlowNet concatenates the LR↑ and the reference along
+    the channels, so both are at the output's size, and its six stride-2 levels, whose skips
+    are concatenated on the way up, need a multiple of 64 (the sides are rounded up to one
+    here). The largest tensors are at that size: ``Backward_warp`` gathers the four bilinear
+    neighbours of the 64-channel ``conv1`` reference features at every output pixel (all four
+    alive before their weighted sum), and the decoder's last concatenation holds 192 channels
+    (the upsampled fusion, the LR↑ features and the warped reference features). Their network
+    takes one reference; K of them would be K passes holding as much each, so the figures are
+    those of one.
+    """
+    side = -(-max(4 * lr, *refs) // 64) * 64
+    return {
+        "warped conv1 (64 ch)": 64 * side**2 * 4 / GiB,
+        "warp's gathered corners (4 × 64 ch)": 4 * 64 * side**2 * 4 / GiB,
+        "decoder concatenation (192 ch)": 192 * side**2 * 4 / GiB,
+    }
+
+
+class Family(NamedTuple):
+    """One benchmarked family: its preset, its authors' memory at a size, and how many references it takes."""
+
+    preset: str
+    authors: Callable[[int, list[int]], dict[str, float]]
+    several_references: bool = True  # False: the rows with four references are skipped
+
+
+#: Family name → its preset and its authors' memory at a size.
+FAMILIES: dict[str, Family] = {
+    "c2_matching": Family("c2_matching", c2_matching_authors_memory),
+    "crossnet": Family("crossnet", crossnet_authors_memory, several_references=False),
+    "datsr": Family("datsr", datsr_authors_memory),
+    "masa_sr": Family("masa_sr", masa_sr_authors_memory),
+    "ttsr": Family("ttsr_authors", ttsr_authors_memory),
 }
 
 
@@ -120,18 +177,23 @@ def child(preset: str, lr_size: int, ref_sizes: list[int], threads: int) -> None
     with torch.no_grad():  # warm the weights and the allocator on a small input
         model(lr[..., :8, :8], [r[..., :32, :32] for r in refs])
     before = _rss_mib()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     with torch.no_grad():
         out = model(lr, refs)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "pass_mib": peak - before, "output": list(out.shape)}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu_seconds": cpu_seconds, "pass_mib": peak - before, "output": list(out.shape)}
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated names of FAMILIES")
     parser.add_argument("--large", action="store_true", help="also a 500×500 LR with one 640×640 reference")
+    parser.add_argument("--only-large", action="store_true", help="only the 500×500 LR row (implies --large)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run (default 2)")
     parser.add_argument("--json", default=None, help="also write the rows as JSON here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -140,13 +202,16 @@ def main() -> None:
         preset, lr_size, refs = args.child
         child(preset, int(lr_size), [int(s) for s in refs.split(",")], args.threads)
         return
-    settings = [(160, [640]), (160, [640] * 4)] + ([(500, [640])] if args.large else [])
+    settings = [] if args.only_large else [(160, [640]), (160, [640] * 4)]
+    settings += [(500, [640])] if args.large or args.only_large else []
     rows = []
-    print("| family | LR | references | seconds (wall, CPU) | peak MiB (pass) | authors' memory, computed (GiB) |")
+    print("| family | LR | references | seconds, wall (CPU) | peak MiB (pass) | authors' memory, computed (GiB) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in args.families.split(","):
-        preset, authors = FAMILIES[name]
+        preset, authors, several = FAMILIES[name]
         for lr_size, ref_sizes in settings:
+            if len(ref_sizes) > 1 and not several:
+                continue
             refs = ",".join(map(str, ref_sizes))
             command = [sys.executable, __file__, "--threads", str(args.threads), "--child", preset, str(lr_size), refs]
             result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
@@ -155,7 +220,7 @@ def main() -> None:
             rows.append(row)
             their_text = "; ".join(f"{k} {v:.2f}" for k, v in theirs.items())
             print(
-                f"| {name} | {lr_size}² | {len(ref_sizes)} × {ref_sizes[0]}² | {result['seconds']:.1f} "
+                f"| {name} | {lr_size}² | {len(ref_sizes)} × {ref_sizes[0]}² | {result['seconds']:.1f} ({result['cpu_seconds']:.1f}) "
                 f"| {result['pass_mib']:.0f} | {their_text} |",
                 flush=True,
             )
