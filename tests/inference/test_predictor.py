@@ -191,21 +191,13 @@ def test_the_default_precision_is_auto_what_is_fast_here(monkeypatch) -> None:
         assert Predictor(_model(), device="cpu", precision="bf16").precision == "bf16"
 
 
-def test_the_predictor_leaves_the_process_allocator_alone(predictor, monkeypatch) -> None:
+def test_the_predictor_leaves_the_process_allocator_alone(predictor, mallopt_calls) -> None:
     """glibc's mallopt is process-wide: only the process (the CLI, a benchmark) may change it."""
-    calls: list[tuple] = []
-
-    class RecordingLibc:
-        def mallopt(self, *args: int) -> int:
-            calls.append(args)
-            return 1
-
-    monkeypatch.setattr(runtime, "_glibc", lambda: RecordingLibc())
     lr, ref = _pair()
     predictor.predict(lr, ref)
     Predictor(_model(), device="cpu", window=16, stride=12).predict(lr, ref)  # tiled
-    assert calls == []
-    assert runtime.retain_freed_memory() and len(calls) == 2  # the opt-in does reach it
+    assert mallopt_calls == []
+    assert runtime.retain_freed_memory() and len(mallopt_calls) == 2  # the opt-in does reach it
 
 
 @pytest.mark.slow

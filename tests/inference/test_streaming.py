@@ -120,21 +120,12 @@ def test_to_file_streams_large_results_and_matches_the_call(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "in_memory"])
-def test_sr_keeps_freed_memory_only_when_nothing_is_streamed(tmp_path, monkeypatch, streamed) -> None:
+def test_sr_keeps_freed_memory_only_when_nothing_is_streamed(tmp_path, monkeypatch, mallopt_calls, streamed) -> None:
     """A retained glibc heap fragments as bands and windows come and go (about half again the
     peak of a streamed run): `sr` keeps freed memory only for results computed in memory."""
     from refsr_blocks import save_model
-    from refsr_blocks.inference import runtime
     from refsr_blocks.tools.cli import main
 
-    calls: list[tuple] = []
-
-    class RecordingLibc:
-        def mallopt(self, *args: int) -> int:
-            calls.append(args)
-            return 1
-
-    monkeypatch.setattr(runtime, "_glibc", lambda: RecordingLibc())
     if streamed:
         monkeypatch.setattr(predictor_module, "STREAM_ABOVE_PIXELS", 100)
     lr_file, ref_file = _files(tmp_path, 40, 52, 2)
@@ -142,7 +133,7 @@ def test_sr_keeps_freed_memory_only_when_nothing_is_streamed(tmp_path, monkeypat
     args = ["sr", "--lr", str(lr_file), "--ref", str(ref_file), "--out", str(tmp_path / "sr.png")]
     assert main([*args, "--checkpoint", str(tmp_path / "tiny.safetensors"), "--window", "48"]) == 0
     assert _read(tmp_path / "sr.png").shape == (80, 104, 3)
-    assert len(calls) == (0 if streamed else 2)
+    assert len(mallopt_calls) == (0 if streamed else 2)
 
 
 def test_an_interrupted_stream_leaves_no_file(tmp_path, monkeypatch) -> None:
