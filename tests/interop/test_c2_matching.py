@@ -17,6 +17,7 @@ from collections import OrderedDict
 import pytest
 import torch
 import torch.nn.functional as F
+from replica_parts import ResidualBlockNoBN
 from torch import Tensor, nn
 
 from refsr_blocks import build_model, load_model
@@ -25,21 +26,11 @@ from refsr_blocks.interop import ConversionError, c2_matching
 # ---------------------------------------------------------------- the replica, in their names
 
 
-class _ResidualBlockNoBN(nn.Module):
-    def __init__(self, nf: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
 class _ContentExtractor(nn.Module):
     def __init__(self, nf: int, n_blocks: int) -> None:
         super().__init__()
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
-        self.body = nn.Sequential(*(_ResidualBlockNoBN(nf) for _ in range(n_blocks)))
+        self.body = nn.Sequential(*(ResidualBlockNoBN(nf) for _ in range(n_blocks)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(F.leaky_relu(self.conv_first(x), 0.1))
@@ -75,7 +66,7 @@ class _DynAggRestore(nn.Module):
             setattr(self, f"{stage}_offset_conv2", nn.Conv2d(c, c, 3, 1, 1))
             setattr(self, f"{stage}_dyn_agg", _PreOffsetDCN(c, groups))
             setattr(self, f"head_{stage}", nn.Sequential(nn.Conv2d(ngf + c, ngf, 3, 1, 1), nn.LeakyReLU(0.1)))
-            setattr(self, f"body_{stage}", nn.Sequential(*(_ResidualBlockNoBN(ngf) for _ in range(n_blocks))))
+            setattr(self, f"body_{stage}", nn.Sequential(*(ResidualBlockNoBN(ngf) for _ in range(n_blocks))))
         self.tail_small = nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1))
         self.tail_medium = nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1))
         self.tail_large = nn.Sequential(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from replica_parts import FLOWNETS_CONVS
 
 from refsr_blocks import build_model, load_model
 from refsr_blocks.core.errors import InputError
@@ -12,19 +13,7 @@ from refsr_blocks.interop import ConversionError, crossnet_authors
 
 AUTHORS_PARAMETERS = 35_183_841
 
-# Their layers, in their names: (name, in, out, kernel, stride) for convs; (name, in, out) for deconvs.
-FLOW_CONVS = [
-    ("conv1", 6, 64, 7, 2),
-    ("conv2", 64, 128, 5, 2),
-    ("conv3", 128, 256, 5, 2),
-    ("conv3_1", 256, 256, 3, 1),
-    ("conv4", 256, 512, 3, 2),
-    ("conv4_1", 512, 512, 3, 1),
-    ("conv5", 512, 512, 3, 2),
-    ("conv5_1", 512, 512, 3, 1),
-    ("conv6", 512, 1024, 3, 2),
-    ("conv6_1", 1024, 1024, 3, 1),
-]
+# Their layers after the FlowNetS convs (FLOWNETS_CONVS), in their names: deconvs as level: (in, out).
 FLOW_DECONVS = {5: (1024, 256), 4: (770, 256), 3: (770, 128), 2: (386, 64), 1: (194, 64), 0: (130, 64)}
 FLOW_HEADS = {
     "flow6.0": 1024,
@@ -47,7 +36,7 @@ def _authors_state(seed: int = 0) -> dict[str, torch.Tensor]:
         s[f"{name}.weight"] = torch.randn(shape, generator=g) * (1 / (cin * k * k)) ** 0.5
         s[f"{name}.bias"] = torch.randn(cout, generator=g) * 0.01
 
-    for name, cin, cout, k, _ in FLOW_CONVS:
+    for name, cin, cout, k, _ in FLOWNETS_CONVS:
         conv(f"FlowNet.{name}.0", cin, cout, k)
     for name, cin in FLOW_HEADS.items():
         conv(f"FlowNet.{name}", cin, 2, 3)
@@ -92,7 +81,7 @@ def _authors_forward(s, flow_input, sr, ref):
     lrelu = lambda x: F.leaky_relu(x, 0.1)  # noqa: E731
     x = torch.cat((flow_input, ref), 1)
     feats = {}
-    for name, _, _, _, stride in FLOW_CONVS:
+    for name, _, _, _, stride in FLOWNETS_CONVS:
         x = c(f"FlowNet.{name}.0", x, stride, lrelu)
         feats[name] = x
     skip = {5: feats["conv5_1"], 4: feats["conv4_1"], 3: feats["conv3_1"], 2: feats["conv2"], 1: feats["conv1"], 0: ref}

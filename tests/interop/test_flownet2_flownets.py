@@ -5,24 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from replica_parts import FLOWNETS_CONVS
 
 from refsr_blocks import create_component, load_model
 from refsr_blocks.components.warpers import backward_warp
 from refsr_blocks.interop import ConversionError, flownet2_flownets
 
-# (name, in, out, kernel, stride) of FlowNet2S's convs, and its expanding layers, in its own names.
-CONVS = [
-    ("conv1", 6, 64, 7, 2),
-    ("conv2", 64, 128, 5, 2),
-    ("conv3", 128, 256, 5, 2),
-    ("conv3_1", 256, 256, 3, 1),
-    ("conv4", 256, 512, 3, 2),
-    ("conv4_1", 512, 512, 3, 1),
-    ("conv5", 512, 512, 3, 2),
-    ("conv5_1", 512, 512, 3, 1),
-    ("conv6", 512, 1024, 3, 2),
-    ("conv6_1", 1024, 1024, 3, 1),
-]
+# FlowNet2S's expanding layers after its convs (FLOWNETS_CONVS), in its own names.
 DECONVS = {5: (1024, 512), 4: (1026, 256), 3: (770, 128), 2: (386, 64)}
 PREDICT_IN = {6: 1024, 5: 1026, 4: 770, 3: 386, 2: 194}
 
@@ -35,7 +24,7 @@ def _source_state(seed: int = 0, zero: bool = False) -> dict[str, torch.Tensor]:
         return torch.zeros(shape) if zero else torch.randn(shape, generator=g) * scale
 
     s = {}
-    for name, cin, cout, k, _ in CONVS:
+    for name, cin, cout, k, _ in FLOWNETS_CONVS:
         s[f"{name}.0.weight"] = t(cout, cin, k, k, scale=(2 / (cin * k * k)) ** 0.5)
         s[f"{name}.0.bias"] = t(cout, scale=0.01)
     for k, (cin, cout) in DECONVS.items():
@@ -56,7 +45,7 @@ def _source_forward(s: dict[str, torch.Tensor], img1: torch.Tensor, img2: torch.
     x = torch.cat((x[:, :, 0], x[:, :, 1]), 1)
     skips = {}
     level = 0
-    for name, _, _, k, stride in CONVS:
+    for name, _, _, k, stride in FLOWNETS_CONVS:
         x = F.leaky_relu(F.conv2d(x, s[f"{name}.0.weight"], s[f"{name}.0.bias"], stride, k // 2), 0.1)
         level += stride == 2
         skips[level] = x
