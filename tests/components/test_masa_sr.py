@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from support import train_steps
 
 from refsr_blocks import build_model
 from refsr_blocks.components.models.masa_sr import reduced_reference
@@ -110,14 +111,7 @@ def test_it_trains(small) -> None:
     g = torch.Generator().manual_seed(4)
     hr = torch.rand(2, 3, 32, 32, generator=g)
     lr, ref = reduced_reference(hr, 4), hr.flip(-1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(4):
-        optimizer.zero_grad()
-        loss = F.l1_loss(model(lr, ref), hr)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses, _ = train_steps(model, lr, ref, hr)
     assert losses[-1] < losses[0]
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
 
