@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..core.build import build_model
 from ..core.checkpoint import save_model
 from ..core.errors import CheckpointError
 
-__all__ = ["ConversionError", "load_state_dict", "read_torch_file", "save_converted"]
+__all__ = [
+    "ConversionError",
+    "load_state_dict",
+    "read_state_dict",
+    "read_torch_file",
+    "rename_layers",
+    "save_converted",
+    "save_whole_model",
+]
 
 
 class ConversionError(CheckpointError):
@@ -66,6 +75,37 @@ def as_state_dict(obj: Any, what: str) -> dict[str, Tensor]:
     return state
 
 
+def read_state_dict(path: str | Path, fmt: str) -> dict[str, Tensor]:
+    """The tensors of the foreign file ``path`` (:func:`read_torch_file`, then :func:`as_state_dict`)."""
+    return as_state_dict(read_torch_file(path), f"{fmt} {Path(path).name}")
+
+
+def rename_layers(
+    state: Mapping[str, Tensor], names: Mapping[str, str], fmt: str, expected: str
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Their layers in our names: ``{src}.weight`` and ``{src}.bias`` of ``state`` as float32 copies
+    named ``{dst}.weight`` and ``{dst}.bias``, for each ``src → dst`` of ``names`` (a ``dst`` of
+    ``""``: read, not kept).
+
+    Returns:
+        The renamed tensors, and the keys of ``state`` read (for :func:`check_consumed`).
+
+    Raises:
+        ConversionError: a tensor is missing (the message asks whether the file is ``expected``).
+    """
+    out: dict[str, Tensor] = {}
+    used: list[str] = []
+    for src, dst in names.items():
+        for suffix in ("weight", "bias"):
+            key = f"{src}.{suffix}"
+            if key not in state:
+                raise ConversionError(f"{fmt}: missing tensor {key!r}; is this {expected}?")
+            used.append(key)
+            if dst:
+                out[f"{dst}.{suffix}"] = state[key].detach().float().clone()
+    return out, used
+
+
 def check_consumed(state: Mapping[str, Tensor], used: Iterable[str], what: str) -> None:
     """Raise if ``state`` holds tensors the conversion did not use (a different network)."""
     left = sorted(set(state) - set(used))
@@ -100,3 +140,20 @@ def save_converted(model: nn.Module, output: str | Path, source: str | Path, fmt
     """
     meta = {"converted_from": Path(source).name, "converted_format": fmt, "converted_slots": slots}
     return save_model(model, output, metadata=meta)
+
+
+def save_whole_model(
+    model: str | Mapping[str, Any],
+    output: str | Path,
+    source: str | Path,
+    fmt: str,
+    tensors_for: Callable[[nn.Module], Mapping[str, Tensor]],
+) -> Path:
+    """Build ``model``, fill every tensor of it with ``tensors_for(net)``, save it as converted from ``source``.
+
+    ``tensors_for`` renames the source's tensors for the network built (it may read its layout:
+    block counts, optional parts); what it returns must cover that network exactly.
+    """
+    net = build_model(model)
+    load_state_dict(net, tensors_for(net), fmt)
+    return save_converted(net, output, source, fmt, "all")

@@ -24,12 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..core.build import build_model
-from ._common import ConversionError, as_state_dict, check_consumed, load_state_dict, read_torch_file, save_converted
+from ._common import ConversionError, as_state_dict, check_consumed, read_torch_file, rename_layers, save_whole_model
 
-__all__ = ["FORMAT", "convert", "convert_state_dict", "key_map"]
+__all__ = ["FORMAT", "companion_files", "convert", "convert_state_dict", "key_map", "rename_parts"]
 
 FORMAT = "c2_matching"
 
@@ -105,32 +104,62 @@ def convert_state_dict(
         ConversionError: a tensor is missing, or their restoration or extractor file holds one
             that this network does not have.
     """
-    sources = {"restoration": restoration, "extractor": extractor, "vgg19": vgg19}
-    out: dict[str, Tensor] = {}
-    used: dict[str, list[str]] = {name: [] for name in sources}
-    for src, dst in key_map(blocks).items():
-        part, _, name = src.partition(":")
-        for suffix in ("weight", "bias"):
-            key = f"{name}.{suffix}"
-            if key not in sources[part]:
-                raise ConversionError(f"{FORMAT}: missing tensor {key!r} in the {part} weights; is this their network?")
-            used[part].append(key)
-            out[f"{dst}.{suffix}"] = sources[part][key].detach().float().clone()
-    used["extractor"] += [f"feature_extraction_image{i}.{b}" for i in (1, 2) for b in ("mean", "std")]
+    out, used = rename_parts({"restoration": restoration, "extractor": extractor, "vgg19": vgg19}, blocks, FORMAT)
     check_consumed(restoration, used["restoration"], f"{FORMAT} restoration")
     check_consumed(extractor, used["extractor"], f"{FORMAT} feature extractor")
     return out
 
 
-def _beside(source: Path, given: str | Path | None, name: str, what: str) -> Path:
-    """``given``, else ``name`` in the source's folder; a clear error when neither exists."""
-    path = Path(given) if given is not None else source.parent / name
-    if not path.is_file():
-        raise ConversionError(
-            f"{FORMAT} needs {what}: {str(path)!r} does not exist; pass its path "
-            f"({'--extractor' if 'extract' in what else '--vgg19'})"
-        )
-    return path
+def rename_parts(
+    sources: Mapping[str, Mapping[str, Tensor]], blocks: int = 16, fmt: str = FORMAT
+) -> tuple[dict[str, Tensor], dict[str, list[str]]]:
+    """The tensors of the parts in ``sources`` (``restoration``, ``extractor``, ``vgg19``; DATSR
+    gives the last two) renamed by :func:`key_map`.
+
+    Returns:
+        The renamed tensors, and per part the keys read (the extractor's ImageNet ``mean`` and
+        ``std`` included: constants the model's extractors hold already).
+    """
+    names = key_map(blocks)
+    out: dict[str, Tensor] = {}
+    used: dict[str, list[str]] = {}
+    for part, state in sources.items():
+        prefix = f"{part}:"
+        mine = {src.removeprefix(prefix): dst for src, dst in names.items() if src.startswith(prefix)}
+        tensors, used[part] = rename_layers(state, mine, fmt, f"their {part} file")
+        out.update(tensors)
+    if "extractor" in used:
+        used["extractor"] += [f"feature_extraction_image{i}.{b}" for i in (1, 2) for b in ("mean", "std")]
+    return out, used
+
+
+#: The files a restoration network of this family is released with: keyword, default name beside
+#: the restoration file, what it is, the command-line option that names it.
+_COMPANIONS = (
+    ("extractor", "feature_extraction.pth", "their feature extractor", "--extractor"),
+    ("vgg19", "vgg19-dcbb9e9d.pth", "torchvision's ImageNet VGG19", "--vgg19"),
+)
+
+
+def companion_files(
+    source: str | Path, extractor: str | Path | None, vgg19: str | Path | None, fmt: str = FORMAT
+) -> dict[str, Path]:
+    """Their ``feature_extraction.pth`` and torchvision's VGG19 (DATSR reads the same two): each the
+    path given, else the file of that name beside ``source``.
+
+    Raises:
+        ConversionError: one does not exist (the message names the option that gives it).
+    """
+    given = {"extractor": extractor, "vgg19": vgg19}
+    paths = {}
+    for key, name, what, option in _COMPANIONS:
+        path = Path(given[key]) if given[key] is not None else Path(source).parent / name
+        if not path.is_file():
+            raise ConversionError(
+                f"{fmt} needs {what} ({name}): {str(path)!r} does not exist; pass its path ({option})"
+            )
+        paths[key] = path
+    return paths
 
 
 def convert(
@@ -156,18 +185,11 @@ def convert(
     Example:
         >>> convert("c2_matching_restoration.pth", "c2_matching.safetensors")  # doctest: +SKIP
     """
-    source = Path(source)
-    files = {
-        "restoration": source,
-        "extractor": _beside(
-            source, extractor, "feature_extraction.pth", "their feature extractor (feature_extraction.pth)"
-        ),
-        "vgg19": _beside(source, vgg19, "vgg19-dcbb9e9d.pth", "torchvision's ImageNet VGG19 (vgg19-dcbb9e9d.pth)"),
-    }
+    files = {"restoration": Path(source), **companion_files(source, extractor, vgg19)}
     states = {k: _unwrap(read_torch_file(p), f"{FORMAT} {p.name}") for k, p in files.items()}
-    net = build_model(model)
-    blocks = len(net.restoration.content[2])
-    load_state_dict(
-        net, convert_state_dict(states["restoration"], states["extractor"], states["vgg19"], blocks), FORMAT
-    )
-    return save_converted(net, output, source, FORMAT, "all")
+
+    def tensors_for(net: nn.Module) -> dict[str, Tensor]:
+        blocks = len(net.restoration.content[2])
+        return convert_state_dict(states["restoration"], states["extractor"], states["vgg19"], blocks)
+
+    return save_whole_model(model, output, source, FORMAT, tensors_for)

@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..components.flows.flownets_authors import CONTRACTING
-from ..core.build import build_model
-from ._common import ConversionError, as_state_dict, check_consumed, load_state_dict, read_torch_file, save_converted
+from ._common import check_consumed, read_state_dict, rename_layers, save_whole_model
 
 __all__ = ["FORMAT", "convert", "convert_state_dict", "key_map"]
 
@@ -63,16 +62,7 @@ def convert_state_dict(state: Mapping[str, Tensor], unused_conv: bool = True) ->
     Raises:
         ConversionError: a tensor is missing or left over.
     """
-    out: dict[str, Tensor] = {}
-    used = []
-    for src, dst in key_map(unused_conv).items():
-        for suffix in ("weight", "bias"):
-            key = f"{src}.{suffix}"
-            if key not in state:
-                raise ConversionError(f"{FORMAT}: missing tensor {key!r}; is this the authors' MultiscaleWarpingNet?")
-            used.append(key)
-            if dst:
-                out[f"{dst}.{suffix}"] = state[key].detach().float().clone()
+    out, used = rename_layers(state, key_map(unused_conv), FORMAT, "the authors' MultiscaleWarpingNet")
     check_consumed(state, used, FORMAT)
     return out
 
@@ -92,8 +82,9 @@ def convert(source: str | Path, output: str | Path, *, model: str | Mapping[str,
     Example:
         >>> convert("CP195000.pth", "crossnet_authors.safetensors")  # doctest: +SKIP
     """
-    state = as_state_dict(read_torch_file(source), f"{FORMAT} {Path(source).name}")
-    net = build_model(model)
-    unused = getattr(net.decoder, "unused", None) is not None
-    load_state_dict(net, convert_state_dict(state, unused_conv=unused), FORMAT)
-    return save_converted(net, output, source, FORMAT, "all")
+    state = read_state_dict(source, FORMAT)
+
+    def tensors_for(net: nn.Module) -> dict[str, Tensor]:
+        return convert_state_dict(state, unused_conv=getattr(net.decoder, "unused", None) is not None)
+
+    return save_whole_model(model, output, source, FORMAT, tensors_for)

@@ -28,9 +28,8 @@ from typing import Any
 
 from torch import Tensor
 
-from ..core.build import build_model
 from . import c2_matching
-from ._common import ConversionError, as_state_dict, check_consumed, load_state_dict, read_torch_file, save_converted
+from ._common import ConversionError, check_consumed, read_state_dict, save_whole_model
 
 __all__ = ["FORMAT", "convert", "convert_state_dict", "restoration_key"]
 
@@ -132,29 +131,10 @@ def convert_state_dict(
         mine = restoration_key(name)
         if mine is not None:
             out[mine] = value.detach().float().clone()
-    sources = {"extractor": extractor, "vgg19": vgg19}
-    used: list[str] = []
-    for src, dst in c2_matching.key_map().items():
-        part, _, name = src.partition(":")
-        if part not in sources:
-            continue  # C2-Matching's own restoration network
-        for suffix in ("weight", "bias"):
-            key = f"{name}.{suffix}"
-            if key not in sources[part]:
-                raise ConversionError(f"{FORMAT}: missing tensor {key!r} in the {part} weights; is this the file?")
-            used += [key] if part == "extractor" else []
-            out[f"{dst}.{suffix}"] = sources[part][key].detach().float().clone()
-    used += [f"feature_extraction_image{i}.{b}" for i in (1, 2) for b in ("mean", "std")]
-    check_consumed(extractor, used, f"{FORMAT} feature extractor")
+    tensors, used = c2_matching.rename_parts({"extractor": extractor, "vgg19": vgg19}, fmt=FORMAT)
+    out.update(tensors)
+    check_consumed(extractor, used["extractor"], f"{FORMAT} feature extractor")
     return out
-
-
-def _companion(source: Path, given: str | Path | None, default: str, option: str) -> Path:
-    """The file given with ``option``, else ``default`` beside the source."""
-    path = source.parent / default if given is None else Path(given)
-    if path.is_file():
-        return path
-    raise ConversionError(f"{FORMAT}: {str(path)!r} does not exist; give the file with {option} PATH")
 
 
 def convert(
@@ -170,8 +150,8 @@ def convert(
     Args:
         source: their restoration network (``restoration_mse.pth`` or ``restoration_gan.pth``).
         output: the ``.safetensors`` checkpoint to write.
-        extractor: their ``feature_extraction.pth`` (default: beside ``source``).
-        vgg19: torchvision's ``vgg19-dcbb9e9d.pth`` (default: beside ``source``).
+        extractor, vgg19: C2-Matching's ``feature_extraction.pth`` and torchvision's VGG19, found
+            as :func:`~refsr_blocks.interop.c2_matching.companion_files` finds them.
         model: the target preset or spec (``datsr`` or a variant with the same layout).
 
     Returns:
@@ -180,13 +160,6 @@ def convert(
     Example:
         >>> convert("restoration_mse.pth", "datsr.safetensors")  # doctest: +SKIP
     """
-    source = Path(source)
-    paths = (
-        source,
-        _companion(source, extractor, "feature_extraction.pth", "--extractor"),
-        _companion(source, vgg19, "vgg19-dcbb9e9d.pth", "--vgg19"),
-    )
-    states = [as_state_dict(read_torch_file(p), f"{FORMAT} {p.name}") for p in paths]
-    net = build_model(model)
-    load_state_dict(net, convert_state_dict(*states), FORMAT)
-    return save_converted(net, output, source, FORMAT, "all")
+    companions = c2_matching.companion_files(source, extractor, vgg19, FORMAT)
+    states = [read_state_dict(p, FORMAT) for p in (source, companions["extractor"], companions["vgg19"])]
+    return save_whole_model(model, output, source, FORMAT, lambda net: convert_state_dict(*states))

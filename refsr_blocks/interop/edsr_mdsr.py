@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..components.upsamplers.mdsr import RGB_MEAN
 from ..core.build import build_model
-from ._common import ConversionError, as_state_dict, check_consumed, load_state_dict, read_torch_file, save_converted
+from ._common import ConversionError, check_consumed, load_state_dict, read_state_dict, save_converted
 
 __all__ = ["FORMAT", "convert", "convert_state_dict"]
 
@@ -163,7 +163,7 @@ def convert(
     Example:
         >>> convert("MDSR.pt", "crossnet_mdsr.safetensors")  # doctest: +SKIP
     """
-    state = as_state_dict(read_torch_file(source), f"{FORMAT} {Path(source).name}")
+    state = read_state_dict(source, FORMAT)
     params, tensors = convert_state_dict(state, rgb_range)
     scales = params.pop("scales")
     if upscale is None:

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from ..components.flows.flownets import CONTRACTING
 from ..core.build import build_model
-from ._common import ConversionError, as_state_dict, check_consumed, read_torch_file, save_converted, take
+from ._common import ConversionError, check_consumed, read_state_dict, save_converted, take
 
 __all__ = ["DIV_FLOW", "FORMAT", "convert", "convert_state_dict"]
 
@@ -120,7 +120,7 @@ def convert(
     Example:
         >>> convert("FlowNet2-S_checkpoint.pth.tar", "crossnet_flownets.safetensors")  # doctest: +SKIP
     """
-    state = as_state_dict(read_torch_file(source), f"{FORMAT} {Path(source).name}")
+    state = read_state_dict(source, FORMAT)
     tensors = convert_state_dict(state, div_flow)
     torch.manual_seed(seed)
     net = build_model(model)

@@ -21,10 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..core.build import build_model
-from ._common import ConversionError, as_state_dict, check_consumed, load_state_dict, read_torch_file, save_converted
+from ._common import ConversionError, as_state_dict, check_consumed, read_torch_file, rename_layers, save_whole_model
 
 __all__ = ["FORMAT", "convert", "convert_state_dict", "key_map"]
 
@@ -92,17 +91,9 @@ def convert_state_dict(state: Mapping[str, Tensor], **blocks: Any) -> dict[str, 
         ConversionError: a tensor is missing, or the file holds one this network does not have.
     """
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    out: dict[str, Tensor] = {}
-    used: list[str] = []
-    for src, dst in key_map(**blocks).items():
-        for suffix in ("weight", "bias"):
-            key = f"{src}.{suffix}"
-            if key not in state:
-                raise ConversionError(f"{FORMAT}: missing tensor {key!r}; is this MASA-SR's MASA network?")
-            used.append(key)
-            value = state[key].detach().float()
-            axis = _IMAGE_CHANNEL_AXIS.get(key)
-            out[f"{dst}.{suffix}"] = value.flip(axis) if axis is not None else value.clone()
+    # Their first and last convs read and write BGR: flipped on their image-channel axis, RGB.
+    state.update({k: state[k].flip(axis) for k, axis in _IMAGE_CHANNEL_AXIS.items() if k in state})
+    out, used = rename_layers(state, key_map(**blocks), FORMAT, "MASA-SR's MASA network")
     check_consumed(state, used, FORMAT)
     return out
 
@@ -121,18 +112,19 @@ def convert(source: str | Path, output: str | Path, *, model: str | Mapping[str,
     Example:
         >>> convert("masa_rec.pth", "masa_sr.safetensors")  # doctest: +SKIP
     """
-    source = Path(source)
     obj = read_torch_file(source)
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
-    state = as_state_dict(obj, f"{FORMAT} {source.name}")
-    net = build_model(model)
-    blocks = {
-        "encoder_blocks": tuple(len(b) for b in net.encoder.blocks),
-        "lr_blocks": tuple(len(b) for b in net.decoder.lr_blocks),
-        "stage_blocks": tuple(len(b) for b in net.decoder.stage_blocks),
-    }
-    if len(blocks["stage_blocks"]) != 3:
-        raise ConversionError(f"{FORMAT}: their network is ×4; the target model is ×{net.upscale}")
-    load_state_dict(net, convert_state_dict(state, **blocks), FORMAT)
-    return save_converted(net, output, source, FORMAT, "all")
+    state = as_state_dict(obj, f"{FORMAT} {Path(source).name}")
+
+    def tensors_for(net: nn.Module) -> dict[str, Tensor]:
+        blocks = {
+            "encoder_blocks": tuple(len(b) for b in net.encoder.blocks),
+            "lr_blocks": tuple(len(b) for b in net.decoder.lr_blocks),
+            "stage_blocks": tuple(len(b) for b in net.decoder.stage_blocks),
+        }
+        if len(blocks["stage_blocks"]) != 3:
+            raise ConversionError(f"{FORMAT}: their network is ×4; the target model is ×{net.upscale}")
+        return convert_state_dict(state, **blocks)
+
+    return save_whole_model(model, output, source, FORMAT, tensors_for)

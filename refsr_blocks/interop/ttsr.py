@@ -36,8 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..core.build import build_model
-from ._common import ConversionError, as_state_dict, check_consumed, load_state_dict, read_torch_file, save_converted
+from ._common import ConversionError, check_consumed, read_state_dict, rename_layers, save_whole_model
 
 __all__ = ["FORMAT", "MERGE_ORDERS", "convert", "convert_state_dict", "key_map"]
 
@@ -159,18 +158,12 @@ def convert_state_dict(
         ConversionError: a tensor is missing, or the file holds one this network does not have.
     """
     _check_normalisation(state)
-    out: dict[str, Tensor] = {}
-    used = ["LTE.sub_mean.weight", "LTE.sub_mean.bias"] + [k for k in state if k.startswith("LTE_copy.")]
-    for src, dst in key_map(blocks).items():
-        for suffix in ("weight", "bias"):
-            key = f"{src}.{suffix}"
-            if key not in state:
-                raise ConversionError(f"{FORMAT}: missing tensor {key!r}; is this TTSR's checkpoint?")
-            used.append(key)
-            value = state[key].detach().float().clone()
-            if suffix == "weight" and src in MERGE_ORDERS:
-                value = _reorder_inputs(value, MERGE_ORDERS[src])
-            out[f"{dst}.{suffix}"] = value
+    names = key_map(blocks)
+    out, used = rename_layers(state, names, FORMAT, "TTSR's checkpoint")
+    for src, order in MERGE_ORDERS.items():
+        if src in names:
+            out[f"{names[src]}.weight"] = _reorder_inputs(out[f"{names[src]}.weight"], order)
+    used += ["LTE.sub_mean.weight", "LTE.sub_mean.bias"] + [k for k in state if k.startswith("LTE_copy.")]
     check_consumed(state, used, f"{FORMAT} checkpoint")
     return out
 
@@ -219,7 +212,5 @@ def convert(source: str | Path, output: str | Path, *, model: str | Mapping[str,
     Example:
         >>> convert("TTSR-rec.pt", "ttsr_rec.safetensors")  # doctest: +SKIP
     """
-    state = as_state_dict(read_torch_file(source), f"{FORMAT} {Path(source).name}")
-    net = build_model(model)
-    load_state_dict(net, convert_state_dict(state, _blocks(net)), FORMAT)
-    return save_converted(net, output, source, FORMAT, "all")
+    state = read_state_dict(source, FORMAT)
+    return save_whole_model(model, output, source, FORMAT, lambda net: convert_state_dict(state, _blocks(net)))
