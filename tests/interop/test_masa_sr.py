@@ -21,6 +21,7 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from replica_parts import ResidualBlockNoBN
 from torch import Tensor, nn
 
 from refsr_blocks import build_model, load_model
@@ -30,18 +31,8 @@ from refsr_blocks.interop import ConversionError, masa_sr
 # ---------------------------------------------------------------- the replica, in their names
 
 
-class _ResidualBlock(nn.Module):
-    def __init__(self, nf: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(nf, nf, 3, 1, 1)
-        self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv2(F.relu(self.conv1(x))) + x
-
-
 def _layer(nf: int, n: int) -> nn.Sequential:
-    return nn.Sequential(*(_ResidualBlock(nf) for _ in range(n)))
+    return nn.Sequential(*(ResidualBlockNoBN(nf) for _ in range(n)))
 
 
 class _SAM(nn.Module):
