@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from replica_parts import ResidualBlockNoBN
 from torch import Tensor, nn
 
 from refsr_blocks import build_model, load_model
@@ -30,15 +31,6 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride, k // 2)
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.conv1, self.conv2 = _conv(n, n), _conv(n, n)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
 def _up(x: Tensor, factor: int) -> Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bicubic")
 
@@ -47,7 +39,7 @@ class _SFE(nn.Module):
     def __init__(self, blocks: int, n: int) -> None:
         super().__init__()
         self.conv_head = _conv(3, n)
-        self.RBs = nn.ModuleList(_ResBlock(n) for _ in range(blocks))
+        self.RBs = nn.ModuleList(ResidualBlockNoBN(n) for _ in range(blocks))
         self.conv_tail = _conv(n, n)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -114,18 +106,20 @@ class MainNet(nn.Module):
         self.blocks = blocks
         self.SFE = _SFE(blocks[0], n)
         self.conv11_head = _conv(256 + n, n)
-        self.RB11 = nn.ModuleList(_ResBlock(n) for _ in range(blocks[1]))
+        self.RB11 = nn.ModuleList(ResidualBlockNoBN(n) for _ in range(blocks[1]))
         self.conv11_tail = _conv(n, n)
         self.conv12 = _conv(n, 4 * n)
         self.conv22_head = _conv(128 + n, n)
         self.ex12 = _CSFI2(n)
-        self.RB21 = nn.ModuleList(_ResBlock(n) for _ in range(blocks[2]))
-        self.RB22 = nn.ModuleList(_ResBlock(n) for _ in range(blocks[2]))
+        self.RB21 = nn.ModuleList(ResidualBlockNoBN(n) for _ in range(blocks[2]))
+        self.RB22 = nn.ModuleList(ResidualBlockNoBN(n) for _ in range(blocks[2]))
         self.conv21_tail, self.conv22_tail = _conv(n, n), _conv(n, n)
         self.conv23 = _conv(n, 4 * n)
         self.conv33_head = _conv(64 + n, n)
         self.ex123 = _CSFI3(n)
-        self.RB31, self.RB32, self.RB33 = (nn.ModuleList(_ResBlock(n) for _ in range(blocks[3])) for _ in range(3))
+        self.RB31, self.RB32, self.RB33 = (
+            nn.ModuleList(ResidualBlockNoBN(n) for _ in range(blocks[3])) for _ in range(3)
+        )
         self.conv31_tail, self.conv32_tail, self.conv33_tail = _conv(n, n), _conv(n, n), _conv(n, n)
         self.merge_tail = _MergeTail(n)
 
