@@ -20,7 +20,7 @@ float64 gradients, e.g. ``gradcheck``, see float64 positions). Half-precision (b
 images are blended without an upcast copy: each weight is split into two half-precision
 parts, ``w = hi + lo`` (16 significant bits instead of bf16's 8), each neighbour enters its
 bag twice, and ``embedding_bag`` accumulates in float32 (on the CPU; checked by the bf16
-autocast property of ``refsr_blocks.testing.WarperProperties``, not yet on a GPU), so the
+autocast property of ``refsr_blocks.testing.WarperContract``, not yet on a GPU), so the
 result matches a float32 blend rounded once to the half dtype. The output has the dtype of ``x``.
 
 Speed (``python benchmarks/warp.py``): on a 64×320×512 channels_last float32 map the warp
