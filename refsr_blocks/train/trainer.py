@@ -327,6 +327,11 @@ class Trainer:
             raise RefSRError(
                 f"{str(ckpt.state_file)!r} has training-state format {state.get('format')!r}, expected {STATE_FORMAT}"
             )
+        if "lr_lambdas" not in state["scheduler"]:  # a MultiStepLR state: written before the schedule was one lambda
+            raise RefSRError(
+                f"{str(ckpt.state_file)!r} holds a learning-rate schedule of an older refsr-blocks, which this "
+                "version does not read; finish the run with the version that started it, or start it over with --force"
+            )
         self.model.load_state_dict(weights, strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -60,6 +60,27 @@ def test_damaged_training_checkpoints_are_refused_on_resume(finished_run) -> Non
     assert train(config, out, resume=True).step == 2
 
 
+def test_a_schedule_state_of_an_older_version_is_one_error_naming_the_file(finished_run, monkeypatch) -> None:
+    """A run whose checkpoints hold MultiStepLR's state (before the schedule was one LambdaLR)."""
+    from refsr_blocks.core.errors import RefSRError
+    from refsr_blocks.train.state import Checkpoint
+
+    config, out = finished_run
+    load = Checkpoint.load
+
+    def old_schedule(self, map_location="cpu"):
+        weights, state = load(self, map_location)
+        scheduler = {k: v for k, v in state["scheduler"].items() if k != "lr_lambdas"}
+        return weights, {**state, "scheduler": {**scheduler, "milestones": {4: 1}, "gamma": 0.5}}
+
+    monkeypatch.setattr(Checkpoint, "load", old_schedule)
+    state_file = RunDirectory(out).latest_checkpoint().state_file
+    with pytest.raises(RefSRError, match=rf"{state_file.name}' holds a learning-rate schedule of an older"):
+        train(config, out, resume=True)
+    monkeypatch.undo()
+    assert train(config, out, resume=True).step == 2
+
+
 def test_a_kill_inside_pruning_leaves_no_half_checkpoint(make_config, tmp_path, monkeypatch) -> None:
     config = load_config(make_config({"data": {"val": None}, "schedule": {"steps": 2}}))
     out = tmp_path / "run"
