@@ -106,17 +106,25 @@ class ComponentContract:
     #: the gradients of checked inputs (and, with ``nonzero_param_grads``, of parameters) must not be all zero.
     nonzero_input_grads: ClassVar[bool] = False
     nonzero_param_grads: ClassVar[bool] = False
+    #: the attributes passed as the arguments an architecture injects (``scales``, ``in_channels``, ...).
+    injects: ClassVar[tuple[str, ...]] = ()
+    #: image channels, injected as ``in_channels``.
+    in_channels: ClassVar[int] = 3
+    #: for a kind called on images alone: how many B×3×H×W images one call takes.
+    images: ClassVar[int] = 0
 
     # -- hooks for subclasses -------------------------------------------------------------
     def injected(self) -> dict[str, Any]:
-        """The arguments an architecture would pass (``scales`` and friends)."""
-        return {}
+        """The arguments an architecture would pass: by default the attributes named by ``injects``."""
+        return {name: getattr(self, name) for name in self.injects}
 
     def make_inputs(
         self, size: tuple[int, int], batch: int = 2, generator: torch.Generator | None = None
     ) -> tuple[Tensor, ...]:
-        """Inputs for one call, ``batch`` items, images of ``size``."""
-        raise NotImplementedError
+        """Inputs for one call, ``batch`` items, images of ``size`` (by default ``images`` random images)."""
+        if not self.images:
+            raise NotImplementedError(f"{type(self).__name__} must define make_inputs or images")
+        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(self.images))
 
     def check_output(self, out: Any, inputs: tuple[Tensor, ...], module: nn.Module) -> None:
         """Kind-specific rules on the output of one call."""
@@ -268,9 +276,7 @@ class UpsamplerContract(ComponentContract):
 
     kind = "upsampler"
     scale: ClassVar[int] = 2
-
-    def injected(self) -> dict[str, Any]:
-        return {"scale": self.scale, "in_channels": 3}
+    injects = ("scale", "in_channels")
 
     def make_inputs(self, size, batch=2, generator=None):
         h, w = (max(1, s // self.scale) for s in size)
@@ -289,12 +295,8 @@ class FlowContract(ComponentContract):
 
     kind = "flow"
     scales: ClassVar[int] = 3
-
-    def injected(self) -> dict[str, Any]:
-        return {"scales": self.scales, "in_channels": 3}
-
-    def make_inputs(self, size, batch=2, generator=None):
-        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(2))
+    injects = ("scales", "in_channels")
+    images = 2
 
     def check_output(self, out, inputs, module):
         b, _, h, w = inputs[0].shape
@@ -312,9 +314,7 @@ class PrealignContract(ComponentContract):
     """``prealign(target, ref)`` → B×2 whole-pixel shifts with ``target[p] ≈ ref[p + shift]``."""
 
     kind = "prealign"
-
-    def make_inputs(self, size, batch=2, generator=None):
-        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(2))
+    images = 2
 
     def check_output(self, out, inputs, module):
         b = inputs[0].shape[0]
@@ -344,12 +344,9 @@ class EncoderContract(ComponentContract):
 
     kind = "encoder"
     scales: ClassVar[int] = 3
-
-    def injected(self) -> dict[str, Any]:
-        return {"scales": self.scales, "in_channels": 3, "channels": 8}
-
-    def make_inputs(self, size, batch=2, generator=None):
-        return (torch.rand(batch, 3, *size, generator=generator),)
+    channels: ClassVar[int] = 8
+    injects = ("scales", "in_channels", "channels")
+    images = 1
 
     def check_output(self, out, inputs, module):
         b, _, h, w = inputs[0].shape
@@ -403,9 +400,7 @@ class LossContract(ComponentContract):
     """``loss(pred, target)`` → a scalar; near zero for equal inputs, larger when they differ."""
 
     kind = "loss"
-
-    def make_inputs(self, size, batch=2, generator=None):
-        return tuple(torch.rand(batch, 3, *size, generator=generator) for _ in range(2))
+    images = 2
 
     def check_output(self, out, inputs, module):
         assert isinstance(out, Tensor) and out.ndim == 0, f"loss {self.name!r} must return a scalar tensor"

@@ -11,6 +11,7 @@ the target, and the flow estimator only resolves the small residual.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -18,11 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
 from ...ops.flow import resize_flow
 from ...ops.sample import inside_of, warp_from
 from ...ops.warp import backward_warp
-from ..conventions import usual_bounds
+from ..conventions import SAMPLING_SUPPORT, usual_bounds
 from .base import Aligner, AlignerInputs
 from .correspondence import (
     clean_field,
@@ -132,11 +132,8 @@ class MatchFlowAligner(Aligner):
     # Measured by benchmarks/match_flow_alignment.py --export: torch.export traces (fixed
     # sizes); bf16 autocast moves the flow by 0.46 px on average (EPE 1.31 → 1.44 px on a 10°
     # rotation), the matching itself runs in fp32. ONNX: not tried.
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16"),
-        onnx=False,
-        torch_export=True,
-        notes="bf16: matching in fp32, flow within ~0.5 px of fp32; ONNX not tried; fp16 not checked",
+    SUPPORT = replace(
+        SAMPLING_SUPPORT, notes="bf16: matching in fp32, flow within ~0.5 px of fp32; ONNX not tried; fp16 not checked"
     )
 
     PARAM_BOUNDS = usual_bounds(

@@ -23,6 +23,7 @@ keep them fixed while the restoration network learns.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -30,10 +31,9 @@ from torch import Tensor, nn
 
 from ...core.errors import InputError
 from ...core.registry import register_component
-from ...core.support import Support
 from ...ops.correspondence import Correspondence, colocated
 from ...ops.warp import pixel_grid
-from ..conventions import usual_bounds
+from ..conventions import SAMPLING_SUPPORT, usual_bounds
 from ..encoders.texture import TextureExtractor
 
 __all__ = ["C2ContrastiveCorrespondence"]
@@ -107,9 +107,7 @@ class C2ContrastiveCorrespondence(nn.Module):
     # Measured by tests/components/test_c2_matching.py: fp32/fp64 (contracts), bf16 autocast
     # through the Predictor (the features in bf16, the matching in fp32), torch.export of the
     # c2_matching_small model equal to eager. ONNX: not tried.
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="bf16: matching in fp32; ONNX not tried"
-    )
+    SUPPORT = replace(SAMPLING_SUPPORT, notes="bf16: matching in fp32; ONNX not tried")
 
     PARAM_BOUNDS = usual_bounds("in_channels channels chunk_size")
 

@@ -23,8 +23,8 @@ the ground truth's size the two agree (tests/interop/test_c2_matching.py).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch.nn.functional as F
@@ -35,7 +35,7 @@ from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, regis
 from ...ops.flow import resize_flow
 from ...ops.references import model_inputs
 from ..conventions import register_architecture
-from .ttsr import TTSR_ARCHITECTURE, _pyramid_channels
+from .ttsr import TTSR_ARCHITECTURE, build_texture_extractor
 
 __all__ = ["C2Matching"]
 
@@ -132,13 +132,12 @@ class C2Matching(nn.Module):
 def build_c2_matching(spec: dict[str, Any]) -> C2Matching:
     """Assemble :class:`C2Matching` from a resolved spec."""
     p = spec["params"]
-    levels = int(math.log2(p["upscale"])) + 1
-    extractor = instantiate(spec, "extractor", scales=levels)
+    extractor, channels = build_texture_extractor(spec)
     return C2Matching(
         upsampler=instantiate(spec, "upsampler"),
         correspondence=instantiate(spec, "correspondence"),
         extractor=extractor,
-        restoration=instantiate(spec, "restoration", texture_channels=_pyramid_channels(extractor, levels)),
+        restoration=instantiate(spec, "restoration", texture_channels=channels),
         upscale=p["upscale"],
         image_channels=p["image_channels"],
     )
@@ -161,12 +160,8 @@ C2_MATCHING_ARCHITECTURE = register_architecture(
                 {"in_channels": "image_channels"},
                 doc="where each LR-grid pixel is found in the references",
             ),
-            "extractor": Slot(
-                "encoder",
-                "ttsr_lte",
-                {"scales": BUILT, "in_channels": "image_channels"},
-                ("scales",),
-                "reference textures (VGG19 relu1_1, relu2_1, relu3_1 at ×4)",
+            "extractor": replace(  # built by build_texture_extractor, as TTSR's
+                TTSR_ARCHITECTURE.slots["extractor"], doc="reference textures (VGG19 relu1_1, relu2_1, relu3_1 at ×4)"
             ),
             "restoration": Slot(
                 "restoration",

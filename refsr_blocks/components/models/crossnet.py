@@ -39,7 +39,7 @@ from ...ops.flow import crop_to, level_size, pad_to_multiple
 from ...ops.inputs import _cast, check_fuse_inputs, check_model_input, model_dtype
 from ...ops.references import REF_POLICIES, as_references, check_references, fit_reference
 from ..aligners.flow_warp import FlowWarpAligner
-from ..conventions import register_architecture
+from ..conventions import pyramid_channels, register_architecture
 
 __all__ = ["CROSSNET", "CrossNet"]
 
@@ -282,10 +282,8 @@ def build_crossnet(spec: dict[str, Any]) -> CrossNet:
     takes_flow = "flow" in _aligner(spec).defaults  # flow_warp (or another aligner refining a flow)
     lr_encoder = instantiate(spec, "lr_encoder")
     ref_encoder = None if p["shared_encoder"] else instantiate(spec, "ref_encoder")
-    lr_channels = list(_pyramid_channels(lr_encoder, p["scales"], "lr_encoder"))
-    ref_channels = (
-        lr_channels if ref_encoder is None else list(_pyramid_channels(ref_encoder, p["scales"], "ref_encoder"))
-    )
+    lr_channels = pyramid_channels(lr_encoder, p["scales"], "lr_encoder")
+    ref_channels = lr_channels if ref_encoder is None else pyramid_channels(ref_encoder, p["scales"], "ref_encoder")
     upsampler = instantiate(spec, "upsampler")
     flow = instantiate(spec, "flow") if takes_flow else None
     warper = instantiate(spec, "warper") if takes_flow else None
@@ -307,13 +305,6 @@ def build_crossnet(spec: dict[str, Any]) -> CrossNet:
         residual=p["residual"],
         ref_policy=p["ref_policy"],
     )
-
-
-def _pyramid_channels(encoder: nn.Module, scales: int, slot: str) -> list[int]:
-    channels = getattr(encoder, "out_channels", None)
-    if channels is None or len(channels) != scales:
-        raise ValueError(f"{slot} must expose out_channels with {scales} entries, got {channels!r}")
-    return list(channels)
 
 
 _ENCODER_INJECT = {"scales": "scales", "channels": "channels", "in_channels": "image_channels"}

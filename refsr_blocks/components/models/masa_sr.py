@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -55,14 +56,13 @@ from torch import Tensor, nn
 
 from ...core.build import instantiate
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, bounds_error, in_range, one_of, register_preset
-from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
 from ...ops.correspondence import Correspondence
 from ...ops.flow import resize_flow
 from ...ops.masa_matching import coarse_match, fine_match, transfer
 from ...ops.references import model_inputs
 from ...ops.warp import pixel_grid
-from ..conventions import register_architecture
+from ..conventions import SAMPLING_SUPPORT, register_architecture
 from ..encoders import masa_encoder  # noqa: F401 - registers the masa_encoder encoder
 
 __all__ = ["MasaDecoder", "MasaMatching", "MasaSR", "reduced_reference"]
@@ -221,10 +221,8 @@ class MasaMatching(nn.Module):
     # data-dependent size and fails). ONNX (opset 17): the model's export stops before the
     # matching, at the antialiased bicubic that reduces the reference
     # (aten::_upsample_bicubic2d_aa). fp16: not measured.
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16"),
-        onnx=False,
-        torch_export=True,
+    SUPPORT = replace(
+        SAMPLING_SUPPORT,
         notes="bf16: matching in fp32; torch.export with one reference; ONNX export stops at the reduction",
     )
 

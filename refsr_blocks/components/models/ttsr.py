@@ -31,7 +31,7 @@ from ...core.build import instantiate
 from ...core.errors import InputError
 from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, one_of, register_preset
 from ...ops.references import REF_POLICIES, fit_reference, model_inputs
-from ..conventions import register_architecture
+from ..conventions import pyramid_channels, register_architecture
 
 __all__ = ["TTSR", "degrade_reference"]
 
@@ -141,19 +141,19 @@ class TTSR(nn.Module):
         return {"sr": sr, "upsampled": up, "textures": out["aligned"], "confidence": out["confidence"], **extra}
 
 
-def _pyramid_channels(encoder: nn.Module, levels: int) -> list[int]:
-    channels = getattr(encoder, "out_channels", None)
-    if channels is None or len(channels) != levels:
-        raise ValueError(f"the extractor must expose out_channels with {levels} entries, got {channels!r}")
-    return list(channels)
+def build_texture_extractor(spec: dict[str, Any]) -> tuple[nn.Module, list[int]]:
+    """The spec's ``extractor`` built with one level per texture scale (log2(upscale) + 1: the
+    output grid and each halving down to the LR grid) and its channels per level, finest first."""
+    levels = int(math.log2(spec["params"]["upscale"])) + 1
+    extractor = instantiate(spec, "extractor", scales=levels)
+    return extractor, pyramid_channels(extractor, levels, "extractor")
 
 
 def build_ttsr(spec: dict[str, Any]) -> TTSR:
     """Assemble :class:`TTSR` from a resolved spec."""
     p = spec["params"]
-    levels = int(math.log2(p["upscale"])) + 1
-    extractor = instantiate(spec, "extractor", scales=levels)
-    channels = _pyramid_channels(extractor, levels)
+    extractor, channels = build_texture_extractor(spec)
+    levels = len(channels)
     return TTSR(
         upsampler=instantiate(spec, "upsampler"),
         extractor=extractor,

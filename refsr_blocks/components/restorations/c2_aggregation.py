@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -35,12 +36,11 @@ from torch import Tensor, nn
 
 from ...core.errors import InputError
 from ...core.registry import register_component
-from ...core.support import Support
 from ...layers.blocks import ResBlock
 from ...ops.correspondence import Correspondence, colocated
 from ...ops.deform_from import deform_conv_at
 from ...ops.warp import pixel_grid
-from ..conventions import usual_bounds
+from ..conventions import SAMPLING_SUPPORT, texture_levels, usual_bounds
 
 __all__ = ["C2Restoration", "tap_displacements"]
 
@@ -209,9 +209,7 @@ class C2Restoration(nn.Module):
     # Measured by tests/components/test_c2_matching.py: fp32/fp64 (contracts); bf16 autocast
     # (sampling positions stay fp32) within 2e-2 of fp32 on the small preset; torch.export of the
     # c2_matching_small model equal to eager. ONNX: not tried.
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16"), onnx=False, torch_export=True, notes="bf16: positions in fp32; ONNX not tried"
-    )
+    SUPPORT = replace(SAMPLING_SUPPORT, notes="bf16: positions in fp32; ONNX not tried")
 
     PARAM_BOUNDS = usual_bounds(
         "upscale in_channels out_channels blocks offset_groups", channels=(2, 1024), column_budget=(1024, 2**31)
@@ -229,9 +227,7 @@ class C2Restoration(nn.Module):
         column_budget: int = 2**24,
     ) -> None:
         super().__init__()
-        levels = len(texture_channels)
-        if upscale != 2 ** (levels - 1) or levels < 2:
-            raise ValueError(f"upscale {upscale} needs log2(upscale) + 1 texture levels, got {list(texture_channels)}")
+        levels = texture_levels(texture_channels, upscale)
         self.upscale, self.column_budget = upscale, column_budget
         self.content = nn.Sequential(
             nn.Conv2d(in_channels, channels, 3, padding=1), nn.LeakyReLU(0.1), _residual_blocks(channels, blocks)

@@ -19,16 +19,16 @@ the parameter count and the checkpoint layout, and not run.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.registry import register_component
-from ...core.support import Support
 from ...layers.blocks import ResBlock, conv
 from ...ops.correspondence import Correspondence
-from ..conventions import usual_bounds
+from ..conventions import SAMPLING_SUPPORT, texture_levels, usual_bounds
 from .datsr_attention import DeformableAttention, LevelSource, SwinGroup, level_sources
 
 __all__ = ["DatsrAggregation"]
@@ -77,12 +77,7 @@ class DatsrAggregation(nn.Module):
     # sampling positions stay float32), float64 in gives float64 out; torch.export.export
     # reproduces it exactly; the ONNX graph (opset 17) does not load in onnxruntime (an Unsqueeze
     # of the position blocks fails shape inference). fp16: not measured.
-    SUPPORT = Support(
-        dtypes=("fp32", "bf16"),
-        onnx=False,
-        torch_export=True,
-        notes="ONNX: the exported position sampling does not load in onnxruntime",
-    )
+    SUPPORT = replace(SAMPLING_SUPPORT, notes="ONNX: the exported position sampling does not load in onnxruntime")
 
     PARAM_BOUNDS = usual_bounds(
         "texture_channels upscale in_channels out_channels",
@@ -109,12 +104,7 @@ class DatsrAggregation(nn.Module):
         content_blocks: int = 8,
     ) -> None:
         super().__init__()
-        levels = len(texture_channels)
-        if upscale < 2 or upscale & (upscale - 1) or 2 ** (levels - 1) != upscale:
-            raise ValueError(
-                f"upscale must be a power of two with log2(upscale) + 1 texture levels; got upscale {upscale} "
-                f"and {levels} levels"
-            )
+        levels = texture_levels(texture_channels, upscale)
         if channels % 2:
             raise ValueError(f"channels must be even (the last tail halves them), got {channels}")
         self.upscale, self.levels, self.max_residue = upscale, levels, float(max_residue)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -11,7 +10,7 @@ from torch import Tensor, nn
 
 from ...core.registry import register_component
 from ...layers.blocks import ResBlock, conv
-from ..conventions import CONV_SUPPORT, usual_bounds
+from ..conventions import CONV_SUPPORT, texture_levels, usual_bounds
 
 __all__ = ["CrossScaleFusion"]
 
@@ -98,11 +97,7 @@ class CrossScaleFusion(nn.Module):
         signed_images: bool = False,
     ) -> None:
         super().__init__()
-        if upscale < 2 or upscale & (upscale - 1):
-            raise ValueError(f"upscale must be a power of two (2, 4, 8), got {upscale}")
-        stages = int(math.log2(upscale)) + 1
-        if len(texture_channels) != stages:
-            raise ValueError(f"×{upscale} needs textures at {stages} levels, got channels {texture_channels}")
+        stages = texture_levels(texture_channels, upscale)
         blocks = list(blocks) if blocks is not None else [16, 16, 8, 4][: stages + 1] + [4] * max(0, stages - 3)
         if len(blocks) != stages + 1:
             raise ValueError(f"blocks needs {stages + 1} entries (shallow extractor + {stages} stages), got {blocks}")
