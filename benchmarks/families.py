@@ -214,8 +214,16 @@ def main() -> None:
                 continue
             refs = ",".join(map(str, ref_sizes))
             command = [sys.executable, __file__, "--threads", str(args.threads), "--child", preset, str(lr_size), refs]
-            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            done = subprocess.run(command, check=False, capture_output=True, text=True)
             theirs = authors(lr_size, ref_sizes)
+            if done.returncode != 0:  # e.g. killed by the kernel for memory: a row that says so
+                ending = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
+                rows.append({"family": name, "lr": lr_size, "refs": ref_sizes, "failed": ending, "authors_gib": theirs})
+                print(
+                    f"| {name} | {lr_size}² | {len(ref_sizes)} × {ref_sizes[0]}² | failed: {ending} | — | |", flush=True
+                )
+                continue
+            result = json.loads(done.stdout)
             row = {"family": name, "lr": lr_size, "refs": ref_sizes, **result, "authors_gib": theirs}
             rows.append(row)
             their_text = "; ".join(f"{k} {v:.2f}" for k, v in theirs.items())

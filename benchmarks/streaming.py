@@ -5,6 +5,7 @@ Usage::
     python benchmarks/streaming.py                       # a 6000×6000 LR at ×4: a 24000×24000 result
     python benchmarks/streaming.py --lr-size 1500        # a quicker 6000×6000 result
     python benchmarks/streaming.py --keep /tmp/big       # keep the input and output files there
+    python benchmarks/streaming.py --rss-log rss.csv     # also the child's resident memory every second
 
 It makes a test pair from the shipped demo photo (``refsr_blocks/assets/demo/hr.png``) brought
 to ``4 × lr-size`` pixels a side (bicubic: a smooth but real-looking picture), the LR image by
@@ -46,11 +47,42 @@ def make_pair(folder: Path, lr_side: int) -> tuple[Path, Path]:
     return folder / "lr.png", folder / "ref.png"
 
 
+def resident_gib(pid: int) -> float | None:
+    """The resident set size of process ``pid`` in GiB (``VmRSS``), ``None`` once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def run_logging_memory(command: list[str], log: Path | None) -> int:
+    """Run ``command``; with ``log``, write its resident memory every second there (CSV: seconds,
+    GiB), so that where the peak happens can be seen, not only how high it is."""
+    child = subprocess.Popen(command)
+    if log is None:
+        return child.wait()
+    started = time.perf_counter()
+    with log.open("w") as f:
+        f.write("seconds,rss_gib\n")
+        while child.poll() is None:
+            rss = resident_gib(child.pid)
+            if rss is not None:
+                f.write(f"{time.perf_counter() - started:.0f},{rss:.3f}\n")
+                f.flush()
+            time.sleep(1.0)
+    return child.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lr-size", type=int, default=6000, help="LR side in pixels (default 6000)")
     parser.add_argument("--keep", type=Path, default=None, help="folder for the files (default: a temporary one)")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--rss-log", type=Path, default=None, help="CSV of the child's resident memory every second")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="refsr_stream_"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,17 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, "-c", cli, "sr", "--lr", str(lr), "--ref", str(ref)]
     command += ["--out", str(out), "--precision", args.precision]
     started = time.perf_counter()
-    result = subprocess.run(command, check=False)
+    returncode = run_logging_memory(command, args.rss_log)
     seconds = time.perf_counter() - started
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 2**30
     print(
-        f"sr ×{SCALE}: {args.lr_size}×{args.lr_size} → {SCALE * args.lr_size}×{SCALE * args.lr_size}, exit {result.returncode}, "
+        f"sr ×{SCALE}: {args.lr_size}×{args.lr_size} → {SCALE * args.lr_size}×{SCALE * args.lr_size}, exit {returncode}, "
         f"{seconds:.0f} s wall, peak RSS {peak_gib:.2f} GiB, output {out.stat().st_size / 2**20:.0f} MiB "
         f"({cpu_name()}, {platform.machine()})"
         if out.exists()
-        else f"sr failed: exit {result.returncode} after {seconds:.0f} s, peak RSS {peak_gib:.2f} GiB"
+        else f"sr failed: exit {returncode} after {seconds:.0f} s, peak RSS {peak_gib:.2f} GiB"
     )
-    return result.returncode
+    return returncode
 
 
 if __name__ == "__main__":

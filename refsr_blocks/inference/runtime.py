@@ -32,6 +32,7 @@ __all__ = [
     "bf16_fast_path_available",
     "inference_context",
     "optimize_for_inference",
+    "release_freed_memory",
     "resolve_precision",
     "retain_freed_memory",
     "run",
@@ -45,6 +46,10 @@ PRECISIONS = ("auto", *AUTOCAST_DTYPES)
 # glibc mallopt parameters (malloc.h) and glibc's defaults for them.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+#: Blocks from this size up are mapped on their own and unmapped when freed (release_freed_memory).
+RELEASE_ABOVE_BYTES = 2**20
 _INT_MAX = 2**31 - 1
 
 
@@ -167,6 +172,29 @@ def retain_freed_memory() -> bool:
     """
     libc = _glibc()
     return libc is not None and bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+
+
+def release_freed_memory() -> bool:
+    """Give memory that tensors free in this process back to the system at once, so that the
+    resident size follows what is alive: for a long run whose buffers come and go in many
+    sizes (a streamed result's bands and windows), where a heap keeps growing with fragments.
+
+    glibc raises its mmap threshold, by default, each time a mapped block is freed (up to 32 MB),
+    after which blocks of that size come from the heap and their freed space is kept. This fixes
+    the threshold at :data:`RELEASE_ABOVE_BYTES` (``mallopt(M_MMAP_THRESHOLD)``) and limits
+    malloc to two arenas (``M_ARENA_MAX``); the price is a page fault for each fresh block.
+    Process-wide and not undone, like :func:`retain_freed_memory`, its opposite: call one of
+    them once in an inference process (``refsr-blocks sr`` does), not inside a library.
+
+    Returns:
+        True if applied; False (changing nothing) where the C library is not glibc.
+    """
+    libc = _glibc()
+    return (
+        libc is not None
+        and bool(libc.mallopt(_M_MMAP_THRESHOLD, RELEASE_ABOVE_BYTES))
+        and bool(libc.mallopt(_M_ARENA_MAX, 2))
+    )
 
 
 def _glibc() -> ctypes.CDLL | None:

@@ -8,8 +8,9 @@ the whole upsampled image) as float32 tensors: 12 bytes per output pixel each, 6
 - the reference is decoded once and spilled, 8 bits per channel, to an unnamed temporary file
   beside the output (:class:`ReferenceRows`), then read back one band of rows at a time;
 - a staged model's upsampler (CrossNet's MDSR) runs per band of windows on the LR rows of that
-  band plus a halo that covers its receptive field (:func:`upsampler_halo`), so each band gets
-  the values one whole-image call would give;
+  band, in blocks of :data:`UPSAMPLER_COLUMNS` columns, each with a halo that covers its
+  receptive field (:func:`upsampler_halo`), so each band gets the values one whole-image call
+  would give;
 - the windows are blended band by band (:func:`~refsr_blocks.inference.tiling.blend_bands`) and
   each finished row goes to the PNG encoder (pypng, ``zlib``) as soon as no later window
   touches it.
@@ -42,6 +43,7 @@ from .tiling import BandSR, blend_bands, evaluating, is_staged, matches_whole_re
 __all__ = [
     "PRIOR_SIDE",
     "STREAM_ABOVE_PIXELS",
+    "UPSAMPLER_COLUMNS",
     "ReferenceRows",
     "available_memory",
     "check_fits",
@@ -61,6 +63,8 @@ PRIOR_SIDE = 2048
 WINDOW_BYTES_PER_PIXEL = 2400
 #: Reference rows decoded into each spill write.
 SPILL_ROWS = 256
+#: LR columns the upsampler of a staged model runs on at once (plus its halo each side).
+UPSAMPLER_COLUMNS = 1024
 
 ToDevice = Callable[[Tensor], Tensor]
 
@@ -179,21 +183,43 @@ def upsampler_halo(upsampler: nn.Module) -> int:
 
 
 def _upsampled_rows(
-    upsampler: nn.Module, lr: Tensor, top: int, bottom: int, scale: int, halo: int, on_device: ToDevice
+    upsampler: nn.Module,
+    lr: Tensor,
+    top: int,
+    bottom: int,
+    scale: int,
+    halo: int,
+    on_device: ToDevice,
+    columns: int = UPSAMPLER_COLUMNS,
 ) -> Tensor:
     """The upsampler's output rows for LR rows ``[top, bottom)`` of the CPU tensor ``lr``, from
-    those rows and a ``halo`` (only they go to the device)."""
+    those rows and a ``halo``, ``columns`` LR columns (plus a halo each side) at a time: only
+    they go to the device, and the upsampler's LR-size maps stay a block, not a band of the
+    image's width."""
     lo, hi = max(0, top - halo), min(lr.shape[-2], bottom + halo)
-    up = upsample_whole(upsampler, on_device(lr[..., lo:hi, :]))
-    return up[..., (top - lo) * scale : (bottom - lo) * scale, :]
+    width = lr.shape[-1]
+    out: Tensor | None = None
+    for left in range(0, width, columns):
+        right = min(width, left + columns)
+        lo_x, hi_x = max(0, left - halo), min(width, right + halo)
+        up = upsample_whole(upsampler, on_device(lr[..., lo:hi, lo_x:hi_x]))
+        if out is None:
+            out = up.new_empty(*up.shape[:2], (bottom - top) * scale, width * scale)
+        rows = slice((top - lo) * scale, (bottom - lo) * scale)
+        out[..., left * scale : right * scale] = up[..., rows, (left - lo_x) * scale : (right - lo_x) * scale]
+        del up
+    assert out is not None
+    return out
 
 
-def _to_png_rows(rows: Tensor) -> Iterator[bytes]:
+def _to_png_rows(rows: Tensor, chunk: int = 64) -> Iterator[bytes]:
     """Each row of a 1×3×n×W float tensor as the packed 8-bit RGB bytes of a PNG scanline
-    (clamped and rounded as :func:`~refsr_blocks.data.io.save_image` does)."""
-    pixels = rows[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    for row in pixels:
-        yield row.tobytes()
+    (clamped and rounded as :func:`~refsr_blocks.data.io.save_image` does), converted
+    ``chunk`` rows at a time so that the conversion's copies stay small beside the band."""
+    for start in range(0, rows.shape[-2], chunk):
+        part = rows[0, :, start : start + chunk].clamp(0, 1).mul_(255).round_()
+        for row in part.to(torch.uint8).permute(1, 2, 0).cpu().numpy():
+            yield row.tobytes()
 
 
 def stream_to_png(

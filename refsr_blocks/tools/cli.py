@@ -399,7 +399,7 @@ def cmd_sr(args: argparse.Namespace) -> int:
     """
     from ..data.io import read_image_size
     from ..inference.predictor import Predictor, resolve_device
-    from ..inference.runtime import retain_freed_memory
+    from ..inference.runtime import release_freed_memory, retain_freed_memory
 
     pairs = sr_pairs(args.lr, args.ref, args.out, force=args.force)  # check the files before loading anything
     device = resolve_device(args.device)  # names the device when it is not available
@@ -408,8 +408,10 @@ def cmd_sr(args: argparse.Namespace) -> int:
     )
     # This process only runs inference: keep freed memory for reuse (glibc) for its whole life, unless
     # a result is streamed: there bounded memory comes first (a retained heap fragments as bands and
-    # windows come and go, and raised a streamed run's peak by about half).
-    if not any(predictor.streams(lr) for lr, _, _ in pairs):
+    # windows come and go, and raised a streamed run's peak by about half), so freed blocks go back.
+    if any(predictor.streams(lr) for lr, _, _ in pairs):
+        release_freed_memory()
+    else:
         retain_freed_memory()
     for lr, ref, out in pairs:
         predictor.to_file(lr, ref, out, overwrite=args.force)  # large results stream to the file in strips

@@ -98,8 +98,10 @@ def test_upsampler_rows_with_the_halo_equal_the_whole_image() -> None:
     with torch.inference_mode():
         whole = upsample_whole(model.upsampler, lr)
         band = streaming._upsampled_rows(model.upsampler, lr, 11, 20, 4, halo, lambda x: x)
-        too_little = streaming._upsampled_rows(model.upsampler, lr, 11, 20, 4, 0, lambda x: x)
+        blocks = streaming._upsampled_rows(model.upsampler, lr, 11, 20, 4, halo, lambda x: x, columns=7)
+        too_little = streaming._upsampled_rows(model.upsampler, lr, 11, 20, 4, 0, lambda x: x, columns=7)
     torch.testing.assert_close(band, whole[..., 44:80, :], atol=1e-5, rtol=0)
+    torch.testing.assert_close(blocks, whole[..., 44:80, :], atol=1e-5, rtol=0)  # 7 LR columns at a time
     assert (too_little - whole[..., 44:80, :]).abs().max() > 1e-3  # the halo is what makes it exact
 
 
@@ -122,8 +124,10 @@ def test_to_file_streams_large_results_and_matches_the_call(tmp_path, monkeypatc
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "in_memory"])
 def test_sr_keeps_freed_memory_only_when_nothing_is_streamed(tmp_path, monkeypatch, mallopt_calls, streamed) -> None:
     """A retained glibc heap fragments as bands and windows come and go (about half again the
-    peak of a streamed run): `sr` keeps freed memory only for results computed in memory."""
+    peak of a streamed run): `sr` keeps freed memory only for results computed in memory, and
+    gives it back at once when a result is streamed."""
     from refsr_blocks import save_model
+    from refsr_blocks.inference import runtime
     from refsr_blocks.tools.cli import main
 
     if streamed:
@@ -133,7 +137,9 @@ def test_sr_keeps_freed_memory_only_when_nothing_is_streamed(tmp_path, monkeypat
     args = ["sr", "--lr", str(lr_file), "--ref", str(ref_file), "--out", str(tmp_path / "sr.png")]
     assert main([*args, "--checkpoint", str(tmp_path / "tiny.safetensors"), "--window", "48"]) == 0
     assert _read(tmp_path / "sr.png").shape == (80, 104, 3)
-    assert len(mallopt_calls) == (0 if streamed else 2)
+    kept = [(runtime._M_MMAP_MAX, 0), (runtime._M_TRIM_THRESHOLD, runtime._INT_MAX)]
+    given_back = [(runtime._M_MMAP_THRESHOLD, runtime.RELEASE_ABOVE_BYTES), (runtime._M_ARENA_MAX, 2)]
+    assert mallopt_calls == (given_back if streamed else kept)
 
 
 def test_an_interrupted_stream_leaves_no_file(tmp_path, monkeypatch) -> None:
