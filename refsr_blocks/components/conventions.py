@@ -25,6 +25,7 @@ from ..core.support import Support
 
 __all__ = [
     "CONV_SUPPORT",
+    "SAMPLING_SUPPORT",
     "USUAL_BOUNDS",
     "pyramid_channels",
     "register_architecture",

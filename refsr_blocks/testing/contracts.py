@@ -108,7 +108,7 @@ class ComponentContract:
     nonzero_param_grads: ClassVar[bool] = False
     #: the attributes passed as the arguments an architecture injects (``scales``, ``in_channels``, ...).
     injects: ClassVar[tuple[str, ...]] = ()
-    #: image channels, injected as ``in_channels``.
+    #: the image channels an architecture injects as ``in_channels`` (the generated inputs are RGB).
     in_channels: ClassVar[int] = 3
     #: for a kind called on images alone: how many B×3×H×W images one call takes.
     images: ClassVar[int] = 0
