@@ -10,9 +10,12 @@ Usage::
 It makes a test pair from the shipped demo photo (``refsr_blocks/assets/demo/hr.png``) brought
 to ``4 × lr-size`` pixels a side (bicubic: a smooth but real-looking picture), the LR image by
 ×4 bicubic downsampling and the reference as the same picture shifted by (13, −9) pixels, writes
-them as PNGs, then runs ``refsr-blocks sr`` with the default weights in a child process and
-prints its wall time and peak resident memory (``ru_maxrss`` of the child, which includes the
-PNG decoding of both inputs). The CPU model is printed with the figures.
+them as PNGs (in a child process of its own), then runs ``refsr-blocks sr`` with the default
+weights in another and prints its wall time and peak resident memory, which includes the PNG
+decoding of both inputs: the ``VmHWM`` the ``sr`` process reports as it exits. (Not this
+script's ``ru_maxrss`` of its children: on Linux a child's counts the memory of the process
+it was forked from, and making the inputs leaves this one holding gigabytes.) The CPU model is
+printed with the figures.
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ from PIL import Image
 
 DEMO_HR = Path(__file__).resolve().parent.parent / "refsr_blocks" / "assets" / "demo" / "hr.png"
 SCALE = 4
+#: The child that runs ``refsr-blocks sr`` and prints its own peak resident memory as it exits.
+SR_CHILD = """
+import atexit, sys
+from refsr_blocks.tools.cli import main
+def peak():
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+    print(f"sr process peak: {kib / 2**20:.2f} GiB (VmHWM)", file=sys.stderr)
+atexit.register(peak)
+sys.exit(main())
+"""
 
 
 def make_pair(folder: Path, lr_side: int) -> tuple[Path, Path]:
@@ -83,16 +97,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="folder for the files (default: a temporary one)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--rss-log", type=Path, default=None, help="CSV of the child's resident memory every second")
+    parser.add_argument("--make-pair", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.make_pair:  # the child that makes the inputs, so that this process stays small
+        make_pair(args.make_pair, args.lr_size)
+        return 0
     folder = args.keep or Path(tempfile.mkdtemp(prefix="refsr_stream_"))
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    lr, ref = make_pair(folder, args.lr_size)
+    make = [sys.executable, __file__, "--make-pair", str(folder), "--lr-size", str(args.lr_size)]
+    subprocess.run(make, check=True)
+    lr, ref = folder / "lr.png", folder / "ref.png"
     print(f"inputs: {lr} ({args.lr_size}²), {ref} ({SCALE * args.lr_size}²) in {time.perf_counter() - started:.0f} s")
     out = folder / "sr.png"
     out.unlink(missing_ok=True)
-    cli = "import sys; from refsr_blocks.tools.cli import main; sys.exit(main())"
-    command = [sys.executable, "-c", cli, "sr", "--lr", str(lr), "--ref", str(ref)]
+    command = [sys.executable, "-c", SR_CHILD, "sr", "--lr", str(lr), "--ref", str(ref)]
     command += ["--out", str(out), "--precision", args.precision]
     started = time.perf_counter()
     returncode = run_logging_memory(command, args.rss_log)
