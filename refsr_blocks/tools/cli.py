@@ -395,7 +395,8 @@ def cmd_sr(args: argparse.Namespace) -> int:
     serves every LR image, a reference folder is matched to the LR images by file stem, lists
     pair up in order; --out is a file for one pair, a folder for several. Uses
     refsr_blocks.inference.Predictor: the fast layers, 768-pixel tiles with 64-pixel overlaps
-    for large images, clamping to [0, 1]; freed memory is kept for reuse by this process (glibc).
+    for large images, clamping to [0, 1]; freed memory is kept for reuse by this process (glibc),
+    or given back at once when a result is streamed.
     """
     from ..data.io import read_image_size
     from ..inference.predictor import Predictor, resolve_device
