@@ -12,17 +12,17 @@ to ``4 × lr-size`` pixels a side (bicubic: a smooth but real-looking picture), 
 ×4 bicubic downsampling and the reference as the same picture shifted by (13, −9) pixels, writes
 them as PNGs (in a child process of its own), then runs ``refsr-blocks sr`` with the default
 weights in another and prints its wall time and peak resident memory, which includes the PNG
-decoding of both inputs: the ``VmHWM`` the ``sr`` process reports as it exits. (Not this
-script's ``ru_maxrss`` of its children: on Linux a child's counts the memory of the process
-it was forked from, and making the inputs leaves this one holding gigabytes.) The CPU model is
-printed with the figures.
+decoding of both inputs: the ``VmHWM`` the ``sr`` process reports as it exits. (Not
+``ru_maxrss`` of this script's children: it is the largest of any child, the one that made the
+inputs included, and on Linux a child's also counts the memory of the process it was forked
+from.) The CPU model is printed with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,13 +35,17 @@ from PIL import Image
 DEMO_HR = Path(__file__).resolve().parent.parent / "refsr_blocks" / "assets" / "demo" / "hr.png"
 SCALE = 4
 #: The child that runs ``refsr-blocks sr`` and prints its own peak resident memory as it exits.
+#: It also writes the figure (KiB) to the file named by ``$SR_PEAK_FILE``.
 SR_CHILD = """
-import atexit, sys
+import atexit, os, sys
 from refsr_blocks.tools.cli import main
 def peak():
     with open("/proc/self/status") as f:
         kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
     print(f"sr process peak: {kib / 2**20:.2f} GiB (VmHWM)", file=sys.stderr)
+    if os.environ.get("SR_PEAK_FILE"):
+        with open(os.environ["SR_PEAK_FILE"], "w") as f:
+            f.write(str(kib))
 atexit.register(peak)
 sys.exit(main())
 """
@@ -73,10 +77,10 @@ def resident_gib(pid: int) -> float | None:
     return None
 
 
-def run_logging_memory(command: list[str], log: Path | None) -> int:
+def run_logging_memory(command: list[str], log: Path | None, env: dict[str, str] | None = None) -> int:
     """Run ``command``; with ``log``, write its resident memory every second there (CSV: seconds,
     GiB), so that where the peak happens can be seen, not only how high it is."""
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, env=env)
     if log is None:
         return child.wait()
     started = time.perf_counter()
@@ -113,10 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     out.unlink(missing_ok=True)
     command = [sys.executable, "-c", SR_CHILD, "sr", "--lr", str(lr), "--ref", str(ref)]
     command += ["--out", str(out), "--precision", args.precision]
+    peak_file = folder / "sr_peak_kib.txt"
+    peak_file.unlink(missing_ok=True)
     started = time.perf_counter()
-    returncode = run_logging_memory(command, args.rss_log)
+    returncode = run_logging_memory(command, args.rss_log, env={**os.environ, "SR_PEAK_FILE": str(peak_file)})
     seconds = time.perf_counter() - started
-    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 2**30
+    # The sr process's own VmHWM: RUSAGE_CHILDREN would also count the child that made the inputs.
+    peak_gib = int(peak_file.read_text()) / 2**20 if peak_file.exists() else float("nan")
     print(
         f"sr ×{SCALE}: {args.lr_size}×{args.lr_size} → {SCALE * args.lr_size}×{SCALE * args.lr_size}, exit {returncode}, "
         f"{seconds:.0f} s wall, peak RSS {peak_gib:.2f} GiB, output {out.stat().st_size / 2**20:.0f} MiB "
