@@ -337,8 +337,10 @@ class TrainConfig:
         reference: ``"real"``, or ``"blank"`` to replace every reference by a grey image
             (the network then only sees the LR input: the ablation that shows what the
             reference contributes).
-        init: start from another run's weights: ``{path: MODEL_FILE, parts: [upsampler, ...]}``
-            (``parts`` omitted: every tensor whose name and shape match). Used to chain
+        init: start from other runs' weights: ``{path: MODEL_FILE, parts: [upsampler, ...]}``
+            (``parts`` omitted: every tensor whose name and shape match), or a list of such
+            sources copied in order, so a later one overrides an earlier one (the RefSR
+            stage's fusion from one run, a larger SISR upsampler from another). Used to chain
             stages (SISR pre-training, then RefSR).
     """
 
@@ -348,17 +350,24 @@ class TrainConfig:
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     seed: Int = 0
     reference: ReferenceMode = "real"
-    init: InitSetting | None = None
+    init: list[InitSetting] | None = None
 
     @field_validator("model", mode="before")
     @classmethod
     def _resolved_spec(cls, model: Any) -> dict[str, Any]:
         return _resolve_model(model)
 
+    @field_validator("init", mode="before")
+    @classmethod
+    def _one_source_is_a_list_of_one(cls, init: Any) -> Any:
+        if init is not None and not isinstance(init, (Mapping, list)):
+            raise ValueError(f"expected {{path: MODEL_FILE, parts: [...]}} or a list of them, got {init!r}")
+        return [init] if isinstance(init, Mapping) else init
+
     @field_validator("init")
     @classmethod
-    def _all_init_keys(cls, init: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        return None if init is None else {"path": init["path"], "parts": init.get("parts")}
+    def _all_init_keys(cls, init: list[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return None if init is None else [{"path": source["path"], "parts": source.get("parts")} for source in init]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/YAML safe) that :func:`load_config` reads back to an equal config."""

@@ -276,8 +276,8 @@ class Trainer:
             raise ConfigError("runtime.amp", f"fp16 autocast needs CUDA, the device is {ctx.device}; use 'bf16'")
         seed_everything(config.seed)
         self.model = build_model(config.model)
-        if config.init is not None:
-            initialise_from(self.model, config.init["path"], config.init["parts"])
+        for source in config.init or ():
+            initialise_from(self.model, source["path"], source["parts"])
         self.model = self.model.to(ctx.device)
         if rt.channels_last:
             _to_channels_last(self.model)

@@ -40,6 +40,19 @@ def test_sisr_stage_then_frozen_upsampler(make_config, tmp_path) -> None:
     assert not _same(stage2["decoder"], fresh["decoder"])
 
 
+def test_init_sources_apply_in_order(make_config, tmp_path) -> None:
+    refsr = train(load_config(make_config({"schedule": {"steps": 1}})), tmp_path / "refsr")
+    sisr = train(load_config(make_config({"schedule": {"part": "upsampler"}})), tmp_path / "sisr")
+    sources = [{"path": str(refsr.final_model)}, {"path": str(sisr.final_model), "parts": ["upsampler"]}]
+    config = make_config({"init": sources, "schedule": {"steps": 1}})
+    chained = _by_part(train(load_config(config), tmp_path / "chained", max_steps=0).final_model)
+    first, second = _by_part(refsr.final_model), _by_part(sisr.final_model)
+    assert _same(chained["upsampler"], second["upsampler"]), "the later source must override the earlier one"
+    assert not _same(chained["upsampler"], first["upsampler"])
+    for part in ("aligner", "decoder"):
+        assert _same(chained[part], first[part]), f"{part} must come from the first source"
+
+
 def test_init_names_a_bad_part_or_file(make_config, tmp_path) -> None:
     with pytest.raises(ConfigError, match="init.parts.*no sub-module 'upsamplr'"):
         train(load_config(make_config({"init": {"path": "x.safetensors", "parts": ["upsamplr"]}})), tmp_path / "a")
