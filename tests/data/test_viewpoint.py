@@ -238,13 +238,17 @@ def test_bad_entries_are_spec_errors_naming_the_key(collection: Path) -> None:
 
 def test_every_config_is_a_valid_entry_for_its_kind_and_split() -> None:
     paths = sorted(CONFIGS.glob("eval_*.yaml"))
-    assert {p.stem for p in paths} == {f"eval_{k}_{s}" for k in (*KINDS, "all") for s in ("val", "test")}
+    sets = (*KINDS, "all", "near_aligned")
+    assert {p.stem for p in paths} == {f"eval_{k}_{s}" for k in sets for s in ("val", "test")}
     for path in paths:
         entry = read_config_file(str(path))
         check_dataset_entry(entry, path.name)
-        kind, split = path.stem.removeprefix("eval_").rsplit("_", 1)
+        name, split = path.stem.removeprefix("eval_").rsplit("_", 1)
         assert entry["kind"] == "viewpoint_pairs" and entry["split"] == split
-        assert entry.get("kinds", list(KINDS)) == (list(KINDS) if kind == "all" else [kind])
+        kinds = {"all": list(KINDS), "near_aligned": ["shift2d"]}.get(name, [name])
+        assert entry.get("kinds", list(KINDS)) == kinds
+        if name == "near_aligned":  # a few pixels of motion, like a later video frame
+            assert entry["max_shift"] <= 4 and entry["max_parallax"] <= 8
 
 
 def test_every_bounded_parameter_is_refused_before_building(monkeypatch: pytest.MonkeyPatch) -> None:
