@@ -71,6 +71,14 @@ class _ConfidenceHead(nn.Module):
         return self.prior(cues) + self.correction(cues)
 
 
+def _conv_of_pair(conv: nn.Conv2d, first: Tensor, second: Tensor) -> Tensor:
+    """``conv(torch.cat([first, second], 1))`` for a 1×1 ``conv``, as two convolutions: the
+    concatenation would copy two full-resolution feature maps, which costs more than the
+    convolution itself. B×C₁×H×W and B×C₂×H×W → B×C_out×H×W."""
+    split = first.shape[1]
+    return F.conv2d(first, conv.weight[:, :split], conv.bias) + F.conv2d(second, conv.weight[:, split:])
+
+
 @register_component("aligner", "match_flow")
 class MatchFlowAligner(Aligner):
     """Scale-space patch matching over each whole reference, a robust dense field, then flow.
@@ -108,7 +116,9 @@ class MatchFlowAligner(Aligner):
         ref_scales: reference scale factors searched (how much larger the reference's content
             is drawn: 0.5-2 covers references zoomed by 0.6-1.6× with margin).
         embed_channels: channels of a learned embedding added to the parameter-free one (0: none).
-        chunk_size: most query and key positions per relevance block.
+        chunk_size: most query and key positions per relevance block (its few embedding
+            channels make the match memory-bound: blocks that stay in the CPU's cache are
+            faster, ``benchmarks/match_flow_alignment.py --timing``).
         consensus: median window (match-grid pixels) of the outlier rejection.
         weight_by_confidence: multiply the aligned features by the confidence.
         flow_params: parameters of a flow estimator named here.
@@ -162,7 +172,7 @@ class MatchFlowAligner(Aligner):
         upscale: int = 4,
         ref_scales: Sequence[float] = (0.5, 0.71, 1.0, 1.41, 2.0),
         embed_channels: int = 0,
-        chunk_size: int = 4096,
+        chunk_size: int = 1024,
         consensus: int = 9,
         weight_by_confidence: bool = True,
         flow_params: dict[str, Any] | None = None,
@@ -282,7 +292,7 @@ class MatchFlowAligner(Aligner):
             size = tuple(t.shape[-2:])
             logit = base if k == 0 else F.adaptive_avg_pool2d(base, size)
             if self.feature_terms is not None and k < len(self.feature_terms):
-                logit = logit + self.feature_terms[k](torch.cat([t, a], dim=1))
+                logit = logit + _conv_of_pair(self.feature_terms[k], t, a)
             inside = inside_of(flow, tuple(f.shape[-2:]))
             logits.append(logit.masked_fill(~inside, _OUTSIDE))
         return logits
