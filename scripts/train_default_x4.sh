@@ -13,10 +13,12 @@
 #         more of the hardest kinds (configs/default_x4/stage3_refsr.yaml); needs both finished
 #         -> runs/default_x4/stage3_refsr
 # Select checkpoints on the validation sets only: bash scripts/evaluate_viewpoint.sh val OUT ...
+# THREADS=1 runs one intra-op thread (two stages side by side on two cores).
 set -euo pipefail
 STAGE="${1:-stage2}"
 PYTHON="${PYTHON:-python}"
 [ -d data/real/photos/train ] || bash scripts/fetch_real_data.sh data/real
+[ -n "${THREADS:-}" ] && export OMP_NUM_THREADS="$THREADS"
 case "$STAGE" in
   stage2) "$PYTHON" -m refsr_blocks.train configs/default_x4/stage2_refsr.yaml --out runs/default_x4/stage2_refsr --resume --no-progress ;;
   stage1) "$PYTHON" -m refsr_blocks.train configs/default_x4/stage1_sisr.yaml --out runs/default_x4/stage1_sisr --resume --no-progress ;;
