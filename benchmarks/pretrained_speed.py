@@ -7,7 +7,7 @@ alike. Printed per model: the median wall and CPU seconds of a call and the rati
 wall time to the first model's, all from this run::
 
     python benchmarks/pretrained_speed.py crossnet_real_x4 ttsr_real_x4 new=runs/x/model.safetensors
-    python benchmarks/pretrained_speed.py crossnet_real_x4 NAME=FILE --rounds 7 --threads 2
+    python benchmarks/pretrained_speed.py crossnet_real_x4 NAME=FILE --rounds 7 --threads 2 --json speed.json
 
 Not part of the test run: timings are noisy on a shared machine.
 """
@@ -15,8 +15,10 @@ Not part of the test run: timings are noisy on a shared machine.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from benchtools import cpu_name  # benchmarks/benchtools.py, next to this script
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="timed calls per model (default 5)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--precision", default="fp32", help="Predictor precision (default fp32)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -60,11 +63,21 @@ def main() -> None:
             cpu[name].append(time.process_time() - start_cpu)
 
     first = statistics.median(wall[next(iter(wall))])
-    print(f"{cpu_name()}, {args.threads} threads, {args.precision}, {args.rounds} rounds, 640×480 output")
+    setting = f"{cpu_name()}, {args.threads} threads, {args.precision}, {args.rounds} rounds, 640×480 output"
+    rows = {
+        name: {
+            "wall_s": statistics.median(wall[name]),
+            "cpu_s": statistics.median(cpu[name]),
+            "times_first": statistics.median(wall[name]) / first,
+        }
+        for name in predictors
+    }
+    print(setting)
     print(f"{'model':28s} {'wall s':>8s} {'CPU s':>8s} {'× first':>8s}")
-    for name in predictors:
-        median = statistics.median(wall[name])
-        print(f"{name:28s} {median:8.2f} {statistics.median(cpu[name]):8.2f} {median / first:8.2f}")
+    for name, row in rows.items():
+        print(f"{name:28s} {row['wall_s']:8.2f} {row['cpu_s']:8.2f} {row['times_first']:8.2f}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"setting": setting, "models": rows}, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from model_card import headlines  # scripts/model_card.py, next to this script
+from model_card import final_weights, headlines, rows_of  # scripts/model_card.py, next to this script
 
 from refsr_blocks import load_model, save_model
 
@@ -25,41 +25,20 @@ ASSETS = ROOT / "refsr_blocks" / "assets"
 NAME = "ttsr_real_x4"
 
 
-def _weights(run: Path) -> tuple[Path, int]:
-    """The run's final model file, else its newest checkpoint's, and the step it holds."""
-    steps = [json.loads(line).get("step", 0) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
-    final = run / "model.safetensors"
-    if final.is_file():
-        return final, max(steps)
-    newest = sorted((run / "checkpoints").glob("step-*"))[-1]
-    return newest / "model.safetensors", int(newest.name.split("-")[1])
-
-
-def _only(summary: dict, keep: str) -> dict:
-    """The parts of an evaluation summary about method names starting with ``keep`` (and bicubic)."""
-    ok = lambda name: name == "bicubic" or name.startswith(keep)  # noqa: E731
-    return {
-        "settings": summary["settings"],
-        "methods": {k: v for k, v in summary["methods"].items() if ok(k)},
-        "descriptions": {k: v for k, v in summary["descriptions"].items() if ok(k)},
-        "reference_gain": {k: v for k, v in summary["reference_gain"].items() if ok(k)},
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / NAME)
     parser.add_argument("--eval", type=Path, default=ROOT / "runs" / NAME / "eval")
     args = parser.parse_args()
 
-    path, step = _weights(args.run)
+    path, step = final_weights(args.run)
     model = load_model(path)
     save_model(model, ASSETS / f"{NAME}.safetensors", {"refsr_blocks.trained_by": "configs/real_x4/ttsr_refsr.yaml"})
     results = {}
     for split in ("stereo_test", "photos_test"):
         summary = args.eval / split / "summary.json"
         if summary.is_file():
-            results[split] = _only(json.loads(summary.read_text(encoding="utf-8")), NAME)
+            results[split] = rows_of(json.loads(summary.read_text(encoding="utf-8")), [NAME])
     card = {
         "task": "×4 reference-based super-resolution of real photos and stereo pairs (attention-based)",
         "architecture": "configs/real_x4/ttsr_model.yaml",
