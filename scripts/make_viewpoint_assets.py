@@ -52,7 +52,7 @@ MODELS = {
         "task": "×4 reference-based super-resolution with a reference from another viewpoint",
         "architecture": "configs/default_x4/stage3_model.yaml",
         "stages": ["default_x4/stage1_sisr", "default_x4/stage2_refsr", "default_x4/stage3_refsr"],
-        "command": "for s in stage1 stage2 stage3; do bash scripts/train_default_x4.sh $s; done",
+        "command": "for s in stage1 stage2 stage3; do bash scripts/train_viewpoint.sh x4 $s; done",
     },
     "crossnet_viewpoint_x8": {
         "task": "×8 reference-based super-resolution with a reference from another viewpoint",
@@ -64,8 +64,8 @@ MODELS = {
             "default_x8/stage2_refsr",
         ],
         "command": (
-            "bash scripts/train_default_x4.sh stage1; bash scripts/train_default_x4.sh stage2; "
-            "bash scripts/train_default_x8.sh stage1; bash scripts/train_default_x8.sh stage2"
+            "for s in stage1 stage2; do bash scripts/train_viewpoint.sh x4 $s; done; "
+            "for s in stage1 stage2; do bash scripts/train_viewpoint.sh x8 $s; done"
         ),
     },
 }

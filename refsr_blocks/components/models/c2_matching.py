@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...core.build import instantiate
-from ...core.spec import BUILT, Architecture, GlobalParam, Slot, in_range, register_preset
+from ...core.spec import Architecture, GlobalParam, Slot, in_range, register_preset
 from ...ops.flow import resize_flow
 from ...ops.references import model_inputs
 from ..conventions import register_architecture
-from .ttsr import TTSR_ARCHITECTURE, build_texture_extractor
+from .ttsr import TTSR_ARCHITECTURE, texture_parts
 
 __all__ = ["C2Matching"]
 
@@ -131,15 +131,11 @@ class C2Matching(nn.Module):
 
 def build_c2_matching(spec: dict[str, Any]) -> C2Matching:
     """Assemble :class:`C2Matching` from a resolved spec."""
-    p = spec["params"]
-    extractor, channels = build_texture_extractor(spec)
+    parts, channels = texture_parts(spec)
     return C2Matching(
-        upsampler=instantiate(spec, "upsampler"),
+        **parts,
         correspondence=instantiate(spec, "correspondence"),
-        extractor=extractor,
         restoration=instantiate(spec, "restoration", texture_channels=channels),
-        upscale=p["upscale"],
-        image_channels=p["image_channels"],
     )
 
 
@@ -160,21 +156,14 @@ C2_MATCHING_ARCHITECTURE = register_architecture(
                 {"in_channels": "image_channels"},
                 doc="where each LR-grid pixel is found in the references",
             ),
-            "extractor": replace(  # built by build_texture_extractor, as TTSR's
+            "extractor": replace(  # built by texture_parts, as TTSR's
                 TTSR_ARCHITECTURE.slots["extractor"], doc="reference textures (VGG19 relu1_1, relu2_1, relu3_1 at ×4)"
             ),
-            "restoration": Slot(
-                "restoration",
-                "c2_dynamic_aggregation",
-                {
-                    "texture_channels": BUILT,
-                    "upscale": "upscale",
-                    "in_channels": "image_channels",
-                    "out_channels": "image_channels",
-                    "channels": "channels",
-                },
-                ("texture_channels",),
-                "dynamic aggregation and restoration, coarse to fine",
+            "restoration": replace(  # wired as TTSR's fusion: textures per level, the factor, the channels
+                TTSR_ARCHITECTURE.slots["fusion"],
+                kind="restoration",
+                default="c2_dynamic_aggregation",
+                doc="dynamic aggregation and restoration, coarse to fine",
             ),
         },
         build=build_c2_matching,

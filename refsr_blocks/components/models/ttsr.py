@@ -149,18 +149,30 @@ def build_texture_extractor(spec: dict[str, Any]) -> tuple[nn.Module, list[int]]
     return extractor, pyramid_channels(extractor, levels, "extractor")
 
 
+def texture_parts(spec: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    """What a texture-transfer model (TTSR, C2-Matching) is built from: its ``extractor`` (built
+    first, see :func:`build_texture_extractor`), ``upsampler``, ``upscale`` and
+    ``image_channels`` as keyword arguments, and the extractor's channels per level."""
+    extractor, channels = build_texture_extractor(spec)
+    p = spec["params"]
+    parts = {
+        "extractor": extractor,
+        "upsampler": instantiate(spec, "upsampler"),
+        "upscale": p["upscale"],
+        "image_channels": p["image_channels"],
+    }
+    return parts, channels
+
+
 def build_ttsr(spec: dict[str, Any]) -> TTSR:
     """Assemble :class:`TTSR` from a resolved spec."""
     p = spec["params"]
-    extractor, channels = build_texture_extractor(spec)
+    parts, channels = texture_parts(spec)
     levels = len(channels)
     return TTSR(
-        upsampler=instantiate(spec, "upsampler"),
-        extractor=extractor,
+        **parts,
         aligner=instantiate(spec, "aligner", scales=levels, lr_channels=channels, ref_channels=channels),
         fusion=instantiate(spec, "fusion", texture_channels=channels),
-        upscale=p["upscale"],
-        image_channels=p["image_channels"],
         residual=p["residual"],
         ref_policy=p["ref_policy"],
         degrade_keys=p["degrade_keys"],
