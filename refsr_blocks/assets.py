@@ -47,11 +47,14 @@ __all__ = [
 #: Where shipped weights, cards and the demo pair live.
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 #: The entry :func:`load_pretrained` gives when no name is given.
-DEFAULT_PRETRAINED = "crossnet_real_x4"
+DEFAULT_PRETRAINED = "crossnet_viewpoint_x4"
 #: The images of the demo pair, in the order a RefSR call takes them (``hr`` is the ground truth).
 DEMO_PAIR = ("lr", "ref", "hr")
 #: Every shipped entry, default first, with one line each.
 _ENTRIES: dict[str, str] = {
+    "crossnet_viewpoint_x4": (
+        "×4 CrossNet for references from another viewpoint (global patch match, flow, confidence; MDSR 8×48)"
+    ),
     "crossnet_real_x4": "×4 CrossNet for real photos and stereo pairs (phase-correlation pre-alignment, MDSR, FlowNetS+ ¼)",
     "crossnet_small_x4": "×4 CrossNet of the first result: procedural images, ±15 px parallax (not for real photos)",
     "ttsr_real_x4": "×4 TTSR-style model (attention transfer) trained next to crossnet_real_x4, 1496 steps",
