@@ -232,6 +232,14 @@ def test_cli_transcript_shows_output_and_status(markers):
 def test_write_pictures(tmp_path, docgen):
     paths, weights = docgen.write_pictures(tmp_path, size=(32, 48))
     expected = {"flow-convention", "model-flows", "model-warp", "model-comparison", "model-errors"}
+    import torch
+
+    model, _ = docgen.picture_model(docgen.picture_checkpoint())
+    scale = int(model.spec["params"]["upscale"])
+    with torch.no_grad():
+        out = model.forward_intermediates(torch.rand(1, 3, 32 // scale, 48 // scale), torch.rand(1, 3, 32, 48))
+    if out.get("confidence"):  # an aligner that says where it trusts the reference gets its picture
+        expected.add("model-confidence")
     assert set(paths) == expected
     assert all(p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths.values())
     from refsr_blocks.assets import pretrained_path

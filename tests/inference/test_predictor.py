@@ -163,7 +163,9 @@ def test_device_errors_name_the_device() -> None:
 
 
 def test_a_missing_checkpoint_is_a_checkpoint_error(tmp_path) -> None:
-    with pytest.raises(CheckpointError, match="no checkpoint file .*nope.safetensors.*shipped: crossnet_real_x4"):
+    from refsr_blocks.assets import DEFAULT_PRETRAINED
+
+    with pytest.raises(CheckpointError, match=f"no checkpoint file .*nope.safetensors.*shipped: {DEFAULT_PRETRAINED}"):
         Predictor(tmp_path / "nope.safetensors", device="cpu")
 
 
