@@ -55,7 +55,7 @@ _ENTRIES: dict[str, str] = {
     "crossnet_viewpoint_x4": (
         "×4 CrossNet for references from another viewpoint (global patch match, flow, confidence; MDSR 8×48)"
     ),
-    "crossnet_viewpoint_x8": "×8 CrossNet for references from another viewpoint (crossnet_viewpoint_x4's alignment at ×8)",
+    "crossnet_viewpoint_x8": "×8 CrossNet for references from another viewpoint (the ×4 stage-2 match_flow fusion at ×8)",
     "crossnet_real_x4": "×4 CrossNet for real photos and stereo pairs (phase-correlation pre-alignment, MDSR, FlowNetS+ ¼)",
     "crossnet_small_x4": "×4 CrossNet of the first result: procedural images, ±15 px parallax (not for real photos)",
     "ttsr_real_x4": "×4 TTSR-style model (attention transfer) trained next to crossnet_real_x4, 1496 steps",
